@@ -1,0 +1,198 @@
+"""Composition: the same code runs every part in one process or each part alone.
+
+`create_app(settings, targets)` mounts the routers of the chosen services and starts their
+background work (outbox relay, NATS consumers, the Temporal worker) in the app's lifespan.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from contextlib import asynccontextmanager
+from datetime import timedelta
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from opentelemetry.instrumentation.asyncpg import AsyncPGInstrumentor
+from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+from temporalio.client import Client
+
+from assistance import db, telemetry
+from assistance import temporal as temporal_client
+from assistance.bus import Bus
+from assistance.settings import Settings
+
+log = logging.getLogger(__name__)
+
+SERVICES = ("intake", "dossier", "training", "bugs", "evolutions")
+TARGETS = (*SERVICES, "worker")
+
+API_DESCRIPTION = """
+API du centre de service Manao : chaque demande (site, mail, téléphone) devient un dossier
+suivi jusqu'à sa clôture, avec un engagement de première réponse sous 4 heures ouvrées.
+
+Authentification : `Authorization: Bearer <jeton>`. Les erreurs ont la forme
+`{"error": {"code", "message", "field"}}`. Les écritures acceptent `Idempotency-Key`.
+Les heures sont en ISO 8601 avec décalage, affichées en Europe/Paris.
+"""
+
+
+async def supervise(name: str, start: Callable[[], Awaitable[Any]]) -> None:
+    """Keep a background part running: restart it with backoff when it stops or fails."""
+    delay = 0.5
+    while True:
+        try:
+            await start()
+            log.warning("%s stopped; restarting", name)
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # noqa: BLE001 - logged and restarted, never fatal to the process
+            log.exception("%s failed; restarting in %.1fs", name, delay)
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, 10.0)
+
+
+def _expand(targets: Iterable[str]) -> set[str]:
+    chosen = set()
+    for target in targets:
+        if target == "all":
+            chosen.update(TARGETS)
+        elif target in TARGETS:
+            chosen.add(target)
+        else:
+            raise ValueError(f"unknown target {target!r}; choose from all, {', '.join(TARGETS)}")
+    return chosen
+
+
+class Runtime:
+    """What a process holds open once: the pool, the bus, the Temporal client."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.calendar = settings.calendar()
+        self.pool: Any = None
+        self.bus = Bus(settings.nats_url, name=settings.otel_service_name)
+        self.temporal: Client | None = None
+        self.tasks: list[asyncio.Task[None]] = []
+
+    async def open(self) -> None:
+        await db.migrate(self.settings.database_url)
+        self.pool = await db.create_pool(self.settings.database_url, self.settings.database_pool_size)
+        await self.bus.connect(wait=False)
+        self.temporal = await temporal_client.connect(
+            self.settings.temporal_address, self.settings.temporal_namespace
+        )
+        self.background("nats streams", self._streams)
+
+    async def _streams(self) -> None:
+        await self.bus.wait_connected()
+        await self.bus.ensure_streams()
+        await asyncio.Event().wait()  # done; stay parked so supervise does not rerun it
+
+    def background(self, name: str, start: Callable[[], Awaitable[Any]]) -> None:
+        self.tasks.append(asyncio.create_task(supervise(name, start), name=name))
+
+    async def close(self) -> None:
+        for task in self.tasks:
+            task.cancel()
+        for task in self.tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        await self.bus.close()
+        if self.pool is not None:
+            await self.pool.close()
+
+
+def _start_parts(rt: Runtime, chosen: set[str]) -> None:
+    if "intake" in chosen:
+        from services.intake.main import start as start_intake
+
+        start_intake(rt)
+    if "dossier" in chosen:
+        from services.dossier.main import start as start_dossier
+
+        start_dossier(rt)
+    if "worker" in chosen:
+        from workflows.worker import start as start_worker
+
+        start_worker(rt)
+
+
+def create_app(settings: Settings, targets: Iterable[str] = ("all",)) -> FastAPI:
+    chosen = _expand(targets)
+    telemetry.setup_tracing(settings.otel_service_name, settings.otel_exporter_otlp_endpoint)
+    AsyncPGInstrumentor().instrument()
+    rt = Runtime(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await rt.open()
+        app.state.pool = rt.pool
+        app.state.runtime = rt
+        _start_parts(rt, chosen)
+        try:
+            yield
+        finally:
+            await rt.close()
+
+    app = FastAPI(
+        title="Centre de service Manao",
+        version="1.0.0",
+        description=API_DESCRIPTION,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.calendar = rt.calendar
+    from assistance.web import install_error_handlers
+
+    install_error_handlers(app)
+    _mount_health(app, rt)
+    if "intake" in chosen:
+        from services.intake.api import router as intake_router
+
+        app.include_router(intake_router)
+    if "dossier" in chosen:
+        from services.dossier.api import router as dossier_router
+
+        app.include_router(dossier_router)
+    FastAPIInstrumentor.instrument_app(app, excluded_urls="healthz,readyz")
+    return app
+
+
+def _mount_health(app: FastAPI, rt: Runtime) -> None:
+    @app.get("/healthz", tags=["operations"], summary="Liveness")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["operations"], summary="Readiness of each dependency")
+    async def readyz(request: Request) -> JSONResponse:
+        checks = {
+            "postgres": await _check(lambda: rt.pool.fetchval("SELECT 1")),
+            "nats": "up" if rt.bus.connected else "down",
+            "temporal": await _check(_temporal_check(rt)),
+        }
+        # Deposits only need PostgreSQL (R13); the rest catches up through the outbox.
+        ready = checks["postgres"] == "up"
+        return JSONResponse(
+            {"status": "ready" if ready else "not_ready", "dependencies": checks},
+            status_code=200 if ready else 503,
+        )
+
+
+def _temporal_check(rt: Runtime) -> Callable[[], Awaitable[Any]]:
+    async def check() -> Any:
+        assert rt.temporal is not None
+        return await rt.temporal.service_client.check_health(timeout=timedelta(seconds=2))
+
+    return check
+
+
+async def _check(probe: Callable[[], Awaitable[Any]]) -> str:
+    try:
+        await asyncio.wait_for(probe(), 3)
+        return "up"
+    except Exception:  # noqa: BLE001 - reported, not raised
+        return "down"

@@ -1,0 +1,12 @@
+"""Times shown to people are in Europe/Paris; times stored are UTC instants."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+PARIS = ZoneInfo("Europe/Paris")
+
+
+def local(at: datetime | None) -> datetime | None:
+    return None if at is None else at.astimezone(PARIS)

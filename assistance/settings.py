@@ -1,0 +1,58 @@
+"""Settings shared by every part, read from the environment (and an optional `.env`)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from assistance.business_time import BusinessCalendar
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+
+    # Where the embedded default keeps its data (Temporal SQLite file, NATS store, PostgreSQL).
+    data_dir: Path = Path("data")
+    # PostgreSQL; empty means an embedded server under data_dir (local runs only).
+    database_url: str = ""
+    database_pool_size: int = 10
+
+    temporal_address: str = "127.0.0.1:7233"
+    temporal_namespace: str = "default"
+    temporal_task_queue: str = "dossiers"
+
+    nats_url: str = "nats://127.0.0.1:4222"
+
+    http_host: str = "127.0.0.1"
+    http_port: int = 8000
+    public_url: str = "http://127.0.0.1:8000"
+
+    # R3: business calendar (Europe/Paris), first-response budget in business hours.
+    business_timezone: str = "Europe/Paris"
+    business_hours: str = "09:00-12:00,13:00-18:00"
+    closed_days: str = ""
+    first_response_hours: float = 4.0
+
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 2525
+    mail_from: str = "assistance@manao.eu"
+
+    # OpenTelemetry: OTLP/HTTP endpoint, e.g. http://127.0.0.1:4318; empty disables export.
+    otel_exporter_otlp_endpoint: str = ""
+    otel_service_name: str = "assistance"
+
+    # The outbox relay polls at least this often (it is also woken by LISTEN/NOTIFY).
+    relay_poll_seconds: float = Field(default=1.0, gt=0)
+
+    def calendar(self) -> BusinessCalendar:
+        return BusinessCalendar.parse(
+            self.business_hours, self.closed_days, timezone=self.business_timezone
+        )
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

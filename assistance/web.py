@@ -1,0 +1,147 @@
+"""HTTP plumbing every service shares: error shape, who is calling, idempotent writes."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any
+
+import asyncpg
+from fastapi import Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from assistance import directory
+from assistance.directory import ANONYMOUS, Principal, Role
+from assistance.errors import Conflict, DomainError, Forbidden, Unauthorized
+
+log = logging.getLogger(__name__)
+
+_bearer = HTTPBearer(auto_error=False, description="An API token: `Authorization: Bearer <token>`")
+
+
+def error_body(code: str, message: str, field: str | None = None) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message, "field": field}}
+
+
+def _field_of(loc: tuple[Any, ...] | list[Any]) -> str | None:
+    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
+    return ".".join(parts) or None
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(DomainError)
+    async def _domain(_: Request, exc: DomainError) -> JSONResponse:
+        return JSONResponse(error_body(exc.code, exc.message, exc.field), status_code=exc.status)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
+        field = _field_of(first.get("loc", ()))
+        message = str(first.get("msg", "invalid request"))
+        if field:
+            message = f"{field}: {message}"
+        return JSONResponse(error_body("invalid", message, field), status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        return JSONResponse(
+            error_body(code, str(exc.detail)), status_code=exc.status_code, headers=exc.headers
+        )
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+        log.exception("unexpected error", exc_info=exc)
+        return JSONResponse(
+            error_body("unavailable", "Le service est momentanément indisponible, réessayez."),
+            status_code=503,
+        )
+
+
+def pool(request: Request) -> asyncpg.Pool:
+    return request.app.state.pool  # type: ignore[no-any-return]
+
+
+PoolDep = Annotated[asyncpg.Pool, Depends(pool)]
+
+
+async def current_principal(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    if credentials is None:
+        return ANONYMOUS
+    found = await directory.authenticate(pool(request), credentials.credentials)
+    if found is None:
+        raise Unauthorized("invalid_token", "Jeton d'accès inconnu ou révoqué.")
+    return found
+
+
+PrincipalDep = Annotated[Principal, Depends(current_principal)]
+
+
+def require(*roles: Role) -> Callable[[Principal], Awaitable[Principal]]:
+    """A dependency admitting only these roles (every endpoint says who may call it)."""
+
+    async def check(who: PrincipalDep) -> Principal:
+        if who.anonymous:
+            raise Unauthorized("unauthenticated", "Authentification requise (jeton Bearer).")
+        if who.role not in roles:
+            raise Forbidden("forbidden", "Votre rôle ne permet pas cette action.")
+        return who
+
+    return check
+
+
+def body_hash(body: Any) -> str:
+    return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
+
+
+async def idempotent_replay(
+    conn: asyncpg.Connection, schema: str, key: str, scope: str, digest: str
+) -> dict[str, Any] | None:
+    """The first answer for this key, or None; the same key with another body is refused."""
+    row = await conn.fetchrow(
+        f"SELECT body_hash, response FROM {schema}.idempotency WHERE key = $1 AND scope = $2",
+        key,
+        scope,
+    )
+    if row is None:
+        return None
+    if row["body_hash"] != digest:
+        raise DomainError(
+            "idempotency_key_reused",
+            "Cette clé d'idempotence a déjà servi pour une autre demande.",
+            "Idempotency-Key",
+        )
+    return row["response"]  # type: ignore[no-any-return]
+
+
+async def remember_answer(
+    conn: asyncpg.Connection,
+    schema: str,
+    key: str,
+    scope: str,
+    digest: str,
+    response: dict[str, Any],
+) -> None:
+    try:
+        await conn.execute(
+            f"INSERT INTO {schema}.idempotency (key, scope, body_hash, response) "
+            "VALUES ($1, $2, $3, $4)",
+            key,
+            scope,
+            digest,
+            response,
+        )
+    except asyncpg.UniqueViolationError as exc:
+        raise Conflict("idempotency_in_flight", "La même demande est déjà en cours.") from exc
+
+
+def scope_of(who: Principal) -> str:
+    return str(who.user_id) if who.user_id else "anonymous"

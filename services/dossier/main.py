@@ -1,0 +1,23 @@
+"""The dossier service's background part: projecting events into the read model."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from services.dossier.projection import Projector
+
+if TYPE_CHECKING:
+    from assistance.app import Runtime
+
+
+def start(rt: Runtime) -> None:
+    projector = Projector(rt.pool)
+
+    async def consume(durable: str, subjects: list[str]) -> None:
+        await rt.bus.consume(durable, subjects, projector, pool=rt.pool)
+
+    rt.background("dossier projection", lambda: consume("dossier-projection", ["dossier.>"]))
+    rt.background(
+        "dossier intake projection",
+        lambda: consume("dossier-intake", ["intake.request.received"]),
+    )

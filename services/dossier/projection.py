@@ -1,0 +1,131 @@
+"""The dossier read model, projected from events; idempotent and rebuildable (R10).
+
+Each `dossier.dossier.*` event carries `seq` (the workflow's step counter), an optional `set`
+of read-model fields, and an optional `timeline` entry. A field update applies only if its
+`seq` is newer than what the row already holds, so redelivery or reordering changes nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from assistance.bus import TransientError
+from assistance.events import Event
+
+log = logging.getLogger(__name__)
+
+# Read-model columns an event may set, and how to convert them from JSON.
+COLUMNS: dict[str, Any] = {
+    "reference": str,
+    "status": str,
+    "kind": str,
+    "channel": str,
+    "software": str,
+    "subject": str,
+    "description": str,
+    "requester_email": str,
+    "requester_name": str,
+    "organisation_id": uuid.UUID,
+    "received_at": datetime.fromisoformat,
+    "first_response_due": datetime.fromisoformat,
+    "first_responded_at": datetime.fromisoformat,
+    "technician_id": uuid.UUID,
+    "technician_name": str,
+    "closed_at": datetime.fromisoformat,
+    "resolution": str,
+    "details": dict,
+}
+REQUIRED = ("reference", "status", "channel", "software", "subject", "requester_email",
+            "requester_name", "received_at", "first_response_due")
+
+
+def _convert(fields: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name, value in fields.items():
+        if name not in COLUMNS:
+            continue
+        out[name] = None if value is None else COLUMNS[name](value)
+    return out
+
+
+async def apply(conn: asyncpg.Connection, event: Event) -> None:
+    """Apply one event inside the caller's transaction."""
+    data = event.data
+    dossier_id = uuid.UUID(data["dossier_id"])
+    if event.type == "intake.request.received":
+        fields = _convert({**data, "status": "new"})
+        seq = 0
+        timeline = {
+            "kind": "received",
+            "visibility": "customer",
+            "author": data.get("requester_name"),
+            "text": data.get("description", ""),
+            "data": {"channel": data.get("channel"), "subject": data.get("subject")},
+        }
+    else:
+        fields = _convert(data.get("set", {}))
+        seq = int(data["seq"])
+        timeline = data.get("timeline")
+    if fields:
+        await _upsert(conn, dossier_id, fields, seq)
+    if timeline:
+        await conn.execute(
+            """INSERT INTO dossier.timeline (event_id, dossier_id, at, kind, visibility, author,
+                   text, data)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (event_id) DO NOTHING""",
+            event.id,
+            dossier_id,
+            event.occurred_at,
+            timeline["kind"],
+            timeline.get("visibility", "internal"),
+            timeline.get("author"),
+            timeline.get("text", ""),
+            timeline.get("data", {}),
+        )
+
+
+async def _upsert(
+    conn: asyncpg.Connection, dossier_id: uuid.UUID, fields: dict[str, Any], seq: int
+) -> None:
+    if all(name in fields for name in REQUIRED):
+        names = list(fields)
+        placeholders = ", ".join(f"${i + 3}" for i in range(len(names)))
+        await conn.execute(
+            f"""INSERT INTO dossier.dossiers (id, last_seq, {", ".join(names)})
+                VALUES ($1, $2, {placeholders})
+                ON CONFLICT (id) DO NOTHING""",
+            dossier_id,
+            seq,
+            *fields.values(),
+        )
+    if seq == 0:
+        return  # intake's copy never overrides what the workflow said
+    names = list(fields)
+    assignments = ", ".join(f"{name} = ${i + 3}" for i, name in enumerate(names))
+    result = await conn.execute(
+        f"""UPDATE dossier.dossiers SET {assignments}, last_seq = $2, updated_at = now()
+            WHERE id = $1 AND last_seq < $2""",
+        dossier_id,
+        seq,
+        *fields.values(),
+    )
+    if result == "UPDATE 0" and not await conn.fetchval(
+        "SELECT 1 FROM dossier.dossiers WHERE id = $1", dossier_id
+    ):
+        raise TransientError(f"dossier {dossier_id} not projected yet")
+
+
+class Projector:
+    """The NATS handler: one transaction per event."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self.pool = pool
+
+    async def __call__(self, event: Event) -> None:
+        async with self.pool.acquire() as conn, conn.transaction():
+            await apply(conn, event)

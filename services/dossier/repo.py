@@ -1,0 +1,94 @@
+"""Dossier read-model queries."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import asyncpg
+
+from assistance.clock import local
+from assistance.directory import Principal, Role
+from services.dossier.models import DossierOut, DossierSummary, TimelineEntry
+
+_TIMES = ("received_at", "first_response_due", "first_responded_at", "closed_at")
+
+
+def _visible_to(who: Principal, organisation_id: uuid.UUID | None) -> bool:
+    if who.is_staff:
+        return True
+    return who.role is Role.customer and organisation_id == who.organisation_id
+
+
+def _common(row: asyncpg.Record) -> dict[str, Any]:
+    out = {k: row[k] for k in ("id", "reference", "status", "kind", "channel", "software",
+                               "subject")}
+    out.update({k: local(row[k]) for k in _TIMES})
+    out["technician"] = (
+        {"id": row["technician_id"], "name": row["technician_name"]}
+        if row["technician_id"]
+        else None
+    )
+    return out
+
+
+async def get_dossier(
+    conn: asyncpg.Pool | asyncpg.Connection, dossier_id: uuid.UUID, who: Principal
+) -> DossierOut | None:
+    row = await conn.fetchrow("SELECT * FROM dossier.dossiers WHERE id = $1", dossier_id)
+    if row is None or not _visible_to(who, row["organisation_id"]):
+        return None
+    entries = await conn.fetch(
+        """SELECT at, kind, visibility, author, text, data FROM dossier.timeline
+           WHERE dossier_id = $1 AND ($2 OR visibility = 'customer')
+           ORDER BY at, event_id""",
+        dossier_id,
+        who.is_staff,
+    )
+    return DossierOut(
+        **_common(row),
+        description=row["description"],
+        requester={"email": row["requester_email"], "name": row["requester_name"]},
+        organisation_id=row["organisation_id"],
+        resolution=row["resolution"],
+        details=row["details"] if who.is_staff else {},
+        timeline=[TimelineEntry(**{**dict(e), "at": local(e["at"])}) for e in entries],
+    )
+
+
+async def list_dossiers(
+    conn: asyncpg.Pool | asyncpg.Connection,
+    who: Principal,
+    *,
+    status: str | None,
+    q: str | None,
+    organisation: uuid.UUID | None,
+    limit: int,
+    offset: int,
+) -> tuple[list[DossierSummary], int]:
+    """R10: open and closed dossiers alike; full-text search with the French configuration."""
+    if who.role is Role.customer:
+        organisation = who.organisation_id
+    clauses, args = ["TRUE"], []
+    if status:
+        args.append(status)
+        clauses.append(f"status = ${len(args)}")
+    if organisation:
+        args.append(organisation)
+        clauses.append(f"organisation_id = ${len(args)}")
+    order = "received_at DESC, reference DESC"
+    if q:
+        args.append(q)
+        clauses.append(
+            f"(search @@ websearch_to_tsquery('french', ${len(args)}) "
+            f"OR reference = upper(${len(args)}))"
+        )
+        order = f"ts_rank(search, websearch_to_tsquery('french', ${len(args)})) DESC, " + order
+    where = " AND ".join(clauses)
+    total = await conn.fetchval(f"SELECT count(*) FROM dossier.dossiers WHERE {where}", *args)
+    rows = await conn.fetch(
+        f"SELECT * FROM dossier.dossiers WHERE {where} ORDER BY {order} "
+        f"LIMIT {int(limit)} OFFSET {int(offset)}",
+        *args,
+    )
+    return [DossierSummary(**_common(r)) for r in rows], total

@@ -1,0 +1,22 @@
+"""Intake's background part: the outbox relay."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from services.intake.relay import OutboxRelay
+
+if TYPE_CHECKING:
+    from assistance.app import Runtime
+
+
+def start(rt: Runtime) -> None:
+    assert rt.temporal is not None
+    relay = OutboxRelay(
+        rt.pool,
+        rt.bus,
+        rt.temporal,
+        rt.settings.temporal_task_queue,
+        rt.settings.relay_poll_seconds,
+    )
+    rt.background("intake outbox relay", relay.run)

@@ -1,0 +1,37 @@
+"""The Temporal worker: runs DossierWorkflow and its activities on the task queue."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from temporalio.worker import Worker
+
+from assistance import temporal as temporal_client
+from services.dossier.activities import DossierActivities
+from workflows.dossier import DossierWorkflow
+
+if TYPE_CHECKING:
+    from assistance.app import Runtime
+
+WORKFLOWS = [DossierWorkflow]
+
+
+def activities(rt: Runtime) -> list[object]:
+    dossier = DossierActivities(rt.bus)
+    return [dossier.publish_event]
+
+
+def start(rt: Runtime) -> None:
+    async def run() -> None:
+        client = await temporal_client.connect(
+            rt.settings.temporal_address, rt.settings.temporal_namespace, lazy=False
+        )
+        worker = Worker(
+            client,
+            task_queue=rt.settings.temporal_task_queue,
+            workflows=WORKFLOWS,
+            activities=activities(rt),
+        )
+        await worker.run()
+
+    rt.background("temporal worker", run)
