@@ -80,7 +80,9 @@ class Runtime:
 
     async def open(self) -> None:
         await db.migrate(self.settings.database_url)
-        self.pool = await db.create_pool(self.settings.database_url, self.settings.database_pool_size)
+        self.pool = await db.create_pool(
+            self.settings.database_url, self.settings.database_pool_size
+        )
         await self.bus.connect(wait=False)
         self.temporal = await temporal_client.connect(
             self.settings.temporal_address, self.settings.temporal_namespace

@@ -163,16 +163,11 @@ class Bus:
         )
         while True:
             try:
+                await self.js.add_consumer(stream, config)  # create or update, idempotent
                 sub = await self.js.pull_subscribe_bind(durable, stream=stream)
                 break
-            except NotFoundError:
-                try:
-                    await self.js.add_consumer(stream, config)
-                except Exception as exc:  # noqa: BLE001
-                    log.warning("consumer %s not created yet: %s", durable, exc)
-                    await asyncio.sleep(1)
-            except Exception as exc:  # noqa: BLE001
-                log.warning("consumer %s waiting for NATS: %s", durable, exc)
+            except Exception as exc:  # noqa: BLE001 - NATS away or stream not created yet
+                log.info("consumer %s waiting: %s", durable, exc)
                 await asyncio.sleep(1)
         tracer = telemetry.tracer(f"consumer.{durable}")
         while True:
@@ -249,4 +244,3 @@ class Bus:
             with contextlib.suppress(Exception):
                 await self.nc.drain()
             self.nc = None
-

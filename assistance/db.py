@@ -44,9 +44,7 @@ def _migrations(package: str) -> list[tuple[str, str]]:
     if not folder.is_dir():
         return []
     files = sorted(
-        (f.name, f.read_text(encoding="utf-8"))
-        for f in folder.iterdir()
-        if f.name.endswith(".sql")
+        (f.name, f.read_text(encoding="utf-8")) for f in folder.iterdir() if f.name.endswith(".sql")
     )
     return files
 

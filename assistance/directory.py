@@ -142,9 +142,7 @@ async def organisation_for_email(
 ) -> uuid.UUID | None:
     """The organisation of a known user, else the one owning the address's domain."""
     email = email.lower()
-    org = await conn.fetchval(
-        "SELECT organisation_id FROM directory.users WHERE email = $1", email
-    )
+    org = await conn.fetchval("SELECT organisation_id FROM directory.users WHERE email = $1", email)
     if org is not None:
         return org
     domain = email.rpartition("@")[2]
@@ -156,9 +154,7 @@ async def organisation_for_email(
 
 
 async def organisation_exists(conn: asyncpg.Pool | asyncpg.Connection, org_id: uuid.UUID) -> bool:
-    return bool(
-        await conn.fetchval("SELECT 1 FROM directory.organisations WHERE id = $1", org_id)
-    )
+    return bool(await conn.fetchval("SELECT 1 FROM directory.organisations WHERE id = $1", org_id))
 
 
 async def add_software(conn: asyncpg.Pool | asyncpg.Connection, code: str, name: str) -> None:

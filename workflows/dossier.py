@@ -16,7 +16,9 @@ with workflow.unsafe.imports_passed_through():
     from services.dossier.activities import DossierActivities
     from workflows.types import DossierOpening
 
-PUBLISH_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30))
+PUBLISH_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30)
+)
 
 
 @workflow.defn
@@ -29,7 +31,11 @@ class DossierWorkflow:
 
     @workflow.run
     async def run(self, opening: DossierOpening) -> str:
-        await self._emit("opened", self._opening_data())
+        await self._emit(
+            "opened",
+            set=self._opening_data(),
+            timeline={"kind": "opened", "visibility": "internal", "text": "Dossier ouvert."},
+        )
         await workflow.wait_condition(lambda: self.status == "closed")
         return self.status
 
@@ -55,13 +61,27 @@ class DossierWorkflow:
             "status": self.status,
         }
 
-    async def _emit(self, what: str, data: dict[str, Any]) -> None:
+    async def _emit(
+        self,
+        what: str,
+        *,
+        set: dict[str, Any] | None = None,
+        timeline: dict[str, Any] | None = None,
+        **facts: Any,
+    ) -> None:
+        """Publish `dossier.dossier.<what>`: the read-model fields it sets, its timeline entry."""
         self.step += 1
         event = Event(
             id=f"{self.opening.dossier_id}:{self.step}",
             type=f"dossier.dossier.{what}",
             occurred_at=workflow.now(),
-            data={**data, "dossier_id": self.opening.dossier_id, "seq": self.step},
+            data={
+                **facts,
+                "dossier_id": self.opening.dossier_id,
+                "seq": self.step,
+                "set": set or {},
+                "timeline": timeline,
+            },
         )
         await workflow.execute_activity_method(
             DossierActivities.publish_event,

@@ -40,8 +40,17 @@ COLUMNS: dict[str, Any] = {
     "resolution": str,
     "details": dict,
 }
-REQUIRED = ("reference", "status", "channel", "software", "subject", "requester_email",
-            "requester_name", "received_at", "first_response_due")
+REQUIRED = (
+    "reference",
+    "status",
+    "channel",
+    "software",
+    "subject",
+    "requester_email",
+    "requester_name",
+    "received_at",
+    "first_response_due",
+)
 
 
 def _convert(fields: dict[str, Any]) -> dict[str, Any]:

@@ -21,8 +21,9 @@ def _visible_to(who: Principal, organisation_id: uuid.UUID | None) -> bool:
 
 
 def _common(row: asyncpg.Record) -> dict[str, Any]:
-    out = {k: row[k] for k in ("id", "reference", "status", "kind", "channel", "software",
-                               "subject")}
+    out = {
+        k: row[k] for k in ("id", "reference", "status", "kind", "channel", "software", "subject")
+    }
     out.update({k: local(row[k]) for k in _TIMES})
     out["technician"] = (
         {"id": row["technician_id"], "name": row["technician_name"]}

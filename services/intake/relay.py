@@ -51,13 +51,19 @@ class OutboxRelay:
 
     async def run(self) -> None:
         async with self.pool.acquire() as listener:
-            await listener.add_listener("intake_outbox", lambda *_: self._wake.set())
-            while True:
-                if await self.drain():
-                    continue
-                self._wake.clear()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
+            await listener.add_listener("intake_outbox", self._on_notify)
+            try:
+                while True:
+                    if await self.drain():
+                        continue
+                    self._wake.clear()
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
+            finally:
+                await listener.remove_listener("intake_outbox", self._on_notify)
+
+    def _on_notify(self, *_: object) -> None:
+        self._wake.set()
 
     async def drain(self) -> int:
         """Send one batch of due rows; returns how many were sent."""
@@ -100,4 +106,3 @@ class OutboxRelay:
             )
         except WorkflowAlreadyStartedError:
             pass  # already started and since finished: nothing to do
-

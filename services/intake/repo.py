@@ -9,6 +9,7 @@ from typing import Any
 import asyncpg
 
 from assistance import telemetry
+from assistance.clock import local
 from assistance.events import Event
 from services.intake import domain
 from services.intake.models import Channel, DepositIn, DepositOut
@@ -89,8 +90,8 @@ async def record_request(
         id=dossier_id,
         reference=reference,
         status="new",
-        received_at=received_at,
-        first_response_due=first_response_due,
+        received_at=local(received_at),
+        first_response_due=local(first_response_due),
     )
 
 

@@ -1,0 +1,200 @@
+"""`assistance`: run the whole system or one part, manage users and tokens.
+
+assistance dev                        everything on one machine, embedded default (make run)
+assistance run --target intake        one part, against existing Temporal/NATS/PostgreSQL
+assistance migrate                    apply database migrations
+assistance user create --email ... --name ... --role technician [--organisation NAME]
+assistance token issue --email ...    a new API token for an existing user
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import os
+import sys
+
+import uvicorn
+
+from assistance import db, demo, directory
+from assistance.app import TARGETS, create_app
+from assistance.directory import Role
+from assistance.settings import Settings
+
+
+def _serve(settings: Settings, targets: list[str]) -> uvicorn.Server:
+    app = create_app(settings, targets)
+    config = uvicorn.Config(
+        app, host=settings.http_host, port=settings.http_port, log_level="warning", lifespan="on"
+    )
+    return uvicorn.Server(config)
+
+
+async def _run(settings: Settings, targets: list[str]) -> None:
+    if not settings.database_url:
+        sys.exit("DATABASE_URL is required for `assistance run` (use `assistance dev` locally).")
+    await _serve(settings, targets).serve()
+
+
+async def _dev(settings: Settings) -> None:
+    from assistance.stack import LocalStack, StackConfig
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    stack = LocalStack(
+        StackConfig(
+            data_dir=settings.data_dir.resolve(),
+            database_url=settings.database_url or None,
+            persistent=True,
+            temporal_port=_port("TEMPORAL_PORT"),
+            temporal_ui_port=_port("TEMPORAL_UI_PORT"),
+            nats_port=_port("NATS_PORT"),
+            smtp_port=_port("MAIL_CATCHER_PORT"),
+        )
+    )
+    print("▸ Démarrage des composants (Temporal, NATS JetStream, PostgreSQL, mail)…", flush=True)
+    ends = await stack.start()
+    try:
+        settings = settings.model_copy(
+            update={
+                "database_url": ends.database_url,
+                "temporal_address": ends.temporal_address,
+                "nats_url": ends.nats_url,
+                "smtp_host": ends.smtp_host,
+                "smtp_port": ends.smtp_port,
+            }
+        )
+        print("▸ Migrations de la base…", flush=True)
+        await db.migrate(settings.database_url)
+        pool = await db.create_pool(settings.database_url, 2)
+        try:
+            tokens = await demo.load(pool)
+        finally:
+            await pool.close()
+        server = _serve(settings, ["all"])
+        serving = asyncio.create_task(server.serve())
+        while not server.started and not serving.done():
+            await asyncio.sleep(0.1)
+        base = f"http://{settings.http_host}:{settings.http_port}"
+        print(
+            f"\nCentre de service prêt.\n"
+            f"  API            {base}/api/v1\n"
+            f"  OpenAPI docs   {base}/docs   ({base}/openapi.json)\n"
+            f"  Temporal UI    {ends.temporal_ui_url}\n"
+            f"  Temporal       {ends.temporal_address}\n"
+            f"  NATS           {ends.nats_url}\n"
+            f"  PostgreSQL     {ends.database_url}\n"
+            f"  Mail catcher   smtp://{ends.smtp_host}:{ends.smtp_port}\n"
+            f"\nJetons de démonstration (Authorization: Bearer …):",
+            flush=True,
+        )
+        for email, role, token in tokens:
+            print(f"  {role.value:<16} {email:<28} {token}")
+        print(
+            f"\nEssai :\n  curl -s -X POST {base}/api/v1/requests -H 'Content-Type: application/json'"
+            ' -d \'{"requester":{"email":"claire.martin@dupont-sa.fr","name":"Claire '
+            'Martin"},"software":"manao-compta","subject":"Export FEC",'
+            '"description":"L export s arrete a 50 %"}\'\n\nCtrl-C pour arrêter.',
+            flush=True,
+        )
+        await serving
+    finally:
+        print("\n▸ Arrêt…", flush=True)
+        await stack.stop()
+
+
+def _port(name: str) -> int | None:
+    value = os.environ.get(name)
+    return int(value) if value else None
+
+
+async def _user_create(settings: Settings, args: argparse.Namespace) -> None:
+    pool = await db.create_pool(settings.database_url, 2)
+    try:
+        org = None
+        if args.organisation:
+            org = await directory.create_organisation(pool, args.organisation, args.domain or [])
+        user = await directory.create_user(pool, args.email, args.name, Role(args.role), org)
+        print(f"user {args.email} ({args.role}) id={user}")
+        if args.token:
+            print(f"token: {await directory.issue_token(pool, user, 'cli')}")
+    finally:
+        await pool.close()
+
+
+async def _token_issue(settings: Settings, args: argparse.Namespace) -> None:
+    pool = await db.create_pool(settings.database_url, 2)
+    try:
+        user = await pool.fetchval(
+            "SELECT id FROM directory.users WHERE email = lower($1)", args.email
+        )
+        if user is None:
+            sys.exit(f"no user with e-mail {args.email}")
+        print(await directory.issue_token(pool, user, args.label))
+    finally:
+        await pool.close()
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="assistance", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    sub = p.add_subparsers(dest="command", required=True)
+    sub.add_parser("dev", help="run everything on the embedded default (make run)")
+    run = sub.add_parser("run", help="run one part, or all, against existing servers")
+    run.add_argument("--target", action="append", choices=["all", *TARGETS], default=None)
+    sub.add_parser("migrate", help="apply database migrations")
+    sub.add_parser("demo", help="load the demo directory and print fresh tokens")
+    user = sub.add_parser("user", help="manage users").add_subparsers(dest="action", required=True)
+    create = user.add_parser("create")
+    create.add_argument("--email", required=True)
+    create.add_argument("--name", required=True)
+    create.add_argument("--role", required=True, choices=[r.value for r in Role])
+    create.add_argument("--organisation", help="organisation name (created if new)")
+    create.add_argument("--domain", action="append", help="organisation mail domain")
+    create.add_argument("--token", action="store_true", help="also issue an API token")
+    token = sub.add_parser("token", help="manage tokens").add_subparsers(
+        dest="action", required=True
+    )
+    issue = token.add_parser("issue")
+    issue.add_argument("--email", required=True)
+    issue.add_argument("--label", default="cli")
+    return p
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parser().parse_args(argv)
+    logging.basicConfig(
+        level=os.environ.get("LOG_LEVEL", "WARNING"),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    settings = Settings()
+    if args.command == "dev":
+        coro = _dev(settings)
+    elif args.command == "run":
+        coro = _run(settings, args.target or ["all"])
+    elif args.command == "migrate":
+        coro = _migrate(settings)
+    elif args.command == "demo":
+        coro = _demo(settings)
+    elif args.command == "user":
+        coro = _user_create(settings, args)
+    else:
+        coro = _token_issue(settings, args)
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(coro)
+
+
+async def _migrate(settings: Settings) -> None:
+    for name in await db.migrate(settings.database_url):
+        print(f"applied {name}")
+
+
+async def _demo(settings: Settings) -> None:
+    pool = await db.create_pool(settings.database_url, 2)
+    try:
+        for email, role, token in await demo.load(pool):
+            print(f"{role.value:<16} {email:<28} {token}")
+    finally:
+        await pool.close()

@@ -1,0 +1,116 @@
+"""Test fixtures: the real stack (Temporal, NATS JetStream, PostgreSQL), started once per run.
+
+Nothing here is a mock: servers are the embedded ones the stack module starts on free ports.
+`TEST_DATABASE_URL` may point at an existing PostgreSQL; a fresh database is created on it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import httpx
+import pytest
+import uvicorn
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from assistance import db, demo, telemetry
+from assistance.app import create_app
+from assistance.directory import Role
+from assistance.settings import Settings
+from assistance.stack import Endpoints, LocalStack, StackConfig, create_database
+
+SPANS = InMemorySpanExporter()
+
+
+@pytest.fixture(scope="session")
+async def stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[LocalStack]:
+    config = StackConfig(
+        data_dir=tmp_path_factory.mktemp("stack"),
+        database_url=os.environ.get("TEST_DATABASE_URL") or None,
+        persistent=True,  # restarts in the outage tests keep Temporal's and NATS's state
+        ui=False,
+    )
+    local = LocalStack(config, progress=lambda line: print(line, flush=True))
+    await local.start()
+    try:
+        yield local
+    finally:
+        await local.stop()
+
+
+@pytest.fixture(scope="session")
+async def endpoints(stack: LocalStack) -> Endpoints:
+    assert stack.endpoints is not None
+    return stack.endpoints
+
+
+@pytest.fixture(scope="session")
+async def settings(endpoints: Endpoints) -> Settings:
+    database_url = await create_database(endpoints.database_url, f"t_{uuid.uuid4().hex[:12]}")
+    port = _free_port()
+    return Settings(
+        database_url=database_url,
+        temporal_address=endpoints.temporal_address,
+        temporal_task_queue=f"dossiers-{uuid.uuid4().hex[:8]}",
+        nats_url=endpoints.nats_url,
+        smtp_host=endpoints.smtp_host,
+        smtp_port=endpoints.smtp_port,
+        http_port=port,
+        public_url=f"http://127.0.0.1:{port}",
+        relay_poll_seconds=0.5,
+    )
+
+
+@dataclass
+class Running:
+    base_url: str
+    settings: Settings
+    tokens: dict[Role, str]
+    app: object
+
+
+@pytest.fixture(scope="session")
+async def system(settings: Settings) -> AsyncIterator[Running]:
+    """The whole system, all parts in this process, served over real HTTP."""
+    telemetry.setup_tracing("assistance-test", "", SPANS)
+    app = create_app(settings, ["all"])
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=settings.http_port, log_level="warning")
+    )
+    serving = asyncio.create_task(server.serve())
+    while not server.started:
+        if serving.done():
+            serving.result()
+        await asyncio.sleep(0.05)
+    pool = await db.create_pool(settings.database_url, 2)
+    try:
+        tokens = {role: token for _, role, token in await demo.load(pool)}
+    finally:
+        await pool.close()
+    try:
+        yield Running(settings.public_url, settings, tokens, app)
+    finally:
+        server.should_exit = True
+        await serving
+
+
+@pytest.fixture
+async def http(system: Running) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=system.base_url, timeout=20) as client:
+        yield client
+
+
+@pytest.fixture
+def spans() -> InMemorySpanExporter:
+    return SPANS
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
