@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
 from datetime import timedelta
+from types import ModuleType
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -108,15 +110,17 @@ class Runtime:
             await self.pool.close()
 
 
+def service_module(name: str) -> ModuleType:
+    """`services/<name>/main.py`: an optional `router` and an optional `start(rt)`."""
+    return importlib.import_module(f"services.{name}.main")
+
+
 def _start_parts(rt: Runtime, chosen: set[str]) -> None:
-    if "intake" in chosen:
-        from services.intake.main import start as start_intake
-
-        start_intake(rt)
-    if "dossier" in chosen:
-        from services.dossier.main import start as start_dossier
-
-        start_dossier(rt)
+    for name in SERVICES:
+        if name in chosen:
+            start = getattr(service_module(name), "start", None)
+            if start is not None:
+                start(rt)
     if "worker" in chosen:
         from workflows.worker import start as start_worker
 
@@ -152,14 +156,10 @@ def create_app(settings: Settings, targets: Iterable[str] = ("all",)) -> FastAPI
 
     install_error_handlers(app)
     _mount_health(app, rt)
-    if "intake" in chosen:
-        from services.intake.api import router as intake_router
-
-        app.include_router(intake_router)
-    if "dossier" in chosen:
-        from services.dossier.api import router as dossier_router
-
-        app.include_router(dossier_router)
+    for name in SERVICES:
+        router = getattr(service_module(name), "router", None) if name in chosen else None
+        if router is not None:
+            app.include_router(router)
     FastAPIInstrumentor.instrument_app(app, excluded_urls="healthz,readyz")
     return app
 

@@ -92,7 +92,8 @@ async def _dev(settings: Settings) -> None:
         for email, role, token in tokens:
             print(f"  {role.value:<16} {email:<28} {token}")
         print(
-            f"\nEssai :\n  curl -s -X POST {base}/api/v1/requests -H 'Content-Type: application/json'"
+            f"\nEssai :\n  curl -s -X POST {base}/api/v1/requests"
+            " -H 'Content-Type: application/json'"
             ' -d \'{"requester":{"email":"claire.martin@dupont-sa.fr","name":"Claire '
             'Martin"},"software":"manao-compta","subject":"Export FEC",'
             '"description":"L export s arrete a 50 %"}\'\n\nCtrl-C pour arrêter.',

@@ -94,7 +94,8 @@ class OutboxRelay:
             otel_context.detach(token)
 
     async def _start_dossier(self, opening: dict[str, Any]) -> None:
-        try:
+        # Already started and since finished: nothing to do.
+        with contextlib.suppress(WorkflowAlreadyStartedError):
             await self.temporal.start_workflow(
                 "DossierWorkflow",
                 opening,
@@ -104,5 +105,3 @@ class OutboxRelay:
                 id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
                 rpc_timeout=timedelta(seconds=5),
             )
-        except WorkflowAlreadyStartedError:
-            pass  # already started and since finished: nothing to do

@@ -1,0 +1,1 @@
+"""The bugs service's entry points: `router` (HTTP) and `start(rt)` (background work)."""
