@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from services.dossier.api import router
 from services.dossier.projection import Projector
+
+__all__ = ["router", "start"]
 
 if TYPE_CHECKING:
     from assistance.app import Runtime

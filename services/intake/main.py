@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from services.intake.api import router
 from services.intake.relay import OutboxRelay
+
+__all__ = ["router", "start"]
 
 if TYPE_CHECKING:
     from assistance.app import Runtime
