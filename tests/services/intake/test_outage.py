@@ -1,0 +1,55 @@
+"""R13: deposits keep working while Temporal and NATS are down; nothing accepted is lost."""
+
+from __future__ import annotations
+
+import httpx
+from temporalio.client import Client
+
+from assistance.directory import Role
+from assistance.stack import LocalStack
+from tests.helpers import auth, deposit_body, eventually
+
+
+async def test_deposit_accepted_while_temporal_and_nats_are_down(
+    http: httpx.AsyncClient, system, stack: LocalStack
+) -> None:
+    await stack.stop_temporal()
+    await stack.stop_nats()
+    try:
+        accepted = []
+        for i in range(3):
+            r = await http.post("/api/v1/requests", json=deposit_body(subject=f"Panne {i}"))
+            assert r.status_code == 201, r.text
+            accepted.append(r.json())
+        ready = await http.get("/readyz")
+        assert ready.status_code == 200
+        assert ready.json()["dependencies"] == {
+            "postgres": "up",
+            "nats": "down",
+            "temporal": "down",
+        }
+    finally:
+        await stack.start_nats()
+        await stack.start_temporal()
+
+    staff = auth(system.tokens[Role.technician])
+    client = await Client.connect(stack.endpoints.temporal_address)
+    for body in accepted:
+
+        async def workflow_running(dossier_id: str = body["id"]) -> bool:
+            try:
+                desc = await client.get_workflow_handle(dossier_id).describe()
+            except Exception:  # noqa: BLE001 - not started yet
+                return False
+            return desc.workflow_type == "DossierWorkflow"
+
+        async def projected(dossier_id: str = body["id"]) -> dict | None:
+            got = await http.get(f"/api/v1/dossiers/{dossier_id}", headers=staff)
+            if got.status_code != 200:
+                return None
+            dossier = got.json()
+            return dossier if any(e["kind"] == "opened" for e in dossier["timeline"]) else None
+
+        assert await eventually(workflow_running, timeout=60, every=0.5)
+        dossier = await eventually(projected, timeout=30, every=0.5)
+        assert dossier["reference"] == body["reference"]
