@@ -1,0 +1,141 @@
+"""Workflow test harness: Temporal's time-skipping server and same-name fake activities."""
+
+from __future__ import annotations
+
+import sys
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from temporalio import activity
+from temporalio.client import WorkflowHandle
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from assistance.business_time import DEFAULT_CALENDAR
+from assistance.events import Event
+from workflows.dossier import DossierWorkflow
+from workflows.types import (
+    Actor,
+    DossierOpening,
+    DossierPolicy,
+    HandOver,
+    MailOrder,
+    StaffNotice,
+)
+
+TEST_SERVER = Path(sys.executable).parent / "temporal-test-server"
+TECH = Actor(user_id="11111111-1111-1111-1111-111111111111", role="technician", name="Thomas")
+OTHER_TECH = Actor(user_id="22222222-2222-2222-2222-222222222222", role="technician", name="Zoé")
+CUSTOMER = Actor(user_id="33333333-3333-3333-3333-333333333333", role="customer", name="Claire")
+
+
+@dataclass
+class Fakes:
+    """Stand-ins for the activities (NATS, SMTP, the other services), recording calls."""
+
+    events: list[Event] = field(default_factory=list)
+    mails: list[MailOrder] = field(default_factory=list)
+    notices: list[StaffNotice] = field(default_factory=list)
+    handovers: list[HandOver] = field(default_factory=list)
+    notice_times: list[datetime] = field(default_factory=list)
+
+    @activity.defn(name="publish_dossier_event")
+    async def publish(self, event: Event) -> None:
+        self.events.append(event)
+
+    @activity.defn(name="send_dossier_mail")
+    async def send_mail(self, order: MailOrder) -> str:
+        self.mails.append(order)
+        return f"<{order.reference}.{order.step}.sig@test>"
+
+    @activity.defn(name="notify_staff")
+    async def notify_staff(self, notice: StaffNotice) -> list[str]:
+        self.notices.append(notice)
+        self.notice_times.append(activity.info().current_attempt_scheduled_time)
+        return ["someone@manao.eu"]
+
+    @activity.defn(name="hand_over")
+    async def hand_over(self, order: HandOver) -> dict[str, Any]:
+        self.handovers.append(order)
+        return {"ok": True, "service": order.service}
+
+    def activities(self) -> list[Any]:
+        return [self.publish, self.send_mail, self.notify_staff, self.hand_over]
+
+    def types(self) -> list[str]:
+        return [e.type.removeprefix("dossier.dossier.") for e in self.events]
+
+    def templates(self) -> list[str]:
+        return [m.template for m in self.mails]
+
+    def notice_kinds(self) -> list[str]:
+        return [n.kind for n in self.notices]
+
+
+def opening(received_at: datetime, channel: str = "web", **kw: Any) -> DossierOpening:
+    policy = kw.pop("policy", DossierPolicy())
+    return DossierOpening(
+        dossier_id=str(uuid.uuid4()),
+        reference="D-2026-000042",
+        channel=channel,
+        requester_email="claire.martin@dupont-sa.fr",
+        requester_name="Claire Martin",
+        software="manao-compta",
+        subject="Export FEC impossible",
+        description="L'export s'arrête à 50 %.",
+        received_at=received_at,
+        first_response_due=DEFAULT_CALENDAR.add_business_time(
+            received_at, timedelta(hours=policy.first_response_hours)
+        ),
+        organisation_id=None,
+        policy=policy,
+        **kw,
+    )
+
+
+@asynccontextmanager
+async def time_skipping() -> AsyncIterator[WorkflowEnvironment]:
+    env = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=str(TEST_SERVER), data_converter=pydantic_data_converter
+    )
+    try:
+        yield env
+    finally:
+        await env.shutdown()
+
+
+@asynccontextmanager
+async def running_worker(env: WorkflowEnvironment, fakes: Fakes) -> AsyncIterator[str]:
+    queue = f"dossiers-{uuid.uuid4().hex[:8]}"
+    async with Worker(
+        env.client, task_queue=queue, workflows=[DossierWorkflow], activities=fakes.activities()
+    ):
+        yield queue
+
+
+async def start(env: WorkflowEnvironment, queue: str, o: DossierOpening) -> WorkflowHandle:
+    return await env.client.start_workflow(
+        DossierWorkflow.run, o, id=o.dossier_id, task_queue=queue
+    )
+
+
+async def skip_to(env: WorkflowEnvironment, when: datetime) -> None:
+    """Move the test server's clock forward to `when`."""
+    now = await env.get_current_time()
+    if when > now:
+        await env.sleep(when - now)
+
+
+def paris(text: str) -> datetime:
+    return datetime.fromisoformat(text).replace(tzinfo=DEFAULT_CALENDAR.tz)
+
+
+def at_about(actual: datetime, expected: datetime) -> bool:
+    """A timer fires at its deadline plus the few milliseconds the worker takes."""
+    return timedelta(0) <= actual - expected < timedelta(seconds=2)
