@@ -122,9 +122,10 @@ def _start_parts(rt: Runtime, chosen: set[str]) -> None:
             if start is not None:
                 start(rt)
     if "worker" in chosen:
-        from workflows.worker import start as start_worker
+        from workflows import bridge, worker
 
-        start_worker(rt)
+        worker.start(rt)
+        bridge.start(rt)
 
 
 def create_app(settings: Settings, targets: Iterable[str] = ("all",)) -> FastAPI:

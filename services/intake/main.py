@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from assistance.outbox import OutboxRelay
 from services.intake.api import router
-from services.intake.relay import OutboxRelay
+from services.intake.relay import START_DOSSIER, dossier_starter
 
 __all__ = ["router", "start"]
 
@@ -18,8 +19,8 @@ def start(rt: Runtime) -> None:
     relay = OutboxRelay(
         rt.pool,
         rt.bus,
-        rt.temporal,
-        rt.settings.temporal_task_queue,
+        ["intake"],
+        {START_DOSSIER: dossier_starter(rt.temporal, rt.settings.temporal_task_queue)},
         rt.settings.relay_poll_seconds,
     )
     rt.background("intake outbox relay", relay.run)

@@ -8,11 +8,12 @@ from typing import Any
 
 import asyncpg
 
-from assistance import telemetry
+from assistance import outbox
 from assistance.clock import local
 from assistance.events import Event
 from services.intake import domain
 from services.intake.models import Channel, DepositIn, DepositOut
+from services.intake.relay import START_DOSSIER
 
 
 async def record_request(
@@ -78,14 +79,8 @@ async def record_request(
         occurred_at=received_at,
         data=opening,
     )
-    trace = telemetry.inject()
-    await conn.executemany(
-        "INSERT INTO intake.outbox (kind, payload, trace) VALUES ($1, $2, $3)",
-        [
-            ("publish", received.model_dump(mode="json"), trace),
-            ("start_dossier", opening, trace),
-        ],
-    )
+    await outbox.enqueue_event(conn, "intake", received)
+    await outbox.enqueue(conn, "intake", START_DOSSIER, opening)
     return DepositOut(
         id=dossier_id,
         reference=reference,
@@ -93,37 +88,3 @@ async def record_request(
         received_at=local(received_at),
         first_response_due=local(first_response_due),
     )
-
-
-async def pending_outbox(conn: asyncpg.Connection, limit: int) -> list[asyncpg.Record]:
-    """Rows due for (another) attempt, locked so several relays never send the same row."""
-    return await conn.fetch(
-        """SELECT id, kind, payload, trace, attempts FROM intake.outbox
-           WHERE done_at IS NULL AND next_attempt_at <= now()
-           ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED""",
-        limit,
-    )
-
-
-async def mark_done(conn: asyncpg.Connection, ids: list[int]) -> None:
-    if ids:
-        await conn.execute(
-            "UPDATE intake.outbox SET done_at = now(), attempts = attempts + 1 "
-            "WHERE id = ANY($1::bigint[])",
-            ids,
-        )
-
-
-async def mark_failed(conn: asyncpg.Connection, row_id: int, error: str, delay_s: float) -> None:
-    await conn.execute(
-        """UPDATE intake.outbox SET attempts = attempts + 1, last_error = $2,
-               next_attempt_at = now() + make_interval(secs => $3)
-           WHERE id = $1""",
-        row_id,
-        error[:1000],
-        delay_s,
-    )
-
-
-async def outbox_backlog(conn: asyncpg.Pool | asyncpg.Connection) -> int:
-    return await conn.fetchval("SELECT count(*) FROM intake.outbox WHERE done_at IS NULL")

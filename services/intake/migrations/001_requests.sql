@@ -1,4 +1,4 @@
--- Every accepted request, durable before it is acknowledged, and the outbox that relays it.
+-- Every accepted request, durable before it is acknowledged (its outbox rows: bus.outbox).
 CREATE SCHEMA IF NOT EXISTS intake;
 
 CREATE SEQUENCE intake.reference_seq;
@@ -21,19 +21,6 @@ CREATE TABLE intake.requests (
 );
 CREATE INDEX requests_received_at ON intake.requests (received_at);
 
-CREATE TABLE intake.outbox (
-    id bigserial PRIMARY KEY,
-    kind text NOT NULL CHECK (kind IN ('start_dossier', 'publish')),
-    payload jsonb NOT NULL,
-    trace jsonb NOT NULL DEFAULT '{}',
-    created_at timestamptz NOT NULL DEFAULT now(),
-    attempts int NOT NULL DEFAULT 0,
-    next_attempt_at timestamptz NOT NULL DEFAULT now(),
-    last_error text,
-    done_at timestamptz
-);
-CREATE INDEX outbox_pending ON intake.outbox (next_attempt_at, id) WHERE done_at IS NULL;
-
 CREATE TABLE intake.idempotency (
     key text NOT NULL,
     scope text NOT NULL,
@@ -42,12 +29,3 @@ CREATE TABLE intake.idempotency (
     created_at timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (key, scope)
 );
-
--- Wake the relay as soon as a row is committed.
-CREATE FUNCTION intake.notify_outbox() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    PERFORM pg_notify('intake_outbox', '');
-    RETURN NULL;
-END $$;
-CREATE TRIGGER outbox_notify AFTER INSERT ON intake.outbox
-    FOR EACH STATEMENT EXECUTE FUNCTION intake.notify_outbox();
