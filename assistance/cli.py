@@ -15,17 +15,23 @@ import contextlib
 import logging
 import os
 import sys
+from collections.abc import Iterable
 
 import uvicorn
+from fastapi import APIRouter
 
-from assistance import db, demo, directory
+from assistance import db, demo, devmail, directory
 from assistance.app import TARGETS, create_app
 from assistance.directory import Role
 from assistance.settings import Settings
 
 
-def _serve(settings: Settings, targets: list[str]) -> uvicorn.Server:
+def _serve(
+    settings: Settings, targets: list[str], routers: Iterable[APIRouter] = ()
+) -> uvicorn.Server:
     app = create_app(settings, targets)
+    for extra in routers:
+        app.include_router(extra)
     config = uvicorn.Config(
         app, host=settings.http_host, port=settings.http_port, log_level="warning", lifespan="on"
     )
@@ -72,7 +78,7 @@ async def _dev(settings: Settings) -> None:
             tokens = await demo.load(pool)
         finally:
             await pool.close()
-        server = _serve(settings, ["all"])
+        server = _serve(settings, ["all"], [devmail.router(stack.mail)])
         serving = asyncio.create_task(server.serve())
         while not server.started and not serving.done():
             await asyncio.sleep(0.1)
@@ -86,6 +92,7 @@ async def _dev(settings: Settings) -> None:
             f"  NATS           {ends.nats_url}\n"
             f"  PostgreSQL     {ends.database_url}\n"
             f"  Mail catcher   smtp://{ends.smtp_host}:{ends.smtp_port}\n"
+            f"  Mails envoyés  {base}/dev/mails   ({base}/dev/mails.json)\n"
             f"\nJetons de démonstration (Authorization: Bearer …):",
             flush=True,
         )

@@ -192,3 +192,22 @@ async def list_softwares(conn: asyncpg.Pool | asyncpg.Connection) -> list[dict[s
            GROUP BY s.code, s.name ORDER BY s.code"""
     )
     return [dict(r) for r in rows]
+
+
+async def emails_with_role(conn: asyncpg.Pool | asyncpg.Connection, role: Role) -> list[str]:
+    """The addresses of every user holding `role`, sorted."""
+    rows = await conn.fetch(
+        "SELECT email FROM directory.users WHERE role = $1 ORDER BY email", role.value
+    )
+    return [r["email"] for r in rows]
+
+
+async def user_email(
+    conn: asyncpg.Pool | asyncpg.Connection, user_id: uuid.UUID | str
+) -> str | None:
+    """The address of a user, or None if there is no such user."""
+    try:
+        uid = user_id if isinstance(user_id, uuid.UUID) else uuid.UUID(str(user_id))
+    except ValueError:
+        return None
+    return await conn.fetchval("SELECT email FROM directory.users WHERE id = $1", uid)

@@ -39,6 +39,14 @@ class Settings(BaseSettings):
     smtp_host: str = "127.0.0.1"
     smtp_port: int = 2525
     mail_from: str = "assistance@manao.eu"
+    # Outbound mail: the domain of Message-IDs, and the key that signs them. A reply is tied to
+    # its dossier only through a Message-ID signed with this key (never through From), so set a
+    # long random secret in production and keep it stable: changing it orphans older threads.
+    mail_domain: str = "assistance.manao.eu"
+    mail_signing_key: str = "change-me-in-production"
+    support_address: str = "assistance@manao.eu"  # Reply-To of every mail to customers
+    training_lead_email: str = "formation@manao.eu"  # staff notices with audience training_lead
+    screen_share_url: str = "https://partage.manao.eu/salle/{room}"  # R6 screen-sharing rooms
 
     # OpenTelemetry: OTLP/HTTP endpoint, e.g. http://127.0.0.1:4318; empty disables export.
     otel_exporter_otlp_endpoint: str = ""

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from temporalio.worker import Worker
 
@@ -16,9 +17,9 @@ if TYPE_CHECKING:
 WORKFLOWS = [DossierWorkflow]
 
 
-def activities(rt: Runtime) -> list[object]:
-    dossier = DossierActivities(rt.bus)
-    return [dossier.publish_event]
+def activities(rt: Runtime) -> list[Callable[..., Any]]:
+    dossier = DossierActivities(rt.bus, rt.pool, rt.settings)
+    return [dossier.publish_event, dossier.send_mail, dossier.notify_staff]
 
 
 def start(rt: Runtime) -> None:

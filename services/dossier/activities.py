@@ -2,17 +2,133 @@
 
 from __future__ import annotations
 
-from temporalio import activity
+import logging
+import uuid
+from email.message import EmailMessage
 
+import asyncpg
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from assistance import directory
+from assistance import mail as smtp
 from assistance.bus import Bus
+from assistance.directory import Role
 from assistance.events import Event
+from assistance.settings import Settings
+from services.dossier import mail
+from workflows.types import MailOrder, StaffNotice
+
+log = logging.getLogger(__name__)
+
+AUDIENCES = frozenset({"technician", "team", "admins", "training_lead"})
 
 
 class DossierActivities:
-    def __init__(self, bus: Bus) -> None:
+    def __init__(self, bus: Bus, pool: asyncpg.Pool, settings: Settings) -> None:
         self.bus = bus
+        self.pool = pool
+        self.settings = settings
 
     @activity.defn(name="publish_dossier_event")
     async def publish_event(self, event: Event) -> None:
         """Publish a fact; idempotent through its `Nats-Msg-Id` (= `<dossier id>:<step>`)."""
         await self.bus.publish(event)
+
+    @activity.defn(name="send_dossier_mail")
+    async def send_mail(self, order: MailOrder) -> str:
+        """Mail the customer for one step of a dossier, once; returns the mail's Message-ID.
+
+        Idempotent per dossier and step: the signed Message-ID is the key of
+        `dossier.outbound_mail`. SMTP failures raise, and Temporal retries the activity.
+        """
+        try:
+            message = mail.render(order, self.settings)
+        except mail.UnknownTemplate as error:
+            raise ApplicationError(
+                str(error), type="UnknownTemplate", non_retryable=True
+            ) from error
+        await self._send_once(message, order.dossier_id, order.step, order.template, order.to)
+        return str(message["Message-ID"])
+
+    @activity.defn(name="notify_staff")
+    async def notify_staff(self, notice: StaffNotice) -> list[str]:
+        """Warn, remind or escalate (R2, R3): one automatic mail per member of the audience.
+
+        The notice and its recipients are recorded at the first attempt; a retry mails only
+        those not mailed yet. Returns the recipients.
+        """
+        if notice.audience not in AUDIENCES:
+            raise ApplicationError(
+                f"unknown audience {notice.audience!r}", type="UnknownAudience", non_retryable=True
+            )
+        dossier_id = uuid.UUID(notice.dossier_id)
+        async with self.pool.acquire() as conn:
+            await conn.execute(
+                """INSERT INTO dossier.staff_notices
+                       (dossier_id, step, kind, audience, recipients, subject, text)
+                   VALUES ($1, $2, $3, $4, $5, $6, $7)
+                   ON CONFLICT (dossier_id, step) DO NOTHING""",
+                dossier_id,
+                notice.step,
+                notice.kind,
+                notice.audience,
+                await self._recipients(conn, notice),
+                notice.subject,
+                notice.text,
+            )
+            recipients: list[str] = await conn.fetchval(
+                "SELECT recipients FROM dossier.staff_notices WHERE dossier_id = $1 AND step = $2",
+                dossier_id,
+                notice.step,
+            )
+        for recipient in recipients:
+            message = mail.render_notice(notice, recipient, self.settings)
+            await self._send_once(message, notice.dossier_id, notice.step, notice.kind, recipient)
+        return recipients
+
+    async def _recipients(self, conn: asyncpg.Connection, notice: StaffNotice) -> list[str]:
+        """Who hears of a notice; never nobody (R2: no dossier stalls silently)."""
+        found: list[str] = []
+        if notice.audience == "training_lead":
+            found = [self.settings.training_lead_email]
+        if notice.audience == "technician" and notice.technician_id:
+            email = await directory.user_email(conn, notice.technician_id)
+            found = [email] if email else []
+        if not found and notice.audience in ("technician", "team"):
+            found = await directory.emails_with_role(conn, Role.technician)
+        if not found:  # admins, or nobody else to tell
+            found = await directory.emails_with_role(conn, Role.admin)
+        if not found:
+            log.warning("no staff to notify for %s; writing to the support address", notice)
+            found = [self.settings.support_address]
+        return sorted(set(found))
+
+    async def _send_once(
+        self, message: EmailMessage, dossier_id: str, step: int, template: str, recipient: str
+    ) -> None:
+        """Send unless this Message-ID was sent; concurrent attempts wait on a lock.
+
+        At least once: if the process dies between the SMTP server's acceptance and the commit,
+        the retry sends again, with the same Message-ID (receivers can drop the duplicate).
+        """
+        message_id = str(message["Message-ID"])
+        async with self.pool.acquire() as conn, conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", message_id)
+            sent = await conn.fetchval(
+                "SELECT 1 FROM dossier.outbound_mail WHERE message_id = $1", message_id
+            )
+            if sent:
+                return
+            await smtp.send(message, self.settings.smtp_host, self.settings.smtp_port)
+            await conn.execute(
+                """INSERT INTO dossier.outbound_mail
+                       (message_id, dossier_id, step, template, recipient, subject)
+                   VALUES ($1, $2, $3, $4, $5, $6)""",
+                message_id,
+                uuid.UUID(dossier_id),
+                step,
+                template,
+                recipient,
+                str(message["Subject"]),
+            )

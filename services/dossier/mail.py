@@ -1,0 +1,198 @@
+"""The mails of the dossier lifecycle (R2, R3, R10): French templates rendered into messages.
+
+`render(order, settings)` builds the mail to the customer for one step of a dossier;
+`render_notice(notice, recipient, settings)` the warning, reminder or escalation to one member
+of staff. Templates live in `templates/mail/<name>.txt` (plain text, the part people read); an
+escaped HTML alternative is derived from the text. Times are shown in Europe/Paris, in French.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from datetime import UTC, datetime
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.utils import format_datetime as rfc2822_datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from babel.dates import format_datetime
+from jinja2 import ChainableUndefined, Environment, FileSystemLoader, Undefined, select_autoescape
+
+from assistance.mail import signed_message_id, subject_token
+from assistance.settings import Settings
+from workflows.types import MailOrder, StaffNotice
+
+PARIS = ZoneInfo("Europe/Paris")
+SENDER_NAME = "Assistance Manao"
+TEMPLATE_DIR = Path(__file__).parent / "templates" / "mail"
+
+# Mails to the customer, one template each.
+CUSTOMER_TEMPLATES = frozenset(
+    {
+        "acknowledgement",
+        "response",
+        "information_request",
+        "customer_reminder",
+        "screen_share",
+        "workaround",
+        "resolved",
+        "closure",
+        "reopened",
+        "training_booked",
+        "fix_released",
+        "evolution_accepted",
+        "evolution_rejected",
+        "evolution_recorded",
+        "evolution_released",
+        "bug_reported",
+    }
+)
+
+# Staff notices share one template; the kind gives its heading.
+NOTICE_HEADINGS = {
+    "first_response_warning": "Première réponse bientôt due (engagement 1)",
+    "first_response_breach": "Délai de première réponse dépassé (engagement 1)",
+    "reminder": "Dossier sans suite : relance",
+    "escalation": "Dossier sans suite : escalade",
+    "training_no_slot": "Aucun créneau de formation disponible",
+}
+
+
+class UnknownTemplate(ValueError):
+    """A mail was ordered with a template that does not exist (a programming error)."""
+
+
+def fr_datetime(value: Any) -> str:
+    """« lundi 30 novembre 2026 à 14:00 », Europe/Paris; '' for nothing, text left as is."""
+    moment = _as_datetime(value)
+    if moment is None:
+        return "" if _missing(value) else str(value)
+    local = moment.astimezone(PARIS)
+    day = "1er" if local.day == 1 else str(local.day)
+    return format_datetime(local, f"EEEE '{day}' MMMM y 'à' HH:mm", locale="fr_FR", tzinfo=PARIS)
+
+
+def _missing(value: Any) -> bool:
+    return value is None or isinstance(value, Undefined) or value == ""
+
+
+def _as_datetime(value: Any) -> datetime | None:
+    if isinstance(value, datetime):
+        moment = value
+    elif isinstance(value, str) and value:
+        try:
+            moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            return None
+    else:
+        return None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def _environment(autoescape: bool) -> Environment:
+    env = Environment(
+        loader=FileSystemLoader(TEMPLATE_DIR),
+        autoescape=select_autoescape(["html"]) if autoescape else False,
+        undefined=ChainableUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    env.filters["fr_datetime"] = fr_datetime
+    return env
+
+
+_TEXT = _environment(autoescape=False)
+_HTML = _environment(autoescape=True)
+
+
+def render(order: MailOrder, settings: Settings) -> EmailMessage:
+    """The mail to the customer for `order`: French text, an HTML alternative, threading."""
+    if order.template not in CUSTOMER_TEMPLATES:
+        raise UnknownTemplate(f"no mail template {order.template!r}")
+    context = {"public_url": settings.public_url, **order.context}
+    context.setdefault("reference", order.reference)
+    text = _TEXT.get_template(f"{order.template}.txt").render(context)
+    message = _message(
+        settings,
+        to=order.to,
+        subject=_subject(order.reference, str(context.get("subject") or "")),
+        message_id=signed_message_id(
+            order.reference, order.step, settings.mail_signing_key, settings.mail_domain
+        ),
+        auto=order.auto,
+        text=text,
+    )
+    if order.thread:
+        message["In-Reply-To"] = order.thread[-1]
+        message["References"] = " ".join(order.thread)
+    return message
+
+
+def notice_message_id(notice: StaffNotice, recipient: str, domain: str) -> str:
+    """A stable Message-ID per notice and recipient, deliberately not a signed dossier id.
+
+    A member of staff who replies to a notice must not be taken for the customer writing to
+    the dossier, so the inbound receiver must not recognise it (see `assistance.mail`).
+    """
+    who = hashlib.sha256(recipient.lower().encode()).hexdigest()[:12]
+    return f"<staff.{notice.reference}.{notice.step}.{who}@{domain}>"
+
+
+def render_notice(notice: StaffNotice, recipient: str, settings: Settings) -> EmailMessage:
+    """The mail telling one member of staff about `notice` (always automatic)."""
+    context = {
+        "reference": notice.reference,
+        "kind": notice.kind,
+        "heading": NOTICE_HEADINGS.get(notice.kind, notice.subject),
+        "subject": notice.subject,
+        "text": notice.text,
+        "public_url": settings.public_url,
+    }
+    text = _TEXT.get_template("staff_notice.txt").render(context)
+    return _message(
+        settings,
+        to=recipient,
+        subject=_subject(notice.reference, notice.subject),
+        message_id=notice_message_id(notice, recipient, settings.mail_domain),
+        auto=True,
+        text=text,
+    )
+
+
+def _subject(reference: str, subject: str) -> str:
+    subject = re.sub(r"\s+", " ", subject).strip()
+    token = subject_token(reference)
+    if token in subject:
+        return subject
+    return f"{token} {subject}".rstrip()
+
+
+def _message(
+    settings: Settings, *, to: str, subject: str, message_id: str, auto: bool, text: str
+) -> EmailMessage:
+    message = EmailMessage()
+    message["From"] = Address(SENDER_NAME, addr_spec=settings.mail_from)
+    message["To"] = to
+    message["Reply-To"] = settings.support_address
+    message["Subject"] = subject
+    message["Date"] = rfc2822_datetime(datetime.now(UTC))
+    message["Message-ID"] = message_id
+    if auto:
+        message["Auto-Submitted"] = "auto-generated"  # RFC 3834: no auto-replies to this
+    message.set_content(text)
+    message.add_alternative(
+        _HTML.get_template("_layout.html").render(paragraphs=_paragraphs(text), subject=subject),
+        subtype="html",
+    )
+    message["Content-Language"] = "fr"  # after the body: set_content clears Content-* headers
+    return message
+
+
+def _paragraphs(text: str) -> list[list[str]]:
+    """The text's paragraphs, each a list of lines (the HTML template escapes them)."""
+    blocks = re.split(r"\n\s*\n", text.strip())
+    return [block.splitlines() for block in blocks if block.strip()]
