@@ -112,7 +112,7 @@ def _summary(n: int, mail: CaughtMail) -> dict[str, Any]:
 
 def _text(mail: CaughtMail) -> str:
     part = mail.message().get_body(("plain",))
-    return str(part.get_content()) if part is not None else ""
+    return str(part.get_content()).replace("\r\n", "\n") if part is not None else ""
 
 
 def _when(mail: CaughtMail) -> str:
