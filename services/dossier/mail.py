@@ -58,6 +58,8 @@ NOTICE_HEADINGS = {
     "reminder": "Dossier sans suite : relance",
     "escalation": "Dossier sans suite : escalade",
     "training_no_slot": "Aucun créneau de formation disponible",
+    "customer_replied": "Le client a répondu",
+    "bug_not_reproducible": "Bug non reproduit : le dossier revient à l'assistance",
 }
 
 

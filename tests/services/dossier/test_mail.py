@@ -149,6 +149,12 @@ def test_training_booked_gives_the_appointment_and_the_trainer() -> None:
     assert "Date : le mardi 1er décembre 2026 à 09:00 (heure de Paris)." in text
 
 
+def test_the_author_of_a_response_signs_it() -> None:
+    context = {**CONTEXT, "author": "Thomas Technicien"}
+    text = text_of(render(order("response", context=context), SETTINGS))
+    assert "Cordialement,\nThomas Technicien\nL'équipe Assistance Manao\n" in text
+
+
 def test_fix_released_names_the_version() -> None:
     text = text_of(render(order("fix_released"), SETTINGS))
     assert "disponible dans la version 5.2.1 de manao-compta." in text
