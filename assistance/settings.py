@@ -35,6 +35,14 @@ class Settings(BaseSettings):
     business_hours: str = "09:00-12:00,13:00-18:00"
     closed_days: str = ""
     first_response_hours: float = 4.0
+    # R2 follow-through, in business hours (a dossier keeps the values it was opened with).
+    reminder_hours: float = 4.0
+    escalation_hours: float = 8.0
+    customer_reminder_hours: float = 16.0
+    service_reminder_hours: float = 40.0
+    confirmation_hours: float = 40.0
+    usage_target_hours: float = 1.0
+    reopen_window_days: int = 180
 
     smtp_host: str = "127.0.0.1"
     smtp_port: int = 2525
@@ -54,6 +62,22 @@ class Settings(BaseSettings):
 
     # The outbox relay polls at least this often (it is also woken by LISTEN/NOTIFY).
     relay_poll_seconds: float = Field(default=1.0, gt=0)
+
+    def dossier_policy(self) -> dict[str, object]:
+        """The rules a new dossier is opened under (`workflows.types.DossierPolicy`)."""
+        return {
+            "timezone": self.business_timezone,
+            "business_hours": self.business_hours,
+            "closed_days": self.closed_days,
+            "first_response_hours": self.first_response_hours,
+            "reminder_hours": self.reminder_hours,
+            "escalation_hours": self.escalation_hours,
+            "customer_reminder_hours": self.customer_reminder_hours,
+            "service_reminder_hours": self.service_reminder_hours,
+            "confirmation_hours": self.confirmation_hours,
+            "usage_target_hours": self.usage_target_hours,
+            "reopen_window_days": self.reopen_window_days,
+        }
 
     def calendar(self) -> BusinessCalendar:
         return BusinessCalendar.parse(

@@ -19,8 +19,8 @@ training, bugs and evolutions services). Query: view.
 from __future__ import annotations
 
 import asyncio
-from dataclasses import replace
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -576,7 +576,7 @@ class DossierWorkflow:
             closed_at=s.closed_at,
             resolution=s.resolution,
             waiting_for=s.waiting_for,
-            seq=s.step,
+            seq=s.last_event,
             details=dict(s.details),
         )
 
@@ -878,6 +878,7 @@ class DossierWorkflow:
     ) -> None:
         """Publish `dossier.dossier.<what>` with the read-model fields and a timeline entry."""
         self.state.step += 1
+        self.state.last_event = self.state.step
         self.steps_this_run += 1
         self.changed = True
         event = Event(

@@ -222,7 +222,8 @@ class DossierState:
     escalated: bool = False
     customer_reminded: bool = False
     handover_attempt: int = 0
-    step: int = 0
+    step: int = 0  # every side effect's number (events, mails, notices)
+    last_event: int = 0  # the `seq` of the last event published (the read model catches up)
     thread: list[str] = field(default_factory=list)  # Message-IDs of the dossier's mails
     seen_events: list[str] = field(default_factory=list)  # service events already applied
     details: dict[str, Any] = field(default_factory=dict)

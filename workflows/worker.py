@@ -9,6 +9,7 @@ from temporalio.worker import Worker
 
 from assistance import temporal as temporal_client
 from services.dossier.activities import DossierActivities
+from services.dossier.handover import HandOverActivities
 from workflows.dossier import DossierWorkflow
 
 if TYPE_CHECKING:
@@ -19,7 +20,8 @@ WORKFLOWS = [DossierWorkflow]
 
 def activities(rt: Runtime) -> list[Callable[..., Any]]:
     dossier = DossierActivities(rt.bus, rt.pool, rt.settings)
-    return [dossier.publish_event, dossier.send_mail, dossier.notify_staff]
+    handover = HandOverActivities(rt.bus)
+    return [dossier.publish_event, dossier.send_mail, dossier.notify_staff, handover.hand_over]
 
 
 def start(rt: Runtime) -> None:

@@ -1,21 +1,60 @@
-"""Dossier HTTP API: reading dossiers, searching the archive (R10)."""
+"""Dossier HTTP API: reading and searching (R10), the queue (R4), the lifecycle commands
+(R2–R10, answered with the dossier as it now is), and first-response reports (R3)."""
 
 from __future__ import annotations
 
+import secrets
 import uuid
-from typing import Annotated
+from datetime import UTC, datetime
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
 
+from assistance.clock import local
 from assistance.directory import Principal, Role
 from assistance.errors import NotFound
 from assistance.web import PoolDep, require
-from services.dossier import repo
-from services.dossier.models import DossierOut, DossierPage
+from services.dossier import commands, domain, repo
+from services.dossier.models import (
+    Breach,
+    BreachReport,
+    CloseIn,
+    DiagnosisIn,
+    DossierOut,
+    DossierPage,
+    QueueItem,
+    QueueOut,
+    ReopenIn,
+    TextIn,
+    WorkaroundIn,
+)
+from workflows.types import (
+    CloseCmd,
+    DiagnosisCmd,
+    MessageCmd,
+    ReopenCmd,
+    ScreenShareCmd,
+    TakeCmd,
+    WorkaroundCmd,
+)
 
 router = APIRouter(prefix="/api/v1", tags=["dossiers"])
 
 Anyone = Annotated[Principal, Depends(require(*Role))]
+Staff = Annotated[Principal, Depends(require(*(r for r in Role if r is not Role.customer)))]
+Technician = Annotated[Principal, Depends(require(Role.technician, Role.admin))]
+TechnicianOrCustomer = Annotated[
+    Principal, Depends(require(Role.technician, Role.admin, Role.customer))
+]
+Customer = Annotated[Principal, Depends(require(Role.customer))]
+REFUSALS: dict[int | str, dict[str, Any]] = {
+    401: {"description": "Jeton invalide"},
+    403: {"description": "Rôle non autorisé"},
+    404: {"description": "Dossier introuvable"},
+    409: {"description": "Transition refusée : `error.message` dit pourquoi"},
+    422: {"description": "Corps invalide"},
+    503: {"description": "Suivi momentanément indisponible, réessayer"},
+}
 
 
 @router.get("/dossiers/{dossier_id}", response_model=DossierOut, summary="Lire un dossier")
@@ -38,7 +77,301 @@ async def search_dossiers(
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> DossierPage:
+    """R10: open and archived dossiers alike, French full-text search."""
     items, total = await repo.list_dossiers(
         pool, who, status=status, q=q, organisation=organisation, limit=limit, offset=offset
     )
     return DossierPage(items=items, total=total)
+
+
+@router.get("/queue", response_model=QueueOut, summary="La file, dans l'ordre de traitement")
+async def queue(request: Request, pool: PoolDep, who: Staff) -> QueueOut:
+    """R4: weekend deposits first on Monday morning, otherwise first come, first served;
+    each dossier with its position, the reason, and the business time left (R3)."""
+    calendar = request.app.state.calendar
+    rows = {str(r["id"]): r for r in await repo.open_dossiers(pool)}
+    entries = [
+        domain.QueueEntry(
+            dossier_id=key,
+            reference=r["reference"],
+            received_at=r["received_at"],
+            weekend=domain.is_weekend_deposit(calendar, r["received_at"]),
+        )
+        for key, r in rows.items()
+    ]
+    now = datetime.now(UTC)
+    items = []
+    for position, entry in enumerate(domain.queue_order(entries), start=1):
+        r = rows[entry.dossier_id]
+        left = None
+        if r["first_responded_at"] is None:
+            due = r["first_response_due"]
+            span = (
+                calendar.business_time_between(now, due)
+                if due > now
+                else -(calendar.business_time_between(due, now))
+            )
+            left = int(span.total_seconds() // 60)
+        items.append(
+            QueueItem(
+                position=position,
+                reason=domain.queue_reason(calendar, entry),
+                id=r["id"],
+                reference=r["reference"],
+                status=r["status"],
+                kind=r["kind"],
+                software=r["software"],
+                subject=r["subject"],
+                received_at=local(r["received_at"]),
+                first_response_due=local(r["first_response_due"]),
+                first_responded_at=local(r["first_responded_at"]),
+                business_minutes_left=left,
+                technician={"id": r["technician_id"], "name": r["technician_name"]}
+                if r["technician_id"]
+                else None,
+            )
+        )
+    return QueueOut(items=items)
+
+
+@router.get(
+    "/reports/breaches",
+    response_model=BreachReport,
+    summary="Dépassements de l'engagement de première réponse",
+)
+async def breach_report(
+    pool: PoolDep,
+    who: Staff,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    software: str | None = None,
+) -> BreachReport:
+    """R3: every breach of the 4-business-hour first response, for reports."""
+    rows = await repo.breaches(pool, since=since, until=until, software=software)
+    items = [
+        Breach(
+            dossier_id=r["dossier_id"],
+            reference=r["reference"],
+            software=r["software"],
+            due=local(r["due"]),
+            breached_at=local(r["breached_at"]),
+            first_responded_at=local(r["first_responded_at"]),
+            technician_id=r["technician_id"],
+        )
+        for r in rows
+    ]
+    return BreachReport(items=items, total=len(items))
+
+
+# --- lifecycle commands ------------------------------------------------------------------------
+
+
+async def _send(
+    request: Request, pool: Any, dossier_id: uuid.UUID, who: Principal, update: str, cmd: Any
+) -> DossierOut:
+    client = request.app.state.runtime.temporal
+    return await commands.send(client, pool, dossier_id, who, update, cmd)
+
+
+@router.post(
+    "/dossiers/{dossier_id}/take",
+    response_model=DossierOut,
+    responses=REFUSALS,
+    summary="Prendre le dossier en charge",
+)
+async def take(
+    request: Request, dossier_id: uuid.UUID, pool: PoolDep, who: Technician
+) -> DossierOut:
+    """R2: the technician who takes a dossier follows it to closure."""
+    return await _send(
+        request, pool, dossier_id, who, "take", TakeCmd(actor=commands.actor_of(who))
+    )
+
+
+@router.post(
+    "/dossiers/{dossier_id}/release",
+    response_model=DossierOut,
+    responses=REFUSALS,
+    summary="Rendre le dossier à la file",
+)
+async def release(
+    request: Request, dossier_id: uuid.UUID, pool: PoolDep, who: Technician
+) -> DossierOut:
+    return await _send(
+        request, pool, dossier_id, who, "release", TakeCmd(actor=commands.actor_of(who))
+    )
+
+
+@router.post(
+    "/dossiers/{dossier_id}/diagnosis",
+    response_model=DossierOut,
+    responses=REFUSALS,
+    summary="Diagnostiquer et classer",
+)
+async def diagnose(
+    request: Request, dossier_id: uuid.UUID, body: DiagnosisIn, pool: PoolDep, who: Technician
+) -> DossierOut:
+    """R5: context, need and class; advanced usage, bug (after the workaround) and evolution
+    then go to their services (R7–R9)."""
+    cmd = DiagnosisCmd(
+        actor=commands.actor_of(who),
+        kind=body.kind,
+        context=body.context,
+        need=body.need,
+        version=body.version,
+    )
+    return await _send(request, pool, dossier_id, who, "diagnose", cmd)
+
+
+@router.post(
+    "/dossiers/{dossier_id}/responses",
+    response_model=DossierOut,
+    responses=REFUSALS,
+    summary="Répondre (technicien) ou écrire (client)",
+)
+async def respond(
+    request: Request, dossier_id: uuid.UUID, body: TextIn, pool: PoolDep, who: TechnicianOrCustomer
+) -> DossierOut:
+    """A technician's response is mailed to the customer and stops the R3 clock; a customer's
+    message resumes a dossier waiting for them."""
+    return await _send(
+        request,
+        pool,
+        dossier_id,
+        who,
+        "respond",
+        MessageCmd(actor=commands.actor_of(who), text=body.text),
+    )
+
+
+@router.post(
+    "/dossiers/{dossier_id}/notes",
+    response_model=DossierOut,
+    responses=REFUSALS,
+    summary="Ajouter une note interne",
+)
+async def note(
+    request: Request, dossier_id: uuid.UUID, body: TextIn, pool: PoolDep, who: Staff
+) -> DossierOut:
+    return await _send(
+        request,
+        pool,
+        dossier_id,
+        who,
+        "note",
+        MessageCmd(actor=commands.actor_of(who), text=body.text),
+    )
+
+
+@router.post(
+    "/dossiers/{dossier_id}/information-requests",
+    response_model=DossierOut,
+    responses=REFUSALS,
+    summary="Demander une information au client",
+)
+async def request_information(
+    request: Request, dossier_id: uuid.UUID, body: TextIn, pool: PoolDep, who: Technician
+) -> DossierOut:
+    """R2: waiting for the customer pauses the follow-through and reminds them."""
+    return await _send(
+        request,
+        pool,
+        dossier_id,
+        who,
+        "request_information",
+        MessageCmd(actor=commands.actor_of(who), text=body.text),
+    )
+
+
+@router.post(
+    "/dossiers/{dossier_id}/screen-share",
+    response_model=DossierOut,
+    responses=REFUSALS,
+    summary="Proposer un partage d'écran",
+)
+async def screen_share(
+    request: Request, dossier_id: uuid.UUID, pool: PoolDep, who: Technician
+) -> DossierOut:
+    """R6: a room with an unguessable name, sent to the customer."""
+    template = request.app.state.settings.screen_share_url
+    link = template.format(room=secrets.token_urlsafe(16))
+    return await _send(
+        request,
+        pool,
+        dossier_id,
+        who,
+        "screen_share",
+        ScreenShareCmd(actor=commands.actor_of(who), link=link),
+    )
+
+
+@router.post(
+    "/dossiers/{dossier_id}/workaround",
+    response_model=DossierOut,
+    responses=REFUSALS,
+    summary="Enregistrer le contournement (bug)",
+)
+async def workaround(
+    request: Request, dossier_id: uuid.UUID, body: WorkaroundIn, pool: PoolDep, who: Technician
+) -> DossierOut:
+    """R8: the workaround first (or why there is none); then the developers."""
+    cmd = WorkaroundCmd(actor=commands.actor_of(who), text=body.text, none_reason=body.none_reason)
+    return await _send(request, pool, dossier_id, who, "record_workaround", cmd)
+
+
+@router.post(
+    "/dossiers/{dossier_id}/close",
+    response_model=DossierOut,
+    responses=REFUSALS,
+    summary="Clore le dossier",
+)
+async def close(
+    request: Request, dossier_id: uuid.UUID, body: CloseIn, pool: PoolDep, who: Technician
+) -> DossierOut:
+    """R10: only with a resolution, which the customer receives by mail."""
+    return await _send(
+        request,
+        pool,
+        dossier_id,
+        who,
+        "close",
+        CloseCmd(actor=commands.actor_of(who), resolution=body.resolution),
+    )
+
+
+@router.post(
+    "/dossiers/{dossier_id}/confirm",
+    response_model=DossierOut,
+    responses=REFUSALS,
+    summary="Confirmer la résolution (client)",
+)
+async def confirm(
+    request: Request, dossier_id: uuid.UUID, pool: PoolDep, who: Customer
+) -> DossierOut:
+    return await _send(
+        request, pool, dossier_id, who, "confirm", TakeCmd(actor=commands.actor_of(who))
+    )
+
+
+@router.post(
+    "/dossiers/{dossier_id}/reopen",
+    response_model=DossierOut,
+    responses=REFUSALS,
+    summary="Rouvrir un dossier clos",
+)
+async def reopen(
+    request: Request,
+    dossier_id: uuid.UUID,
+    body: ReopenIn,
+    pool: PoolDep,
+    who: TechnicianOrCustomer,
+) -> DossierOut:
+    """R10: one history; the dossier goes back to its technician (or the queue)."""
+    return await _send(
+        request,
+        pool,
+        dossier_id,
+        who,
+        "reopen",
+        ReopenCmd(actor=commands.actor_of(who), reason=body.reason),
+    )

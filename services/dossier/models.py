@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class TimelineEntry(BaseModel):
@@ -56,4 +56,77 @@ class DossierSummary(BaseModel):
 
 class DossierPage(BaseModel):
     items: list[DossierSummary]
+    total: int
+
+
+Kind = Literal["usage", "advanced_usage", "bug", "evolution"]
+
+
+class DiagnosisIn(BaseModel):
+    """R5: the client's work context, the technical need, the classification."""
+
+    model_config = ConfigDict(extra="forbid")
+    kind: Kind = Field(description="usage | advanced_usage | bug | evolution")
+    context: str = Field(min_length=1, max_length=10_000, description="Contexte de travail")
+    need: str = Field(min_length=1, max_length=10_000, description="Besoin technique")
+    version: str | None = Field(default=None, max_length=50)
+
+
+class TextIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    text: str = Field(min_length=1, max_length=20_000)
+
+
+class WorkaroundIn(BaseModel):
+    """R8: a workaround for the customer, or the reason none exists (exactly one)."""
+
+    model_config = ConfigDict(extra="forbid")
+    text: str | None = Field(default=None, max_length=20_000)
+    none_reason: str | None = Field(default=None, max_length=5_000)
+
+
+class CloseIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    resolution: str = Field(min_length=1, max_length=20_000, description="Résumé de la résolution")
+
+
+class ReopenIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    reason: str = Field(min_length=1, max_length=5_000)
+
+
+class QueueItem(BaseModel):
+    position: int
+    reason: str
+    id: uuid.UUID
+    reference: str
+    status: str
+    kind: str | None
+    software: str
+    subject: str
+    received_at: datetime
+    first_response_due: datetime
+    first_responded_at: datetime | None
+    business_minutes_left: int | None = Field(
+        description="Minutes ouvrées avant l'échéance de première réponse (négatif : dépassée)"
+    )
+    technician: dict[str, Any] | None
+
+
+class QueueOut(BaseModel):
+    items: list[QueueItem]
+
+
+class Breach(BaseModel):
+    dossier_id: uuid.UUID
+    reference: str
+    software: str
+    due: datetime
+    breached_at: datetime
+    first_responded_at: datetime | None
+    technician_id: uuid.UUID | None
+
+
+class BreachReport(BaseModel):
+    items: list[Breach]
     total: int

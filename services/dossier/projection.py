@@ -82,6 +82,8 @@ async def apply(conn: asyncpg.Connection, event: Event) -> None:
         timeline = data.get("timeline")
     if fields:
         await _upsert(conn, dossier_id, fields, seq)
+    if event.type == "dossier.dossier.first_response_breached":
+        await _record_breach(conn, dossier_id, event)
     if timeline:
         await conn.execute(
             """INSERT INTO dossier.timeline (event_id, dossier_id, at, kind, visibility, author,
@@ -127,6 +129,22 @@ async def _upsert(
         "SELECT 1 FROM dossier.dossiers WHERE id = $1", dossier_id
     ):
         raise TransientError(f"dossier {dossier_id} not projected yet")
+
+
+async def _record_breach(conn: asyncpg.Connection, dossier_id: uuid.UUID, event: Event) -> None:
+    """R3: breaches are recorded and reported."""
+    breach = event.data.get("breach", {})
+    await conn.execute(
+        """INSERT INTO dossier.breaches (dossier_id, reference, software, due, breached_at,
+               technician_id)
+           VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (dossier_id) DO NOTHING""",
+        dossier_id,
+        event.data.get("reference", ""),
+        breach.get("software", ""),
+        datetime.fromisoformat(breach["due"]),
+        event.occurred_at,
+        uuid.UUID(breach["technician_id"]) if breach.get("technician_id") else None,
+    )
 
 
 class Projector:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -93,3 +94,29 @@ async def list_dossiers(
         *args,
     )
     return [DossierSummary(**_common(r)) for r in rows], total
+
+
+async def open_dossiers(conn: asyncpg.Pool | asyncpg.Connection) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        "SELECT * FROM dossier.dossiers WHERE status <> 'closed' ORDER BY received_at, reference"
+    )
+
+
+async def breaches(
+    conn: asyncpg.Pool | asyncpg.Connection,
+    *,
+    since: datetime | None,
+    until: datetime | None,
+    software: str | None,
+) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        """SELECT b.*, d.first_responded_at FROM dossier.breaches b
+           LEFT JOIN dossier.dossiers d ON d.id = b.dossier_id
+           WHERE ($1::timestamptz IS NULL OR b.breached_at >= $1)
+             AND ($2::timestamptz IS NULL OR b.breached_at < $2)
+             AND ($3::text IS NULL OR b.software = $3)
+           ORDER BY b.breached_at, b.reference""",
+        since,
+        until,
+        software,
+    )

@@ -96,6 +96,10 @@ async def _accept(
                     deposited_by=who.user_id,
                     technician_id=who.user_id if is_call else None,
                     caller_phone=body.caller_phone if isinstance(body, CallIn) else None,
+                    extra={
+                        "technician_name": who.name if is_call else None,
+                        "policy": settings.dossier_policy(),
+                    },
                 )
                 if key:
                     await remember_answer(
