@@ -172,13 +172,16 @@ def is_weekend_deposit(calendar: BusinessCalendar, received_at: datetime) -> boo
     morning, a bank-holiday Monday included): treated first when it reopens."""
     if calendar.is_open(received_at):
         return False
-    local = received_at.astimezone(calendar.tz)
     reopening = calendar.next_opening(received_at)
-    day = local.date()
-    while day <= reopening.date():
+    local = received_at.astimezone(calendar.tz)
+    first_opening = calendar.opening_of_day(local.date())
+    if local.date() == reopening.date() and first_opening is not None and local > first_opening:
+        return False  # a lunch break, not a weekend
+    day = reopening.date() - timedelta(days=1)
+    while not calendar.is_business_day(day):
         if day.weekday() >= 5:
             return True
-        day += timedelta(days=1)
+        day -= timedelta(days=1)
     return False
 
 
