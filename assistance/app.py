@@ -58,7 +58,7 @@ async def supervise(name: str, start: Callable[[], Awaitable[Any]]) -> None:
 
 
 def _expand(targets: Iterable[str]) -> set[str]:
-    chosen = set()
+    chosen: set[str] = set()
     for target in targets:
         if target == "all":
             chosen.update(TARGETS)
