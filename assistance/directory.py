@@ -211,3 +211,22 @@ async def user_email(
     except ValueError:
         return None
     return await conn.fetchval("SELECT email FROM directory.users WHERE id = $1", uid)
+
+
+async def organisation_name(
+    conn: asyncpg.Pool | asyncpg.Connection, org_id: uuid.UUID | None
+) -> str | None:
+    """The name of an organisation, or None if there is none."""
+    if org_id is None:
+        return None
+    return await conn.fetchval("SELECT name FROM directory.organisations WHERE id = $1", org_id)
+
+
+async def get_organisation(
+    conn: asyncpg.Pool | asyncpg.Connection, org_id: uuid.UUID
+) -> dict[str, object] | None:
+    """An organisation's id, name and work context (the R7 training brief), or None."""
+    row = await conn.fetchrow(
+        "SELECT id, name, context FROM directory.organisations WHERE id = $1", org_id
+    )
+    return dict(row) if row is not None else None
