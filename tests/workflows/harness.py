@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import sys
+import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -77,6 +79,12 @@ class Fakes:
     def notice_kinds(self) -> list[str]:
         return [n.kind for n in self.notices]
 
+    def seqs(self) -> list[int]:
+        return [e.data["seq"] for e in self.events]
+
+    def timed_notices(self) -> list[tuple[str, datetime]]:
+        return list(zip(self.notice_kinds(), self.notice_times, strict=True))
+
 
 def opening(received_at: datetime, channel: str = "web", **kw: Any) -> DossierOpening:
     policy = kw.pop("policy", DossierPolicy())
@@ -126,10 +134,32 @@ async def start(env: WorkflowEnvironment, queue: str, o: DossierOpening) -> Work
 
 
 async def skip_to(env: WorkflowEnvironment, when: datetime) -> None:
-    """Move the test server's clock forward to `when`."""
+    """Move the test server's clock forward to `when`.
+
+    The test server's clock starts at the real present and only moves forward, so scenarios are
+    dated years ahead (2032: the same weekdays and holidays as 2027, from March on)."""
     now = await env.get_current_time()
+    assert when > now - timedelta(seconds=5), f"the test clock is already at {now}, past {when}"
     if when > now:
         await env.sleep(when - now)
+
+
+async def eventually(check: Callable[[], bool], timeout: float = 10.0) -> None:
+    """Wait (real time) until `check()` holds: activities run on the worker, a little later."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, "condition still false after the timeout"
+        await asyncio.sleep(0.02)
+
+
+async def settled(handle: WorkflowHandle, timeout: float = 10.0) -> None:
+    """Wait until no activity of the workflow is in flight (events, mails, notices, hand-overs).
+
+    Right after an update: its side effects were scheduled by the task that answered it."""
+    deadline = time.monotonic() + timeout
+    while (await handle.describe()).raw_description.pending_activities:
+        assert time.monotonic() < deadline, "activities still pending after the timeout"
+        await asyncio.sleep(0.02)
 
 
 def paris(text: str) -> datetime:
@@ -139,3 +169,12 @@ def paris(text: str) -> datetime:
 def at_about(actual: datetime, expected: datetime) -> bool:
     """A timer fires at its deadline plus the few milliseconds the worker takes."""
     return timedelta(0) <= actual - expected < timedelta(seconds=2)
+
+
+def in_business_hours(at: datetime) -> bool:
+    """Open per the default calendar, or a timer's few milliseconds after a closing (a deadline
+    that runs out exactly at 12:00 or 18:00 falls due at that closing, R3)."""
+    just_before = at - timedelta(seconds=2)
+    return DEFAULT_CALENDAR.is_open(at) or DEFAULT_CALENDAR.business_time_between(
+        just_before, at
+    ) > timedelta(0)
