@@ -34,4 +34,9 @@ async def load(pool: asyncpg.Pool) -> list[tuple[str, Role, str]]:
                 conn, email, full_name, role, org if role is Role.customer else None
             )
             tokens.append((email, role, await directory.issue_token(conn, user, "demo")))
+            if role is Role.product_manager:  # R9: the demo product manager owns both softwares
+                from services.evolutions.backlog import assign_product_manager
+
+                for code, _, _ in SOFTWARES:
+                    await assign_product_manager(conn, code, user)
     return tokens

@@ -10,18 +10,27 @@ from temporalio.worker import Worker
 from assistance import temporal as temporal_client
 from services.dossier.activities import DossierActivities
 from services.dossier.handover import HandOverActivities
+from services.evolutions.activities import ReviewActivities
 from workflows.dossier import DossierWorkflow
+from workflows.weekly_review import WeeklyReviewWorkflow
 
 if TYPE_CHECKING:
     from assistance.app import Runtime
 
-WORKFLOWS = [DossierWorkflow]
+WORKFLOWS = [DossierWorkflow, WeeklyReviewWorkflow]
 
 
 def activities(rt: Runtime) -> list[Callable[..., Any]]:
     dossier = DossierActivities(rt.bus, rt.pool, rt.settings)
     handover = HandOverActivities(rt.bus)
-    return [dossier.publish_event, dossier.send_mail, dossier.notify_staff, handover.hand_over]
+    review = ReviewActivities(rt.pool, rt.settings)
+    return [
+        dossier.publish_event,
+        dossier.send_mail,
+        dossier.notify_staff,
+        handover.hand_over,
+        review.build_weekly_review,
+    ]
 
 
 def start(rt: Runtime) -> None:

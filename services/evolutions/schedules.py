@@ -1,0 +1,129 @@
+"""R9: one Temporal Schedule per software runs its weekly review, at a local day and time.
+
+The schedule's calendar is in the review's time zone (Europe/Paris by default), so the review
+stays at 10:00 local across daylight-saving changes. Creating is idempotent: a schedule that
+already exists is updated to the configured spec, action and policy.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import replace
+from datetime import timedelta
+
+import asyncpg
+from temporalio.client import (
+    Client,
+    Schedule,
+    ScheduleActionStartWorkflow,
+    ScheduleAlreadyRunningError,
+    ScheduleCalendarSpec,
+    ScheduleOverlapPolicy,
+    SchedulePolicy,
+    ScheduleRange,
+    ScheduleSpec,
+    ScheduleUpdate,
+    ScheduleUpdateInput,
+)
+
+from assistance import directory
+from services.evolutions.domain import ReviewSlot
+from services.evolutions.settings import EvolutionsSettings
+from workflows.weekly_review import WeeklyReviewInput, WeeklyReviewWorkflow
+
+log = logging.getLogger(__name__)
+
+
+def schedule_id(software: str) -> str:
+    return f"weekly-review-{software}"
+
+
+def review_slot(settings: EvolutionsSettings, software: str) -> ReviewSlot:
+    return ReviewSlot.parse(settings.review_at_by_software.get(software, settings.review_at))
+
+
+def review_spec(slot: ReviewSlot, zone: str) -> ScheduleSpec:
+    """Every week on the slot's day, at its local time in `zone` (R9)."""
+    return ScheduleSpec(
+        calendars=[
+            ScheduleCalendarSpec(
+                second=[ScheduleRange(0)],
+                minute=[ScheduleRange(slot.minute)],
+                hour=[ScheduleRange(slot.hour)],
+                day_of_week=[ScheduleRange(slot.temporal_day_of_week)],
+                comment="weekly product review (R9)",
+            )
+        ],
+        time_zone_name=zone,
+    )
+
+
+def review_schedule(software: str, slot: ReviewSlot, zone: str, task_queue: str) -> Schedule:
+    return Schedule(
+        action=ScheduleActionStartWorkflow(
+            WeeklyReviewWorkflow.run,
+            WeeklyReviewInput(software=software),
+            id=schedule_id(software),  # Temporal appends the scheduled time
+            task_queue=task_queue,
+            execution_timeout=timedelta(days=6),
+        ),
+        spec=review_spec(slot, zone),
+        # A review missed while Temporal was away is still held the same day; never two at once.
+        policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP, catchup_window=timedelta(days=1)),
+    )
+
+
+async def ensure_schedule(client: Client, software: str, schedule: Schedule) -> None:
+    """Create the software's schedule, or bring an existing one up to date."""
+    sid = schedule_id(software)
+    try:
+        await client.create_schedule(sid, schedule)
+        log.info("weekly review schedule %s created", sid)
+    except ScheduleAlreadyRunningError:
+
+        def update(current: ScheduleUpdateInput) -> ScheduleUpdate:
+            kept = current.description.schedule
+            return ScheduleUpdate(
+                schedule=replace(
+                    kept, action=schedule.action, spec=schedule.spec, policy=schedule.policy
+                )
+            )
+
+        await client.get_schedule_handle(sid).update(update)
+        log.info("weekly review schedule %s updated", sid)
+
+
+class ScheduleKeeper:
+    """Keeps one schedule per software of the catalogue (new softwares included)."""
+
+    def __init__(
+        self, pool: asyncpg.Pool, client: Client, settings: EvolutionsSettings, task_queue: str
+    ) -> None:
+        self.pool = pool
+        self.client = client
+        self.settings = settings
+        self.task_queue = task_queue
+        self.ensured: set[str] = set()
+
+    async def ensure_all(self) -> list[str]:
+        """Ensure the schedules not yet ensured by this process; returns those it did."""
+        done = []
+        for software in await directory.software_codes(self.pool):
+            if software in self.ensured:
+                continue
+            schedule = review_schedule(
+                software,
+                review_slot(self.settings, software),
+                self.settings.review_timezone,
+                self.task_queue,
+            )
+            await ensure_schedule(self.client, software, schedule)
+            self.ensured.add(software)
+            done.append(software)
+        return done
+
+    async def run(self) -> None:
+        while True:
+            await self.ensure_all()
+            await asyncio.sleep(self.settings.schedule_refresh_seconds)
