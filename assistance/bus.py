@@ -241,6 +241,7 @@ class Bus:
                 await task
         self._tasks.clear()
         if self.nc is not None:
+            # Handlers are stopped and every publish was acknowledged: nothing to drain.
             with contextlib.suppress(Exception):
-                await self.nc.drain()
+                await self.nc.close()
             self.nc = None
