@@ -76,7 +76,9 @@ class Runtime:
         self.settings = settings
         self.calendar = settings.calendar()
         self.pool: Any = None
-        self.bus = Bus(settings.nats_url, name=settings.otel_service_name)
+        self.bus = Bus(
+            settings.nats_url, name=settings.otel_service_name, replicas=settings.nats_replicas
+        )
         self.temporal: Client | None = None
         self.tasks: list[asyncio.Task[None]] = []
 

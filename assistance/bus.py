@@ -58,9 +58,10 @@ def stream_for(subject: str) -> str:
 
 
 class Bus:
-    def __init__(self, url: str, name: str = "assistance") -> None:
+    def __init__(self, url: str, name: str = "assistance", replicas: int = 1) -> None:
         self.url = url
         self.name = name
+        self.replicas = replicas
         self.nc: NATS | None = None
         self._js: JetStreamContext | None = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -112,6 +113,7 @@ class Bus:
                 name=name,
                 subjects=subjects,
                 storage=StorageType.FILE,
+                num_replicas=self.replicas,
                 duplicate_window=DUPLICATE_WINDOW_S,
             )
             try:

@@ -25,6 +25,7 @@ class Settings(BaseSettings):
     temporal_task_queue: str = "dossiers"
 
     nats_url: str = "nats://127.0.0.1:4222"
+    nats_replicas: int = 1  # JetStream stream replicas (3 on a production cluster)
 
     http_host: str = "127.0.0.1"
     http_port: int = 8000
