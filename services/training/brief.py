@@ -18,7 +18,12 @@ KIND_LABELS = {
     "bug": "bug",
     "evolution": "demande d'évolution",
 }
-STATUS_LABELS = {"booked": "prévue", "held": "effectuée", "missed": "manquée", "cancelled": "annulée"}
+STATUS_LABELS = {
+    "booked": "prévue",
+    "held": "effectuée",
+    "missed": "manquée",
+    "cancelled": "annulée",
+}
 
 
 def build(

@@ -210,4 +210,3 @@ def check_chosen_slot(
         "(hors pause de midi, week-end et jours fériés).",
         "starts_at",
     )
-

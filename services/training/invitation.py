@@ -177,9 +177,8 @@ def _customer_text(inv: Invitation) -> str:
 def _trainer_text(inv: Invitation) -> str:
     hello = f"Bonjour {inv.trainer.name},\n\n"
     if inv.change == "cancelled":
-        body = (
-            f"La formation du dossier {inv.reference} prévue {_when(inv)} est annulée.\n"
-            + (f"Motif : {inv.reason}\n" if inv.reason else "")
+        body = f"La formation du dossier {inv.reference} prévue {_when(inv)} est annulée.\n" + (
+            f"Motif : {inv.reason}\n" if inv.reason else ""
         )
     else:
         what = "déplacée" if inv.change == "rescheduled" else "réservée pour vous"

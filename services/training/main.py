@@ -1,1 +1,40 @@
-"""The training service's entry points: `router` (HTTP) and `start(rt)` (background work)."""
+"""The training service's entry points: `router` (HTTP) and `start(rt)` (background work).
+
+Background work: the responder for `commands.training.open` (the dossier workflow's hand-over,
+R7), the outbox relay for this service's events and mails, and the consumer that keeps the
+clients' dossier history (DOSSIER stream) for the brief (engagement 4).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from assistance.outbox import OutboxRelay
+from services.training import history, mailer
+from services.training.api import router
+from services.training.context import Context
+from services.training.responder import Responder
+
+__all__ = ["router", "start"]
+
+if TYPE_CHECKING:
+    from assistance.app import Runtime
+
+
+def start(rt: Runtime) -> None:
+    ctx = Context(rt.pool, rt.settings, rt.calendar)
+    relay = OutboxRelay(
+        rt.pool,
+        rt.bus,
+        [mailer.SOURCE],
+        {mailer.MAIL: mailer.sender(rt.settings)},
+        rt.settings.relay_poll_seconds,
+    )
+    rt.background("training outbox relay", relay.run)
+    rt.background("training responder", Responder(ctx, rt.bus).run)
+    recorder = history.Recorder(rt.pool)
+
+    async def record_history() -> None:
+        await rt.bus.consume(history.DURABLE, history.SUBJECTS, recorder, pool=rt.pool)
+
+    rt.background("training dossier history", record_history)

@@ -9,7 +9,7 @@ from typing import Any, Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 AppointmentStatus = Literal["booked", "held", "missed", "cancelled"]
-RequestStatus = Literal["pending", "booked", "unavailable"]
+RequestStatus = Literal["pending", "booked", "unavailable", "cancelled"]
 
 
 def _stripped(value: str) -> str:

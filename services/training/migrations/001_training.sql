@@ -41,7 +41,7 @@ CREATE TABLE training.requests (
     description text NOT NULL DEFAULT '',
     context text NOT NULL DEFAULT '',
     need text NOT NULL DEFAULT '',
-    status text NOT NULL CHECK (status IN ('pending', 'booked', 'unavailable')),
+    status text NOT NULL CHECK (status IN ('pending', 'booked', 'unavailable', 'cancelled')),
     alternatives jsonb NOT NULL DEFAULT '[]',
     answer jsonb,
     received_at timestamptz NOT NULL DEFAULT now(),
