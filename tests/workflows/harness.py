@@ -70,17 +70,22 @@ class Fakes:
     def activities(self) -> list[Any]:
         return [self.publish, self.send_mail, self.notify_staff, self.hand_over]
 
+    def published(self) -> list[Event]:
+        """The events in the workflow's order: activities started together may finish in any
+        order, and the read model applies each `seq` once, in order."""
+        return sorted(self.events, key=lambda e: e.data["seq"])
+
     def types(self) -> list[str]:
-        return [e.type.removeprefix("dossier.dossier.") for e in self.events]
+        return [e.type.removeprefix("dossier.dossier.") for e in self.published()]
 
     def templates(self) -> list[str]:
-        return [m.template for m in self.mails]
+        return [m.template for m in sorted(self.mails, key=lambda m: m.step)]
 
     def notice_kinds(self) -> list[str]:
         return [n.kind for n in self.notices]
 
     def seqs(self) -> list[int]:
-        return [e.data["seq"] for e in self.events]
+        return [e.data["seq"] for e in self.published()]
 
     def timed_notices(self) -> list[tuple[str, datetime]]:
         return list(zip(self.notice_kinds(), self.notice_times, strict=True))

@@ -95,7 +95,7 @@ async def test_deposit_while_closed_warns_and_breaches_in_business_hours(
         assert at_about(sent_breach, due_at)
         assert all(in_business_hours(t) for t in fakes.notice_times)
         assert fakes.types() == ["opened", "first_response_warned", "first_response_breached"]
-        breach = fakes.events[-1].data
+        breach = fakes.published()[-1].data
         assert breach["breach"] == {"due": due, "software": "manao-compta", "technician_id": None}
         breached_at = datetime.fromisoformat(view.details["first_response_breached_at"])
         assert at_about(breached_at, due_at)

@@ -107,7 +107,7 @@ async def test_waiting_for_the_customer_reminds_them_and_their_reply_resumes() -
         assert fakes.templates()[-1] == "customer_reminder"
         assert fakes.mails[-1].auto is True
         assert fakes.mails[-1].context["text"] == "Quelle version utilisez-vous ?"
-        reminded = fakes.events[-1]
+        reminded = fakes.published()[-1]
         assert reminded.type == "dossier.dossier.customer_reminded"
         assert at_about(reminded.occurred_at, paris("2032-01-14T10:00:00"))
 
@@ -170,7 +170,9 @@ async def test_waiting_for_the_customer_reminds_them_and_their_reply_resumes() -
             "customer_reminder",
             "information_request",
         ]
-        replies = [e.data["timeline"] for e in fakes.events if e.type.endswith("customer_replied")]
+        replies = [
+            e.data["timeline"] for e in fakes.published() if e.type.endswith("customer_replied")
+        ]
         assert [(r["text"], r["data"]["via"]) for r in replies] == [
             ("Version 5.2.", "mail"),
             ("Windows 11.", "web"),
