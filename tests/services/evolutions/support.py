@@ -53,9 +53,7 @@ def parsed(stack: LocalStack) -> list[tuple[list[str], EmailMessage]]:
 
 def mails(stack: LocalStack, to: str, subject_part: str) -> list[EmailMessage]:
     return [
-        msg
-        for rcpt, msg in parsed(stack)
-        if to in rcpt and subject_part in str(msg["Subject"])
+        msg for rcpt, msg in parsed(stack) if to in rcpt and subject_part in str(msg["Subject"])
     ]
 
 
