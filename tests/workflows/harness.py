@@ -26,6 +26,7 @@ from workflows.types import (
     Actor,
     DossierOpening,
     DossierPolicy,
+    DossierView,
     HandOver,
     MailOrder,
     StaffNotice,
@@ -165,6 +166,23 @@ async def settled(handle: WorkflowHandle, timeout: float = 10.0) -> None:
     while (await handle.describe()).raw_description.pending_activities:
         assert time.monotonic() < deadline, "activities still pending after the timeout"
         await asyncio.sleep(0.02)
+
+
+async def view_when(
+    handle: WorkflowHandle, check: Callable[[DossierView], bool], timeout: float = 10.0
+) -> DossierView:
+    """Query the dossier until `check` holds (a signal or an activity's answer is applied by
+    a later workflow task)."""
+    deadline = time.monotonic() + timeout
+    while not check(view := await handle.query(DossierWorkflow.view)):
+        assert time.monotonic() < deadline, f"dossier still {view.status}: {view.details}"
+        await asyncio.sleep(0.02)
+    return view
+
+
+def fact(dossier_id: str, type: str, id: str, **data: Any) -> Event:
+    """A fact from the training, bugs or evolutions service, as the signal bridge forwards it."""
+    return Event(id=id, type=type, data={"dossier_id": dossier_id, **data})
 
 
 def paris(text: str) -> datetime:
