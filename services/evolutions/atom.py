@@ -11,6 +11,7 @@ import xml.etree.ElementTree as ET
 from datetime import datetime
 from urllib.parse import quote, urlencode
 
+from assistance.clock import PARIS
 from services.evolutions.models import WeeklyAnnouncement
 
 ATOM_NS = "http://www.w3.org/2005/Atom"
@@ -29,7 +30,8 @@ def _el(parent: ET.Element, tag: str, text: str | None = None, **attrs: str) -> 
 
 
 def _stamp(moment: datetime) -> str:
-    return moment.isoformat(timespec="seconds")
+    """RFC 3339, to the second, in Europe/Paris."""
+    return moment.astimezone(PARIS).isoformat(timespec="seconds")
 
 
 def _week_title(item: WeeklyAnnouncement) -> str:

@@ -4,11 +4,20 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
+from assistance.clock import PARIS
 from services.evolutions.domain import SLUG, Decision
+
+
+def _paris(moment: datetime) -> datetime:
+    return moment.astimezone(PARIS)
+
+
+# Times are shown in Europe/Paris, with their offset (API.md conventions).
+Paris = Annotated[datetime, AfterValidator(_paris)]
 
 
 def _stripped(value: str | None) -> str | None:
@@ -53,7 +62,7 @@ class RequestOut(BaseModel):
     context: str
     need: str
     version: str | None
-    recorded_at: datetime
+    recorded_at: Paris
 
 
 class EvolutionOut(BaseModel):
@@ -63,15 +72,15 @@ class EvolutionOut(BaseModel):
     summary: str
     status: Literal["open", "merged", "accepted", "rejected"]
     merged_into: uuid.UUID | None
-    created_at: datetime
-    first_reviewed_at: datetime | None
-    decided_at: datetime | None
+    created_at: Paris
+    first_reviewed_at: Paris | None
+    decided_at: Paris | None
     decided_by: str | None
     reason: str | None
     specification: str | None
     specification_html: str | None
     shipped_version: str | None
-    shipped_at: datetime | None
+    shipped_at: Paris | None
     requests: list[RequestOut]
 
 
@@ -125,7 +134,7 @@ class DecisionOut(BaseModel):
     decision: Decision
     reason: str | None
     specification: str | None
-    decided_at: datetime
+    decided_at: Paris
     decided_by: str | None
     dossier_ids: list[uuid.UUID]
     handed_to: list[str]  # the IT project managers who received the specification
@@ -144,7 +153,7 @@ class ReviewOut(BaseModel):
     id: uuid.UUID
     software: str
     week: str
-    held_at: datetime
+    held_at: Paris
     agenda: dict[str, object]
     notified: list[str]
 
@@ -153,7 +162,7 @@ class ReviewScheduleOut(BaseModel):
     software: str
     review_at: str
     timezone: str
-    next_reviews: list[datetime]
+    next_reviews: list[Paris]
 
 
 # --- releases and documentation -----------------------------------------------------------------
@@ -204,7 +213,7 @@ class ReleaseOut(BaseModel):
     software: str
     version: str
     notes: str
-    released_at: datetime
+    released_at: Paris
     evolutions: list[uuid.UUID]
     documentation: list[str]  # the slugs of this version's pages
     notified_requests: int = 0  # requesters told the evolution shipped, this time
@@ -218,7 +227,7 @@ class DocPageRef(BaseModel):
 
 class DocVersionOut(BaseModel):
     version: str
-    released_at: datetime
+    released_at: Paris
     pages: list[DocPageRef]
 
 
@@ -248,13 +257,13 @@ class AnnouncedEvolution(BaseModel):
     title: str
     summary: str
     version: str
-    shipped_at: datetime
+    shipped_at: Paris
 
 
 class AnnouncedRelease(BaseModel):
     version: str
     notes: str
-    released_at: datetime
+    released_at: Paris
 
 
 class WeeklyAnnouncement(BaseModel):
@@ -262,7 +271,7 @@ class WeeklyAnnouncement(BaseModel):
     software_name: str
     week: str
     week_start: date
-    updated: datetime
+    updated: Paris
     evolutions: list[AnnouncedEvolution]
     releases: list[AnnouncedRelease]
 

@@ -13,6 +13,7 @@ from typing import Any
 import asyncpg
 
 from assistance import directory
+from assistance.clock import PARIS
 from assistance.directory import Role
 from assistance.errors import NotFound
 from assistance.settings import Settings
@@ -52,7 +53,7 @@ async def build_review(
         "software": order.software,
         "software_name": software_name,
         "week": week,
-        "held_at": order.held_at.isoformat(),
+        "held_at": order.held_at.astimezone(PARIS).isoformat(),
         "new": sum(1 for i in items if not i["carried_over"]),
         "carried_over": sum(1 for i in items if i["carried_over"]),
         "items": items,
@@ -126,7 +127,7 @@ def _item(row: dict[str, Any], requests: list[dict[str, Any]]) -> dict[str, Any]
         "evolution_id": str(row["id"]),
         "title": row["title"],
         "summary": row["summary"],
-        "recorded_at": row["created_at"].isoformat(),
+        "recorded_at": row["created_at"].astimezone(PARIS).isoformat(),
         "carried_over": row["first_reviewed_at"] is not None,
         "clients": backlog.clients(requests),
         "requests": [
@@ -142,7 +143,7 @@ def _item(row: dict[str, Any], requests: list[dict[str, Any]]) -> dict[str, Any]
                 "context": r["context"],
                 "need": r["need"],
                 "version": r["version"],
-                "recorded_at": r["recorded_at"].isoformat(),
+                "recorded_at": r["recorded_at"].astimezone(PARIS).isoformat(),
             }
             for r in requests
         ],

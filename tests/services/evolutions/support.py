@@ -59,9 +59,7 @@ def mails(stack: LocalStack, to: str, subject_part: str) -> list[EmailMessage]:
 
 async def settled(stack: LocalStack, to: str, subject_part: str, count: int) -> list[EmailMessage]:
     """Wait for `count` mails, then a little more, so a duplicate would have arrived too."""
-    await stack.mail.wait_for(
-        lambda m: False if len(mails(stack, to, subject_part)) < count else True, timeout=15
-    )
+    await stack.mail.wait_for(lambda _: len(mails(stack, to, subject_part)) >= count, timeout=15)
     await asyncio.sleep(1.5)
     return mails(stack, to, subject_part)
 
