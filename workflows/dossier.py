@@ -58,6 +58,8 @@ RETRY_FOREVER = RetryPolicy(
 )
 QUICK = timedelta(seconds=30)
 SEEN_EVENTS_KEPT = 500
+# Facts reaching a closed dossier used to move it out of "closed" without a reopening.
+LATE_FACTS_KEEP_CLOSED = "late-facts-keep-closed"
 
 
 def _refuse(exc: Refused) -> ApplicationError:
@@ -615,6 +617,9 @@ class DossierWorkflow:
     async def _on_service_event(self, event: Event) -> None:
         s, d = self.state, event.data
         kind = event.type
+        if s.status == "closed" and workflow.patched(LATE_FACTS_KEEP_CLOSED):
+            self._on_late_fact(kind, d)
+            return
         self._touch()
         if kind in ("training.appointment.booked", "training.appointment.rescheduled"):
             s.details["training"] = d
@@ -737,6 +742,43 @@ class DossierWorkflow:
                     else f"Demande d'évolution : {what}.",
                     visibility="customer",
                     data=d,
+                ),
+            )
+
+    def _on_late_fact(self, kind: str, d: dict[str, Any]) -> None:
+        """A fact for a closed dossier (a bug it was linked to, a decision on its request).
+
+        R10: it stays closed until someone reopens it, so no status change and no timer.
+        R8/R9: the customer is still told the version that carries the fix, or the decision."""
+        s = self.state
+        if kind.startswith("bugs.bug."):
+            what = kind.removeprefix("bugs.bug.")
+            s.details["bug"] = {**s.details.get("bug", {}), "id": d.get("bug_id"), "state": what}
+            if what == "released":
+                version = d.get("version", "")
+                s.details["bug"]["fixed_in"] = version
+                self._mail("fix_released", {"version": version})
+                self._emit(
+                    "bug_released",
+                    timeline=self._entry(
+                        "bug",
+                        f"Correctif livré dans la version {version}.",
+                        visibility="customer",
+                        data={"bug_id": d.get("bug_id"), "version": version},
+                    ),
+                )
+        elif kind in ("evolutions.request.accepted", "evolutions.request.rejected"):
+            what = kind.removeprefix("evolutions.request.")
+            s.details["evolution"] = {**s.details.get("evolution", {}), **d, "state": what}
+            self._mail(
+                f"evolution_{what}",
+                {"reason": d.get("reason"), "specification": d.get("specification")},
+            )
+            decision = "acceptée" if what == "accepted" else "refusée"
+            self._emit(
+                f"evolution_{what}",
+                timeline=self._entry(
+                    "evolution", f"Demande d'évolution {decision}.", visibility="customer", data=d
                 ),
             )
 

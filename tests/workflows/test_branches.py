@@ -26,6 +26,7 @@ from tests.workflows.harness import (
 )
 from workflows.dossier import DossierWorkflow
 from workflows.types import (
+    CloseCmd,
     DiagnosisCmd,
     HandOver,
     MessageCmd,
@@ -98,9 +99,7 @@ async def test_advanced_usage_training_held_then_closed_without_answer() -> None
         await handle.signal(DossierWorkflow.service_event, booked)
         await eventually(lambda: "training_booked" in fakes.types())
         entry = fakes.published()[-1].data["timeline"]
-        assert (
-            entry["text"] == "Rendez-vous de formation le mardi 13/01/2032 à 14:00 avec Sophie."
-        )
+        assert entry["text"] == "Rendez-vous de formation le mardi 13/01/2032 à 14:00 avec Sophie."
         assert entry["visibility"] == "customer"
 
         # held: a proposed resolution, mailed; the same fact twice is applied once
@@ -314,3 +313,102 @@ async def test_evolution_accepted_is_mailed_and_closes_the_dossier() -> None:
         assert fakes.types()[-3:] == ["handed_over", "evolution_recorded", "closed"]
         assert fakes.published()[-1].data["timeline"]["author"] == "chef de produit"
         assert fakes.notices == []
+
+
+async def test_facts_reaching_a_closed_dossier_keep_it_closed_and_the_release_is_mailed() -> None:
+    """The bugs service tells every dossier linked to a bug; one may be closed already (the
+    workaround was enough). R10: it stays closed until someone reopens it; R8: its customer
+    is still told which version carries the fix."""
+    fakes = Fakes()
+    async with time_skipping() as env, running_worker(env, fakes) as queue:
+        received = paris("2032-01-12T09:00:00")
+        await skip_to(env, received)
+        o = opening(received)
+        handle = await start(env, queue, o)
+        await handle.execute_update(DossierWorkflow.take, TakeCmd(actor=TECH))
+        await handle.execute_update(
+            DossierWorkflow.diagnose,
+            DiagnosisCmd(actor=TECH, kind="bug", context=CONTEXT, need=NEED, version="5.2"),
+        )
+        await handle.execute_update(
+            DossierWorkflow.record_workaround,
+            WorkaroundCmd(actor=TECH, text="Exportez mois par mois en attendant."),
+        )
+        await skip_to(env, paris("2032-01-12T10:30:00"))
+        closed = await handle.execute_update(
+            DossierWorkflow.close, CloseCmd(actor=TECH, resolution="Le contournement suffit.")
+        )
+        assert closed.status == "closed"
+
+        await skip_to(env, paris("2032-01-13T10:00:00"))
+        for n, what in enumerate(("reproduced", "not_reproducible", "fix_completed"), 2):
+            await handle.signal(
+                DossierWorkflow.service_event,
+                fact(o.dossier_id, f"bugs.bug.{what}", f"bug-7:{n}", bug_id="bug-7"),
+            )
+        await handle.signal(
+            DossierWorkflow.service_event,
+            fact(o.dossier_id, "bugs.bug.released", "bug-7:5", bug_id="bug-7", version="5.3.1"),
+        )
+        view = await view_when(handle, lambda v: v.details.get("bug", {}).get("fixed_in"))
+        assert (view.status, view.resolution, view.closed_at, view.waiting_for) == (
+            "closed",
+            "Le contournement suffit.",
+            closed.closed_at,
+            None,
+        )
+        await settled(handle)
+        assert fakes.templates() == ["acknowledgement", "workaround", "closure", "fix_released"]
+        assert fakes.mails[-1].context["version"] == "5.3.1"
+
+        # no timer on a closed dossier: no reminder, no second closure; the window still ends
+        await skip_to(env, paris("2032-02-12T10:00:00"))
+        await settled(handle)
+        assert fakes.notices == []
+        assert fakes.templates()[-1] == "fix_released"
+        assert fakes.types()[-2:] == ["closed", "bug_released"]
+        late = fakes.published()[-1].data
+        assert late["set"]["status"] == "closed"
+        assert late["timeline"]["text"] == "Correctif livré dans la version 5.3.1."
+        assert await handle.result() == "closed"
+
+
+async def test_a_decision_reaching_a_closed_evolution_dossier_is_mailed_and_it_stays_closed() -> (
+    None
+):
+    fakes = Fakes()
+    async with time_skipping() as env, running_worker(env, fakes) as queue:
+        received = paris("2032-01-12T09:00:00")
+        await skip_to(env, received)
+        o = opening(received)
+        handle = await start(env, queue, o)
+        await handle.execute_update(DossierWorkflow.take, TakeCmd(actor=TECH))
+        await handle.execute_update(
+            DossierWorkflow.diagnose,
+            DiagnosisCmd(actor=TECH, kind="evolution", context=CONTEXT, need=NEED),
+        )
+        closed = await handle.execute_update(
+            DossierWorkflow.close, CloseCmd(actor=TECH, resolution="Transmise au produit.")
+        )
+        await skip_to(env, paris("2032-01-15T11:00:00"))
+        await handle.signal(
+            DossierWorkflow.service_event,
+            fact(
+                o.dossier_id,
+                "evolutions.request.rejected",
+                "evo-4:decided",
+                request_id="r-4",
+                reason="Hors du périmètre du logiciel.",
+            ),
+        )
+        view = await view_when(handle, lambda v: "evolution" in v.details)
+        assert (view.status, view.resolution, view.closed_at) == (
+            "closed",
+            "Transmise au produit.",
+            closed.closed_at,
+        )
+        assert view.details["evolution"]["state"] == "rejected"
+        await settled(handle)
+        assert fakes.templates() == ["acknowledgement", "closure", "evolution_rejected"]
+        assert fakes.mails[-1].context["reason"] == "Hors du périmètre du logiciel."
+        assert fakes.types()[-2:] == ["closed", "evolution_rejected"]
