@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 import asyncpg
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
@@ -40,7 +40,7 @@ Grouper = Annotated[Principal, Depends(require(Role.technician, Role.product_man
 ProductManager = Annotated[Principal, Depends(require(Role.product_manager))]
 Admin = Annotated[Principal, Depends(require(Role.admin))]
 Software = Annotated[str, Path(min_length=1, max_length=100, description="Code du logiciel")]
-ERRORS = {
+ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"description": "Jeton invalide ou absent"},
     403: {"description": "Rôle non autorisé, ou chef de produit d'un autre logiciel"},
     404: {"description": "Introuvable"},

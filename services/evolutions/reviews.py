@@ -49,13 +49,14 @@ async def build_review(
     review_id = uuid.uuid4()
     software_name = await backlog.software_label(conn, order.software)
     items = [_item(dict(r), requests[r["id"]]) for r in rows]
+    new = sum(1 for i in items if not i["carried_over"])
     agenda = {
         "software": order.software,
         "software_name": software_name,
         "week": week,
         "held_at": order.held_at.astimezone(PARIS).isoformat(),
-        "new": sum(1 for i in items if not i["carried_over"]),
-        "carried_over": sum(1 for i in items if i["carried_over"]),
+        "new": new,
+        "carried_over": len(items) - new,
         "items": items,
     }
     recipients = await _participants(conn, order.software) if items else []
@@ -116,8 +117,8 @@ async def build_review(
         software=order.software,
         week=week,
         items=len(items),
-        new=agenda["new"],
-        carried_over=agenda["carried_over"],
+        new=new,
+        carried_over=len(items) - new,
         notified=recipients,
     )
 
