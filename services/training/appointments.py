@@ -63,15 +63,13 @@ async def reschedule(
             ) from exc
         after = await repo.get_appointment(conn, appointment_id)
         assert after is not None
-        await notify.invite(
-            conn, ctx.settings, notify.invitation_of(after, "rescheduled", body.reason)
-        )
+        await notify.invite(conn, notify.invitation_of(after, "rescheduled", body.reason))
         if after["trainer_id"] != before["trainer_id"]:
             # the former trainer's calendar drops the event: same UID, newer SEQUENCE
             former = Person(before["trainer_email"], before["trainer_name"])
             gone = {**before, "sequence": after["sequence"]}
             cancel = notify.invitation_of(gone, "cancelled", "Confié à un autre formateur.", former)
-            await notify.invite(conn, ctx.settings, cancel, ["trainer"])
+            await notify.invite(conn, cancel, ["trainer"])
         await events.publish_appointment(
             conn,
             events.RESCHEDULED,
@@ -92,9 +90,7 @@ async def cancel(ctx: Context, appointment_id: uuid.UUID, body: CancelIn, who: P
         await conn.execute(
             "UPDATE training.requests SET status = 'cancelled' WHERE id = $1", appt["request_id"]
         )
-        await notify.invite(
-            conn, ctx.settings, notify.invitation_of(appt, "cancelled", body.reason)
-        )
+        await notify.invite(conn, notify.invitation_of(appt, "cancelled", body.reason))
         await events.publish_appointment(conn, events.CANCELLED, appt, reason=body.reason)
 
     await in_transaction(ctx, work)

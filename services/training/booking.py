@@ -125,7 +125,7 @@ async def _announce(
     """Invite the customer and the trainer, publish `booked`; returns the appointment."""
     appt = await repo.get_appointment(conn, appointment_id)
     assert appt is not None
-    await notify.invite(conn, ctx.settings, notify.invitation_of(appt, "booked"))
+    await notify.invite(conn, notify.invitation_of(appt, "booked"))
     await events.publish_appointment(conn, events.BOOKED, appt)
     return appt
 

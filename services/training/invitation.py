@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime as rfc2822_datetime
-from typing import Literal
+from typing import Any, Literal
 
 from icalendar import Calendar, Event, vCalAddress, vText
 
@@ -54,6 +54,27 @@ class Invitation:
     @property
     def method(self) -> str:
         return "CANCEL" if self.change == "cancelled" else "REQUEST"
+
+    def as_json(self) -> dict[str, Any]:
+        """Everything a copy is rendered from (queued, then rendered when sent)."""
+        data = asdict(self)
+        data["appointment_id"] = str(self.appointment_id)
+        data["starts_at"] = self.starts_at.isoformat()
+        data["ends_at"] = self.ends_at.isoformat()
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Invitation:
+        return cls(
+            **{
+                **data,
+                "appointment_id": uuid.UUID(data["appointment_id"]),
+                "starts_at": datetime.fromisoformat(data["starts_at"]),
+                "ends_at": datetime.fromisoformat(data["ends_at"]),
+                "customer": Person(**data["customer"]),
+                "trainer": Person(**data["trainer"]),
+            }
+        )
 
 
 def uid(appointment_id: uuid.UUID, domain: str) -> str:

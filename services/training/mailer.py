@@ -1,12 +1,15 @@
 """Training mail goes through the outbox: queued in the transaction of the change it tells
-about, sent by the relay afterwards, retried until the SMTP server accepts it (R13)."""
+about, sent by the relay afterwards, retried until the SMTP server accepts it (R13).
+
+An invitation is queued as the data it is rendered from (rendering MIME and ICS is kept out of
+the booking transaction, which holds the trainer's time); other mail is queued rendered."""
 
 from __future__ import annotations
 
 import email
 from email.message import EmailMessage
 from email.policy import default as default_policy
-from typing import Any
+from typing import Any, Literal
 
 import asyncpg
 
@@ -14,9 +17,12 @@ from assistance import mail as smtp
 from assistance import outbox
 from assistance.outbox import Sender
 from assistance.settings import Settings
+from services.training import invitation
+from services.training.invitation import Invitation
 
 SOURCE = "training"
-MAIL = "training_mail"  # the outbox kind of a queued mail
+MAIL = "training_mail"  # the outbox kind of a rendered mail
+INVITATION = "training_invitation"  # the outbox kind of an invitation to render and send
 
 
 async def enqueue(conn: asyncpg.Connection, message: EmailMessage) -> None:
@@ -25,6 +31,30 @@ async def enqueue(conn: asyncpg.Connection, message: EmailMessage) -> None:
     await outbox.enqueue(
         conn, SOURCE, MAIL, {"to": str(message["To"]), "message": message.as_string()}
     )
+
+
+async def enqueue_invitation(
+    conn: asyncpg.Connection, inv: Invitation, recipient: Literal["customer", "trainer"]
+) -> None:
+    await outbox.enqueue(
+        conn, SOURCE, INVITATION, {"invitation": inv.as_json(), "recipient": recipient}
+    )
+
+
+def senders(settings: Settings) -> dict[str, Sender]:
+    """The outbox senders of this service's mail, by kind."""
+    return {MAIL: sender(settings), INVITATION: invitation_sender(settings)}
+
+
+def invitation_sender(settings: Settings) -> Sender:
+    async def send(payload: dict[str, Any]) -> None:
+        inv = Invitation.from_json(payload["invitation"])
+        person = inv.customer if payload["recipient"] == "customer" else inv.trainer
+        await smtp.send(
+            invitation.message(inv, person, settings), settings.smtp_host, settings.smtp_port
+        )
+
+    return send
 
 
 def sender(settings: Settings) -> Sender:

@@ -55,13 +55,11 @@ def invitation_of(
 
 async def invite(
     conn: asyncpg.Connection,
-    settings: Settings,
     inv: Invitation,
     recipients: Iterable[Recipient] = ("customer", "trainer"),
 ) -> None:
     for who in recipients:
-        person = inv.customer if who == "customer" else inv.trainer
-        await mailer.enqueue(conn, invitation.message(inv, person, settings))
+        await mailer.enqueue_invitation(conn, inv, who)
 
 
 async def alert_lead(
