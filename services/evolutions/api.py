@@ -39,7 +39,11 @@ Staff = Annotated[Principal, Depends(require(*STAFF))]
 Grouper = Annotated[Principal, Depends(require(Role.technician, Role.product_manager, Role.admin))]
 ProductManager = Annotated[Principal, Depends(require(Role.product_manager))]
 Admin = Annotated[Principal, Depends(require(Role.admin))]
-Software = Annotated[str, Path(min_length=1, max_length=100, description="Code du logiciel")]
+CODE = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
+Software = Annotated[
+    str, Path(min_length=1, max_length=100, pattern=CODE, description="Code du logiciel")
+]
+SoftwareFilter = Annotated[str | None, Query(max_length=100, pattern=CODE)]
 ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"description": "Jeton invalide ou absent"},
     403: {"description": "Rôle non autorisé, ou chef de produit d'un autre logiciel"},
@@ -56,7 +60,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 async def list_evolutions(
     pool: PoolDep,
     who: Staff,
-    software: Annotated[str | None, Query(max_length=100)] = None,
+    software: SoftwareFilter = None,
     status: Annotated[
         str | None, Query(pattern="^(open|merged|accepted|rejected)$", description="État")
     ] = None,
@@ -184,7 +188,7 @@ async def unassign_product_manager(
 async def list_reviews(
     pool: PoolDep,
     who: Staff,
-    software: Annotated[str | None, Query(max_length=100)] = None,
+    software: SoftwareFilter = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> list[ReviewOut]:
     return await reviews.list_reviews(pool, software, limit)
@@ -271,7 +275,7 @@ async def list_releases(software: Software, pool: PoolDep) -> list[ReleaseOut]:
 )
 async def announcements(
     pool: PoolDep,
-    software: Annotated[str | None, Query(max_length=100)] = None,
+    software: SoftwareFilter = None,
     week: Annotated[
         str | None, Query(pattern=r"^[0-9]{4}-W[0-9]{2}$", description="Semaine ISO")
     ] = None,
@@ -320,8 +324,8 @@ async def docs_index(software: Software, pool: PoolDep) -> DocsIndexOut:
 )
 async def doc_page(
     software: Software,
-    version: Annotated[str, Path(min_length=1, max_length=64)],
-    slug: Annotated[str, Path(min_length=1, max_length=100)],
+    version: Annotated[str, Path(min_length=1, max_length=64, pattern=domain.VERSION.pattern)],
+    slug: Annotated[str, Path(min_length=1, max_length=100, pattern=domain.SLUG.pattern)],
     pool: PoolDep,
 ) -> DocPageOut:
     """R11: the page's Markdown and its sanitised HTML; `latest` is the last released

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Path, Request, Response
 
 from assistance.web import PoolDep
 from services.evolutions import atom, publications
+from services.evolutions.api import CODE
 from services.evolutions.settings import get_evolutions_settings
 
 router = APIRouter(tags=["announcements"])
@@ -24,7 +25,7 @@ router = APIRouter(tags=["announcements"])
     summary="Le flux Atom des évolutions d'un logiciel",
 )
 async def feed(
-    software: Annotated[str, Path(min_length=1, max_length=100)],
+    software: Annotated[str, Path(min_length=1, max_length=100, pattern=CODE)],
     request: Request,
     pool: PoolDep,
 ) -> Response:

@@ -20,6 +20,18 @@ def _paris(moment: datetime) -> datetime:
 Paris = Annotated[datetime, AfterValidator(_paris)]
 
 
+def _no_nul(value: str) -> str:
+    if "\x00" in value:
+        raise ValueError("le caractère nul n'est pas admis")
+    return value
+
+
+# Text a person typed: PostgreSQL stores no NUL character, so it is refused here (422).
+Text = Annotated[str, AfterValidator(_no_nul)]
+# Text handed over by the workflow: NUL characters are dropped rather than refused.
+Handed = Annotated[str, AfterValidator(lambda v: v.replace("\x00", ""))]
+
+
 def _stripped(value: str | None) -> str | None:
     return value.strip() if isinstance(value, str) else value
 
@@ -31,17 +43,17 @@ class HandOverIn(BaseModel):
 
     service: Literal["evolutions"]
     dossier_id: uuid.UUID
-    reference: str = Field(min_length=1, max_length=64)
-    software: str = Field(min_length=1, max_length=100)
+    reference: Handed = Field(min_length=1, max_length=64)
+    software: Handed = Field(min_length=1, max_length=100)
     organisation_id: uuid.UUID | None = None
-    requester_email: str = Field(min_length=3, max_length=320)
-    requester_name: str = Field(max_length=200)
-    subject: str = Field(max_length=500)
-    description: str = Field(max_length=50_000)
-    context: str = Field(default="", max_length=20_000)
-    need: str = Field(default="", max_length=20_000)
-    version: str | None = Field(default=None, max_length=64)
-    workaround: str | None = None
+    requester_email: Handed = Field(min_length=3, max_length=320)
+    requester_name: Handed = Field(max_length=200)
+    subject: Handed = Field(max_length=500)
+    description: Handed = Field(max_length=50_000)
+    context: Handed = Field(default="", max_length=20_000)
+    need: Handed = Field(default="", max_length=20_000)
+    version: Handed | None = Field(default=None, max_length=64)
+    workaround: Handed | None = None
     attempt: int = Field(default=1, ge=1)
 
 
@@ -95,8 +107,8 @@ class GroupIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     evolutions: list[uuid.UUID] = Field(min_length=1, max_length=100)
-    title: str | None = Field(default=None, min_length=1, max_length=200)
-    summary: str | None = Field(default=None, max_length=5000)
+    title: Text | None = Field(default=None, min_length=1, max_length=200)
+    summary: Text | None = Field(default=None, max_length=5000)
 
 
 class DecisionIn(BaseModel):
@@ -117,10 +129,10 @@ class DecisionIn(BaseModel):
     )
 
     decision: Decision
-    reason: str | None = Field(default=None, max_length=5000)
-    specification: str | None = Field(default=None, max_length=200_000)
-    title: str | None = Field(default=None, min_length=1, max_length=200)
-    summary: str | None = Field(default=None, max_length=5000)
+    reason: Text | None = Field(default=None, max_length=5000)
+    specification: Text | None = Field(default=None, max_length=200_000)
+    title: Text | None = Field(default=None, min_length=1, max_length=200)
+    summary: Text | None = Field(default=None, max_length=5000)
 
     @field_validator("reason", "specification", "title", "summary")
     @classmethod
@@ -171,9 +183,9 @@ class ReviewScheduleOut(BaseModel):
 class DocPageIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    slug: str = Field(min_length=1, max_length=100, pattern=SLUG.pattern)
-    title: str = Field(min_length=1, max_length=200)
-    markdown: str = Field(max_length=500_000)
+    slug: Text = Field(min_length=1, max_length=100, pattern=SLUG.pattern)
+    title: Text = Field(min_length=1, max_length=200)
+    markdown: Text = Field(max_length=500_000)
 
 
 class ReleaseIn(BaseModel):
@@ -195,8 +207,8 @@ class ReleaseIn(BaseModel):
         },
     )
 
-    version: str = Field(min_length=1, max_length=64)
-    notes: str = Field(default="", max_length=50_000)
+    version: Text = Field(min_length=1, max_length=64)
+    notes: Text = Field(default="", max_length=50_000)
     evolutions: list[uuid.UUID] = Field(default_factory=list, max_length=500)
     documentation: list[DocPageIn] = Field(default_factory=list, max_length=500)
 
