@@ -5,17 +5,22 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Callable
+from email import message_from_bytes
+from email.message import EmailMessage
+from email.policy import default as default_policy
 from typing import Any
 
 import asyncpg
 import httpx
 from nats.js.api import ConsumerConfig, DeliverPolicy
 
-from assistance import outbox
+from assistance import directory, outbox
 from assistance.bus import Bus
 from assistance.directory import Role
 from assistance.events import Event
-from tests.helpers import auth, eventually
+from assistance.stack import LocalStack
+from tests.helpers import auth, deposit_body, eventually
 
 SUBJECT = "commands.bugs.open"
 
@@ -112,7 +117,12 @@ async def released(bus: Bus, software_code: str, version: str, event_id: str | N
 
 
 async def develop(
-    http: httpx.AsyncClient, tokens: dict[Role, str], bug_id: str, *, upto: str
+    http: httpx.AsyncClient,
+    tokens: dict[Role, str],
+    bug_id: str,
+    *,
+    upto: str,
+    fix_version: str = "5.3",
 ) -> dict[str, Any]:
     """The developer's steps over HTTP, up to `reproduced`, `diagnosis` or `fix-completed`."""
     dev = auth(tokens[Role.developer])
@@ -121,7 +131,7 @@ async def develop(
         ("claim", None),
         ("reproduced", {"steps": "Exporter un exercice de 13 mois", "environment": "Windows 11"}),
         ("diagnosis", {"diagnosis": "Débordement de la pagination au 13e mois."}),
-        ("fix-completed", {"version": "5.3", "change_reference": "MR !4242", "notes": ""}),
+        ("fix-completed", {"version": fix_version, "change_reference": "MR !4242", "notes": ""}),
     ]
     answer: dict[str, Any] = {}
     for path, body in steps:
@@ -131,3 +141,98 @@ async def develop(
         if path == upto:
             break
     return answer
+
+
+# --- dossiers over the real stack (the dossier command API) ------------------------------------
+
+
+async def registered_software(pool: asyncpg.Pool) -> str:
+    """A software of the directory of its own, so a test's releases touch only its bugs."""
+    code = software()
+    await directory.add_software(pool, code, f"Logiciel {code}")
+    await directory.add_software_version(pool, code, "5.2")
+    return code
+
+
+async def bug_dossier(
+    http: httpx.AsyncClient,
+    tokens: dict[Role, str],
+    subject: str,
+    software_code: str = "manao-compta",
+) -> str:
+    """Deposit → take → diagnosis "bug" (R5): a dossier at the workaround gate (R8)."""
+    r = await http.post(
+        "/api/v1/requests", json=deposit_body(subject=subject, software=software_code)
+    )
+    assert r.status_code == 201, r.text
+    dossier_id: str = r.json()["id"]
+    tech = auth(tokens[Role.technician])
+    base = f"/api/v1/dossiers/{dossier_id}"
+
+    async def opened() -> bool:
+        got = await http.get(base, headers=tech)
+        return got.status_code == 200 and got.json()["status"] == "new"
+
+    await eventually(opened, timeout=10)
+    taken = await http.post(f"{base}/take", headers=tech)
+    assert taken.status_code == 200, taken.text
+    diagnosed = await http.post(
+        f"{base}/diagnosis",
+        headers=tech,
+        json={
+            "kind": "bug",
+            "context": "Cabinet comptable, clôture annuelle",
+            "need": "Exporter le FEC de l'exercice",
+            "version": "5.2",
+        },
+    )
+    assert diagnosed.status_code == 200, diagnosed.text
+    return dossier_id
+
+
+async def dossier_when(
+    http: httpx.AsyncClient,
+    token: str,
+    dossier_id: str,
+    check: Callable[[dict[str, Any]], bool],
+    timeout: float = 15,
+) -> dict[str, Any]:
+    """The dossier as `token`'s holder reads it, once `check` holds."""
+
+    async def probe() -> dict[str, Any] | None:
+        got = await http.get(f"/api/v1/dossiers/{dossier_id}", headers=auth(token))
+        body: dict[str, Any] = got.json()
+        return body if got.status_code == 200 and check(body) else None
+
+    return await eventually(probe, timeout=timeout, every=0.2)
+
+
+def bug_state(dossier: dict[str, Any]) -> str | None:
+    """The bug state the dossier shows (the workflow's record of the bugs service's events)."""
+    bug = dossier["details"].get("bug") or {}
+    return bug.get("state")
+
+
+def mails_to(stack: LocalStack, address: str, reference: str) -> list[EmailMessage]:
+    found = []
+    for caught in stack.mail.messages:
+        message = message_from_bytes(caught.data, policy=default_policy)
+        if address in caught.rcpt_tos and f"[{reference}]" in str(message["Subject"]):
+            assert isinstance(message, EmailMessage)
+            found.append(message)
+    return found
+
+
+def text_of(message: EmailMessage) -> str:
+    body = message.get_body(("plain",))
+    assert body is not None
+    return str(body.get_content())
+
+
+async def mail_saying(
+    stack: LocalStack, address: str, reference: str, words: str, timeout: float = 15
+) -> EmailMessage:
+    async def probe() -> EmailMessage | None:
+        return next((m for m in mails_to(stack, address, reference) if words in text_of(m)), None)
+
+    return await eventually(probe, timeout=timeout, every=0.2)

@@ -8,16 +8,23 @@ import httpx
 
 from assistance.bus import Bus
 from assistance.directory import Role
+from assistance.stack import LocalStack
 from tests.helpers import auth, eventually
 from tests.services.bugs.support import (
+    bug_dossier,
     bug_events,
+    bug_state,
     develop,
+    dossier_when,
     hand_over,
+    mails_to,
     new_bug,
     order,
+    registered_software,
     released,
     settled,
     software,
+    text_of,
 )
 
 
@@ -100,3 +107,59 @@ async def test_a_fix_for_a_version_already_out_ships_at_once(
         json={"version": "5.4", "change_reference": "MR !4242", "notes": ""},
     )
     assert moved.status_code == 409 and moved.json()["error"]["code"] == "bug_released"
+
+
+async def test_three_customers_are_mailed_the_version_once_each(
+    http: httpx.AsyncClient, system, bus: Bus, pool: asyncpg.Pool, stack: LocalStack
+) -> None:
+    """Over the real stack: three dossiers pass the workaround gate, a technician links the
+    second and third to the first one's bug, the fix ships — each customer is mailed once."""
+    tokens = system.tokens
+    tech = auth(tokens[Role.technician])
+    code = await registered_software(pool)
+    dossiers = [await bug_dossier(http, tokens, f"Écart de TVA n°{n}", code) for n in (1, 2, 3)]
+    for dossier_id in dossiers:
+        r = await http.post(
+            f"/api/v1/dossiers/{dossier_id}/workaround",
+            headers=tech,
+            json={"text": "Saisir l'écart en opération diverse."},
+        )
+        assert r.status_code == 200, r.text
+    reported = [
+        await dossier_when(http, tokens[Role.technician], d, lambda x: bug_state(x) == "reported")
+        for d in dossiers
+    ]
+    bug_id = reported[0]["details"]["bug"]["id"]
+    for dossier_id in dossiers[1:]:
+        r = await http.post(
+            f"/api/v1/bugs/{bug_id}/dossiers", headers=tech, json={"dossier_id": dossier_id}
+        )
+        assert r.status_code == 200, r.text
+    for dossier_id in dossiers[1:]:
+        await dossier_when(
+            http,
+            tokens[Role.technician],
+            dossier_id,
+            lambda x: x["details"]["bug"] == {"id": bug_id, "state": "linked"},
+        )
+    await develop(http, tokens, bug_id, upto="fix-completed", fix_version="5.3")
+
+    ids = [await released(bus, code, "5.3"), await released(bus, code, "5.3")]
+    await eventually(lambda: _handled(pool, *ids), timeout=10)
+    for dossier_id in dossiers:
+        await dossier_when(http, tokens[Role.technician], dossier_id, _resolved)
+    await settled(pool)
+
+    [shipped] = await bug_events(bus, bug_id, "released")
+    assert sorted(shipped.data["dossier_ids"]) == sorted(dossiers)
+    for reference in (d["reference"] for d in reported):
+        fixed = [
+            m
+            for m in mails_to(stack, "claire.martin@dupont-sa.fr", reference)
+            if f"dans la version 5.3 de {code}" in text_of(m)
+        ]
+        assert len(fixed) == 1, reference
+
+
+def _resolved(dossier: dict) -> bool:
+    return dossier["status"] == "resolved" and bug_state(dossier) == "released"
