@@ -57,6 +57,25 @@ class Settings(BaseSettings):
     training_lead_email: str = "formation@manao.eu"  # staff notices with audience training_lead
     screen_share_url: str = "https://partage.manao.eu/salle/{room}"  # R6 screen-sharing rooms
 
+    # Inbound mail (R1): the receiver for the support address, run by intake. Port 0 disables.
+    mail_listen_host: str = "127.0.0.1"
+    mail_listen_port: int = Field(default=2526, ge=0, le=65535)  # SMTP
+    mail_lmtp_port: int = Field(default=0, ge=0, le=65535)  # LMTP, for a local MTA
+    mail_max_bytes: int = Field(default=25 * 1024 * 1024, gt=0)  # larger: 552 at SMTP time
+    mail_max_attachment_bytes: int = Field(default=10 * 1024 * 1024, gt=0)  # larger: not kept
+    mail_rate_limit_per_hour: int = Field(default=20, ge=0)  # per sender; beyond: quarantine
+    # Software of a mail naming none (subject tag `[code]`, or `support+code@`); empty: the
+    # first software of the directory, flagged as guessed for the technician.
+    mail_default_software: str = ""
+    # Optional IMAP mailbox poll (empty host: off); the mailbox is only read, never changed.
+    imap_host: str = ""
+    imap_port: int = Field(default=993, ge=1, le=65535)
+    imap_ssl: bool = True
+    imap_user: str = ""
+    imap_password: str = ""
+    imap_folder: str = "INBOX"
+    imap_poll_seconds: float = Field(default=60.0, gt=0)
+
     # OpenTelemetry: OTLP/HTTP endpoint, e.g. http://127.0.0.1:4318; empty disables export.
     otel_exporter_otlp_endpoint: str = ""
     otel_service_name: str = "assistance"

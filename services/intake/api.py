@@ -22,6 +22,7 @@ from assistance.web import (
     scope_of,
 )
 from services.intake import domain, repo
+from services.intake.mail_api import router as mail_router
 from services.intake.models import CallIn, Channel, DepositIn, DepositOut
 
 router = APIRouter(prefix="/api/v1", tags=["intake"])
@@ -150,3 +151,6 @@ async def log_call(
     if who.user_id is None:
         raise Forbidden("forbidden", "Réservé aux techniciens.")
     return await _accept(request, response, pool, body, who, idempotency_key, "phone")
+
+
+router.include_router(mail_router)  # /api/v1/mail/…: ledger, quarantine, attachments

@@ -1,12 +1,21 @@
-"""Intake's background part: the outbox relay."""
+"""Intake's background parts: the outbox relay, the mail receiver, the optional IMAP poller."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
 from assistance.outbox import OutboxRelay
+from services.intake import imap_poller, mail_receiver
 from services.intake.api import router
-from services.intake.relay import START_DOSSIER, dossier_starter
+from services.intake.mail_ingest import MailIngestor
+from services.intake.relay import (
+    SEND_MAIL,
+    SIGNAL_DOSSIER,
+    START_DOSSIER,
+    dossier_signaller,
+    dossier_starter,
+    mail_sender,
+)
 
 __all__ = ["router", "start"]
 
@@ -20,7 +29,16 @@ def start(rt: Runtime) -> None:
         rt.pool,
         rt.bus,
         ["intake"],
-        {START_DOSSIER: dossier_starter(rt.temporal, rt.settings.temporal_task_queue)},
+        {
+            START_DOSSIER: dossier_starter(rt.temporal, rt.settings.temporal_task_queue),
+            SIGNAL_DOSSIER: dossier_signaller(rt.temporal, rt.pool),
+            SEND_MAIL: mail_sender(rt.settings),
+        },
         rt.settings.relay_poll_seconds,
     )
     rt.background("intake outbox relay", relay.run)
+    ingestor = MailIngestor(rt.pool, rt.settings, rt.calendar)
+    for receiver in mail_receiver.receivers(ingestor, rt.settings):
+        rt.background(receiver.name, receiver.serve)
+    if rt.settings.imap_host:
+        rt.background("intake imap poller", imap_poller.ImapPoller(ingestor, rt.settings).run)

@@ -1,0 +1,600 @@
+"""Mail intake HTTP API for technicians: the ledger, the quarantine, stored mails, attachments.
+
+Attachments are always downloads (`Content-Disposition: attachment`), typed by what their
+bytes are, `application/octet-stream` when a browser could run them, with
+`X-Content-Type-Options: nosniff` and a sandboxing Content-Security-Policy.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Any, Literal
+from urllib.parse import quote
+
+import asyncpg
+from fastapi import APIRouter, Depends, Query, Request, Response
+from pydantic import ValidationError
+
+from assistance import directory, outbox
+from assistance.directory import STAFF, Principal, Role
+from assistance.errors import Conflict, DomainError, Forbidden, NotFound
+from assistance.web import PoolDep, require
+from services.intake import domain, mail_repo, repo
+from services.intake.mail_models import (
+    AttachmentRef,
+    BounceOut,
+    DiscardIn,
+    Ingested,
+    LedgerOut,
+    MailOut,
+    Quarantined,
+    QuarantineInfo,
+    QuarantineItem,
+    Rejected,
+    ReleaseIn,
+    ReleaseOut,
+)
+from services.intake.mail_rules import (
+    choose_software,
+    description_of_text,
+    strip_quoted,
+    subject_of,
+)
+from services.intake.models import DepositIn, Requester
+from services.intake.relay import SIGNAL_DOSSIER
+
+router = APIRouter(prefix="/mail", tags=["mail"])
+
+Technician = Annotated[Principal, Depends(require(Role.technician, Role.admin))]
+Staff = Annotated[Principal, Depends(require(*sorted(STAFF)))]
+Anyone = Annotated[Principal, Depends(require(*Role))]
+ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"description": "Jeton invalide"},
+    403: {"description": "Rôle non autorisé"},
+    404: {"description": "Inconnu"},
+}
+
+
+# The ledger's period: [since, until), either end open when not given.
+WINDOW = (
+    "{column} >= coalesce($1::timestamptz, '-infinity') "
+    "AND {column} < coalesce($2::timestamptz, 'infinity')"
+)
+
+
+class Gone(DomainError):
+    status = 410
+
+
+# --- the ledger ---------------------------------------------------------------------------------
+
+
+@router.get("/ledger", response_model=LedgerOut, responses=ERRORS, summary="Bilan des mails reçus")
+async def ledger(
+    pool: PoolDep,
+    who: Technician,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> LedgerOut:
+    """Reconciliation over a period (all time by default): every delivery answered is counted
+    once — received = ingested (opened + joined) + quarantined + duplicates — and refusals at
+    reception with their reason."""
+    window = WINDOW.format(column="at")
+    async with pool.acquire() as conn:
+        entries = {
+            r["entry"]: r["n"]
+            for r in await conn.fetch(
+                f"SELECT entry, count(*) AS n FROM intake.mail_ledger WHERE {window} "
+                "GROUP BY entry",
+                since,
+                until,
+            )
+        }
+        rejected = {
+            r["reason"] or "unknown": r["n"]
+            for r in await conn.fetch(
+                f"SELECT reason, count(*) AS n FROM intake.mail_ledger WHERE {window} "
+                "AND entry = 'rejected' GROUP BY reason",
+                since,
+                until,
+            )
+        }
+        by_source = {
+            r["source"]: r["n"]
+            for r in await conn.fetch(
+                f"SELECT source, count(*) AS n FROM intake.mail_ledger WHERE {window} "
+                "AND entry <> 'rejected' GROUP BY source",
+                since,
+                until,
+            )
+        }
+        quarantine = await conn.fetch(
+            f"""SELECT q.status, q.reason, count(*) AS n FROM intake.mail_ledger l
+               JOIN intake.mail_quarantine q ON q.mail_id = l.mail_id
+               WHERE l.entry = 'quarantined' AND {WINDOW.format(column="l.at")}
+               GROUP BY q.status, q.reason""",
+            since,
+            until,
+        )
+        stored = await conn.fetchval(
+            "SELECT count(*) FROM intake.mail_messages WHERE "
+            + WINDOW.format(column="received_at"),
+            since,
+            until,
+        )
+        backlog = await outbox.backlog(conn, "intake")
+    opened, joined = entries.get("opened", 0), entries.get("joined", 0)
+    quarantined, duplicates = entries.get("quarantined", 0), entries.get("duplicate", 0)
+    received = opened + joined + quarantined + duplicates
+    statuses = {"pending": 0, "released": 0, "discarded": 0}
+    reasons: dict[str, int] = {}
+    for row in quarantine:
+        statuses[row["status"]] += row["n"]
+        reasons[row["reason"]] = reasons.get(row["reason"], 0) + row["n"]
+    return LedgerOut(
+        since=since,
+        until=until,
+        received=received,
+        ingested=Ingested(total=opened + joined, opened=opened, joined=joined),
+        quarantined=Quarantined(total=quarantined, by_reason=reasons, **statuses),
+        duplicates=duplicates,
+        rejected=Rejected(total=entries.get("rejected", 0), by_reason=rejected),
+        by_source=by_source,
+        stored_messages=stored,
+        outbox_backlog=backlog,
+        balanced=received == sum(by_source.values())
+        and stored == opened + joined + quarantined
+        and sum(statuses.values()) == quarantined,
+    )
+
+
+# --- stored mails and the quarantine --------------------------------------------------------------
+
+
+def _quarantine(row: asyncpg.Record) -> QuarantineInfo | None:
+    if row["q_reason"] is None:
+        return None
+    return QuarantineInfo(
+        reason=row["q_reason"],
+        detail=row["q_detail"],
+        reference=row["q_reference"],
+        status=row["q_status"],
+        created_at=row["q_created_at"],
+        resolved_at=row["q_resolved_at"],
+        resolution=row["q_resolution"],
+    )
+
+
+_MAIL = """SELECT m.*, q.reason AS q_reason, q.detail AS q_detail, q.reference AS q_reference,
+               q.status AS q_status, q.created_at AS q_created_at,
+               q.resolved_at AS q_resolved_at, q.resolution AS q_resolution
+           FROM intake.mail_messages m LEFT JOIN intake.mail_quarantine q ON q.mail_id = m.id"""
+
+
+_LIST_COLUMNS = """SELECT m.id, m.received_at, m.source, m.from_address, m.from_name, m.subject,
+               m.size_bytes,
+               (SELECT count(*) FROM intake.mail_attachments a WHERE a.mail_id = m.id)
+               AS attachments"""
+
+
+async def _attachments(conn: asyncpg.Connection, mail_id: uuid.UUID) -> list[AttachmentRef]:
+    rows = await conn.fetch(
+        """SELECT id, filename, sniffed_type, declared_type, size_bytes, content IS NOT NULL
+                  AS kept, dropped, dangerous, inline
+           FROM intake.mail_attachments WHERE mail_id = $1 ORDER BY position""",
+        mail_id,
+    )
+    return [
+        AttachmentRef(
+            id=r["id"],
+            filename=r["filename"],
+            content_type=r["sniffed_type"],
+            declared_type=r["declared_type"],
+            size=r["size_bytes"],
+            kept=r["kept"],
+            dropped=r["dropped"],
+            dangerous=r["dangerous"],
+            inline=r["inline"],
+            url=f"/api/v1/mail/attachments/{r['id']}",
+        )
+        for r in rows
+    ]
+
+
+async def _mail(conn: asyncpg.Connection, mail_id: uuid.UUID) -> MailOut:
+    row = await conn.fetchrow(f"{_MAIL} WHERE m.id = $1", mail_id)
+    if row is None:
+        raise NotFound("mail_not_found", "Mail inconnu.")
+    return MailOut(
+        id=row["id"],
+        message_id=row["message_id"],
+        source=row["source"],
+        received_at=row["received_at"],
+        sent_at=row["sent_at"],
+        envelope_from=row["envelope_from"],
+        envelope_to=list(row["envelope_to"]),
+        from_address=row["from_address"],
+        from_name=row["from_name"],
+        subject=row["subject"],
+        size=row["size_bytes"],
+        outcome=row["outcome"],
+        dossier_id=row["dossier_id"],
+        reference=row["reference"],
+        threaded_by=row["threaded_by"],
+        duplicates=row["duplicates"],
+        text=row["text_body"],
+        html=row["html_body"],
+        headers=[tuple(h) for h in row["details"].get("headers", [])],
+        details={k: v for k, v in row["details"].items() if k != "headers"},
+        attachments=await _attachments(conn, mail_id),
+        quarantine=_quarantine(row),
+    )
+
+
+@router.get(
+    "/quarantine",
+    response_model=list[QuarantineItem],
+    responses=ERRORS,
+    summary="Mails en quarantaine",
+)
+async def quarantine_list(
+    pool: PoolDep,
+    who: Technician,
+    status: Literal["pending", "released", "discarded", "all"] = "pending",
+    reason: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> list[QuarantineItem]:
+    """What could not become a dossier, newest first, each with its reason."""
+    rows = await pool.fetch(
+        f"""{_MAIL.replace("SELECT m.*", _LIST_COLUMNS)}
+            WHERE q.mail_id IS NOT NULL AND ($1 = 'all' OR q.status = $1)
+              AND ($2::text IS NULL OR q.reason = $2)
+            ORDER BY m.received_at DESC LIMIT $3 OFFSET $4""",
+        status,
+        reason,
+        limit,
+        offset,
+    )
+    return [
+        QuarantineItem(
+            mail_id=r["id"],
+            received_at=r["received_at"],
+            source=r["source"],
+            from_address=r["from_address"],
+            from_name=r["from_name"],
+            subject=r["subject"],
+            size=r["size_bytes"],
+            attachments=r["attachments"],
+            quarantine=_quarantine(r),  # type: ignore[arg-type]
+        )
+        for r in rows
+    ]
+
+
+@router.get(
+    "/quarantine/{mail_id}",
+    response_model=MailOut,
+    responses=ERRORS,
+    summary="Un mail en quarantaine",
+)
+async def quarantine_detail(mail_id: uuid.UUID, pool: PoolDep, who: Technician) -> MailOut:
+    async with pool.acquire() as conn:
+        mail = await _mail(conn, mail_id)
+    if mail.quarantine is None:
+        raise NotFound("not_quarantined", "Ce mail n'est pas en quarantaine.")
+    return mail
+
+
+@router.get("/messages/{mail_id}", response_model=MailOut, responses=ERRORS, summary="Un mail reçu")
+async def mail_detail(mail_id: uuid.UUID, pool: PoolDep, who: Staff) -> MailOut:
+    """Any stored mail: text, sanitised HTML (no remote images), attachments, outcome."""
+    async with pool.acquire() as conn:
+        return await _mail(conn, mail_id)
+
+
+@router.get(
+    "/messages/{mail_id}/raw",
+    responses={**ERRORS, 200: {"content": {"message/rfc822": {}}}},
+    summary="Le mail brut, tel que reçu",
+)
+async def mail_raw(mail_id: uuid.UUID, pool: PoolDep, who: Technician) -> Response:
+    raw = await pool.fetchval("SELECT raw FROM intake.mail_messages WHERE id = $1", mail_id)
+    if raw is None:
+        raise NotFound("mail_not_found", "Mail inconnu.")
+    return Response(raw, media_type="message/rfc822", headers=_download_headers(f"{mail_id}.eml"))
+
+
+async def _pending(conn: asyncpg.Connection, mail_id: uuid.UUID) -> asyncpg.Record:
+    row = await conn.fetchrow(
+        """SELECT q.status, q.resolution, m.* FROM intake.mail_quarantine q
+           JOIN intake.mail_messages m ON m.id = q.mail_id
+           WHERE q.mail_id = $1 FOR UPDATE OF q""",
+        mail_id,
+    )
+    if row is None:
+        raise NotFound("not_quarantined", "Ce mail n'est pas en quarantaine.")
+    if row["status"] != "pending":
+        raise Conflict("already_resolved", f"Ce mail est déjà traité ({row['status']}).")
+    return row
+
+
+async def _resolve(
+    conn: asyncpg.Connection,
+    mail_id: uuid.UUID,
+    who: Principal,
+    status: str,
+    resolution: dict[str, Any],
+) -> None:
+    await conn.execute(
+        """UPDATE intake.mail_quarantine SET status = $2, resolved_at = now(), resolved_by = $3,
+               resolution = $4 WHERE mail_id = $1""",
+        mail_id,
+        status,
+        who.user_id,
+        resolution,
+    )
+
+
+@router.post(
+    "/quarantine/{mail_id}/release",
+    response_model=ReleaseOut,
+    responses={**ERRORS, 409: {"description": "Déjà traité"}, 422: {"description": "Invalide"}},
+    summary="Libérer un mail dans un dossier",
+)
+async def release(
+    mail_id: uuid.UUID, body: ReleaseIn, request: Request, pool: PoolDep, who: Technician
+) -> ReleaseOut:
+    """`open`: a new dossier, channel mail, requester From unless given (the dossier's
+    acknowledgement will go to them). `attach`: the mail joins an existing dossier as a
+    customer message (reopening it if closed)."""
+    async with pool.acquire() as conn, conn.transaction():
+        row = await _pending(conn, mail_id)
+        if body.action == "attach":
+            return await _attach(conn, row, body, who)
+        return await _open(conn, row, body, who, request)
+
+
+async def _attach(
+    conn: asyncpg.Connection, row: asyncpg.Record, body: ReleaseIn, who: Principal
+) -> ReleaseOut:
+    if body.dossier_id is not None:
+        target = await mail_repo.request_by_id(conn, body.dossier_id)
+    elif body.reference:
+        target = await mail_repo.request_by_reference(conn, body.reference.strip())
+    else:
+        raise DomainError("dossier_required", "Indiquez le dossier (reference).", "reference")
+    if target is None:
+        raise NotFound("dossier_not_found", "Dossier inconnu.")
+    refs = await mail_repo.attachment_refs(conn, row["id"])
+    await outbox.enqueue(
+        conn,
+        "intake",
+        SIGNAL_DOSSIER,
+        {
+            "dossier_id": str(target["id"]),
+            "signal": "customer_message",
+            "arg": {
+                "text": strip_quoted(row["text_body"])[:20_000] or "(message sans texte)",
+                "author_email": row["from_address"] or row["envelope_from"] or "",
+                "author_name": row["from_name"],
+                "via": "mail",
+                "message_id": row["message_id"],
+                "received_at": row["received_at"].isoformat(),
+                "attachments": refs,
+            },
+            "mail_id": str(row["id"]),
+            "reference": target["reference"],
+        },
+    )
+    await conn.execute(
+        "UPDATE intake.mail_messages SET dossier_id = $2, reference = $3, "
+        "threaded_by = 'technician' WHERE id = $1",
+        row["id"],
+        target["id"],
+        target["reference"],
+    )
+    await _resolve(
+        conn,
+        row["id"],
+        who,
+        "released",
+        {"action": "attached", "dossier_id": str(target["id"]), "reference": target["reference"]},
+    )
+    return ReleaseOut(
+        mail_id=row["id"],
+        status="released",
+        action="attached",
+        dossier_id=target["id"],
+        reference=target["reference"],
+    )
+
+
+async def _open(
+    conn: asyncpg.Connection,
+    row: asyncpg.Record,
+    body: ReleaseIn,
+    who: Principal,
+    request: Request,
+) -> ReleaseOut:
+    settings = request.app.state.settings
+    softwares = {str(s["code"]): str(s["name"]) for s in await directory.list_softwares(conn)}
+    if body.software is not None:
+        if body.software not in softwares:
+            raise DomainError(
+                "unknown_software", f"Logiciel inconnu : {body.software!r}.", "software"
+            )
+        software, subject = body.software, row["subject"]
+    else:
+        found, subject, _ = choose_software(
+            row["subject"], row["envelope_to"], softwares, settings.mail_default_software
+        )
+        if found is None:
+            raise DomainError("software_required", "Indiquez le logiciel.", "software")
+        software = found
+    attachments = await mail_repo.attachment_refs(conn, row["id"])
+    try:
+        requester = body.requester
+        if requester is None:
+            email = row["from_address"] or ""
+            requester = Requester(email=email, name=row["from_name"] or email.partition("@")[0])
+        deposit = DepositIn(
+            requester=requester,
+            software=software,
+            subject=body.subject or subject_of(subject),
+            description=description_of_text(
+                row["text_body"],
+                [(a["filename"], a["size"], a["dropped"], a["embedded"]) for a in attachments],
+            ),
+        )
+    except ValidationError as exc:
+        first = exc.errors()[0] if exc.errors() else {}
+        where = ".".join(str(p) for p in first.get("loc", ())) or None
+        raise DomainError(
+            "invalid_request",
+            f"Ce mail ne peut pas devenir une demande : {first.get('msg', '')} "
+            "(indiquez requester, subject ou software).",
+            where,
+        ) from exc
+    organisation = await directory.organisation_for_email(conn, str(requester.email))
+    received_at = row["received_at"]
+    answer = await repo.record_request(
+        conn,
+        deposit,
+        channel="mail",
+        received_at=received_at,
+        first_response_due=domain.first_response_due(
+            request.app.state.calendar, received_at, settings.first_response_hours
+        ),
+        organisation_id=organisation,
+        deposited_by=who.user_id,
+        extra={
+            "message_id": row["message_id"],
+            "policy": settings.dossier_policy(),
+            "requester_verified": organisation is not None,
+            "mail_id": str(row["id"]),
+            "attachments": attachments,
+        },
+    )
+    await conn.execute(
+        "UPDATE intake.mail_messages SET dossier_id = $2, reference = $3 WHERE id = $1",
+        row["id"],
+        answer.id,
+        answer.reference,
+    )
+    await _resolve(
+        conn,
+        row["id"],
+        who,
+        "released",
+        {"action": "opened", "dossier_id": str(answer.id), "reference": answer.reference},
+    )
+    return ReleaseOut(
+        mail_id=row["id"],
+        status="released",
+        action="opened",
+        dossier_id=answer.id,
+        reference=answer.reference,
+    )
+
+
+@router.post(
+    "/quarantine/{mail_id}/discard",
+    response_model=ReleaseOut,
+    responses={**ERRORS, 409: {"description": "Déjà traité"}},
+    summary="Écarter un mail en quarantaine",
+)
+async def discard(
+    mail_id: uuid.UUID, body: DiscardIn, pool: PoolDep, who: Technician
+) -> ReleaseOut:
+    """Spam, automatic notices: kept (raw) and counted, no dossier."""
+    async with pool.acquire() as conn, conn.transaction():
+        row = await _pending(conn, mail_id)
+        resolution = {"action": "discarded", "reason": body.reason}
+        await _resolve(conn, row["id"], who, "discarded", resolution)
+    return ReleaseOut(mail_id=mail_id, status="discarded", action="discarded")
+
+
+@router.get(
+    "/bounces", response_model=list[BounceOut], responses=ERRORS, summary="Adresses en échec"
+)
+async def bounces(pool: PoolDep, who: Technician, bouncing: bool = True) -> list[BounceOut]:
+    """Addresses our mails bounced from (delivery status notifications), latest first."""
+    rows = await pool.fetch(
+        "SELECT * FROM intake.mail_bounces WHERE bouncing = $1 ORDER BY last_at DESC LIMIT 500",
+        bouncing,
+    )
+    return [
+        BounceOut(
+            address=r["address"],
+            bouncing=r["bouncing"],
+            first_at=r["first_at"],
+            last_at=r["last_at"],
+            count=r["count"],
+            status=r["status"],
+            diagnostic=r["diagnostic"],
+            reference=r["reference"],
+        )
+        for r in rows
+    ]
+
+
+@router.delete(
+    "/bounces/{address}", status_code=204, responses=ERRORS, summary="L'adresse est corrigée"
+)
+async def clear_bounce(address: str, pool: PoolDep, who: Technician) -> Response:
+    """The address works again: the next bounce alerts again."""
+    done = await pool.execute(
+        "UPDATE intake.mail_bounces SET bouncing = false, alerted_at = NULL "
+        "WHERE address = lower($1)",
+        address,
+    )
+    if done.endswith(" 0"):
+        raise NotFound("bounce_not_found", "Adresse inconnue.")
+    return Response(status_code=204)
+
+
+# --- attachments --------------------------------------------------------------------------------
+
+
+def _download_headers(filename: str) -> dict[str, str]:
+    fallback = "".join(c if 32 <= ord(c) < 127 and c not in '"\\;' else "_" for c in filename)
+    return {
+        "Content-Disposition": f'attachment; filename="{fallback}"; '
+        f"filename*=UTF-8''{quote(filename, safe='')}",
+        "X-Content-Type-Options": "nosniff",
+        "Content-Security-Policy": "default-src 'none'; sandbox",
+        "Cache-Control": "private, no-store",
+    }
+
+
+@router.get(
+    "/attachments/{attachment_id}",
+    responses={**ERRORS, 410: {"description": "Pièce jointe non conservée (trop volumineuse)"}},
+    summary="Télécharger une pièce jointe",
+)
+async def attachment(attachment_id: uuid.UUID, pool: PoolDep, who: Anyone) -> Response:
+    """Staff, or a customer of the organisation of the dossier the mail belongs to."""
+    row = await pool.fetchrow(
+        """SELECT a.filename, a.sniffed_type, a.dangerous, a.content, a.dropped,
+                  m.dossier_id, r.organisation_id
+           FROM intake.mail_attachments a JOIN intake.mail_messages m ON m.id = a.mail_id
+           LEFT JOIN intake.requests r ON r.id = m.dossier_id
+           WHERE a.id = $1""",
+        attachment_id,
+    )
+    if row is None:
+        raise NotFound("attachment_not_found", "Pièce jointe inconnue.")
+    if not who.is_staff and (
+        row["organisation_id"] is None or row["organisation_id"] != who.organisation_id
+    ):
+        raise Forbidden("forbidden", "Cette pièce jointe ne concerne pas votre organisation.")
+    if row["content"] is None:
+        raise Gone("attachment_not_kept", "Pièce jointe non conservée (trop volumineuse).")
+    media_type = "application/octet-stream" if row["dangerous"] else row["sniffed_type"]
+    return Response(
+        bytes(row["content"]),
+        media_type=media_type,
+        headers=_download_headers(row["filename"]),
+    )
