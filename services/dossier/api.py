@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import secrets
 import uuid
-from datetime import UTC, datetime
+from collections import Counter
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -16,9 +17,11 @@ from assistance.errors import NotFound
 from assistance.web import PoolDep, require
 from services.dossier import commands, domain, repo
 from services.dossier.models import (
+    ActivityReport,
     Breach,
     BreachReport,
     CloseIn,
+    Compliance,
     DiagnosisIn,
     DossierOut,
     DossierPage,
@@ -26,6 +29,7 @@ from services.dossier.models import (
     QueueOut,
     ReopenIn,
     TextIn,
+    Volume,
     WorkaroundIn,
 )
 from workflows.types import (
@@ -161,6 +165,56 @@ async def breach_report(
         for r in rows
     ]
     return BreachReport(items=items, total=len(items))
+
+
+@router.get(
+    "/reports/activity",
+    response_model=ActivityReport,
+    summary="Activité : respect de la première réponse par semaine et par logiciel, volumes",
+)
+async def activity_report(
+    request: Request,
+    pool: PoolDep,
+    who: Staff,
+    weeks: Annotated[int, Query(ge=1, le=52, description="Nombre de semaines")] = 8,
+) -> ActivityReport:
+    """R3 for the dashboard: per week (Monday, Europe/Paris) and per software, how many
+    dossiers got their first response in time, late, or not yet; volumes by channel and kind."""
+    calendar = request.app.state.calendar
+    today = datetime.now(calendar.tz).date()
+    first_monday = today - timedelta(days=today.weekday(), weeks=weeks - 1)
+    since = datetime.combine(first_monday, datetime.min.time(), tzinfo=calendar.tz)
+    rows, breach_rows = await repo.activity(pool, since=since, timezone=calendar.timezone)
+    per_week = {(first_monday + timedelta(weeks=i)).isoformat(): Counter() for i in range(weeks)}
+    per_software: dict[str, Counter[str]] = {}
+    channels: Counter[str] = Counter()
+    kinds: Counter[str] = Counter()
+    for r in rows:
+        counts = Counter(total=r["total"], on_time=r["on_time"], late=r["late"])
+        per_week.setdefault(r["week"].isoformat(), Counter()).update(counts)
+        per_software.setdefault(r["software"], Counter()).update(counts)
+        channels[r["channel"]] += r["total"]
+        kinds[r["kind"]] += r["total"]
+    for r in breach_rows:
+        per_week.setdefault(r["week"].isoformat(), Counter())["breaches"] += r["n"]
+
+    def compliance(key: str, c: Counter[str]) -> Compliance:
+        return Compliance(
+            key=key,
+            total=c["total"],
+            on_time=c["on_time"],
+            late=c["late"],
+            pending=c["total"] - c["on_time"] - c["late"],
+            breaches=c["breaches"],
+        )
+
+    return ActivityReport(
+        since=since,
+        weeks=[compliance(k, c) for k, c in sorted(per_week.items())],
+        softwares=[compliance(k, c) for k, c in sorted(per_software.items())],
+        channels=[Volume(key=k, total=n) for k, n in sorted(channels.items())],
+        kinds=[Volume(key=k, total=n) for k, n in sorted(kinds.items())],
+    )
 
 
 # --- lifecycle commands ------------------------------------------------------------------------

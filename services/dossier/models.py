@@ -130,3 +130,27 @@ class Breach(BaseModel):
 class BreachReport(BaseModel):
     items: list[Breach]
     total: int
+
+
+class Compliance(BaseModel):
+    """R3: dossiers of a week (or a software) and how their first response went."""
+
+    key: str = Field(description="Lundi de la semaine (AAAA-MM-JJ) ou code du logiciel")
+    total: int
+    on_time: int = Field(description="Première réponse avant l'échéance")
+    late: int = Field(description="Première réponse après l'échéance, ou échéance passée")
+    pending: int = Field(description="Sans réponse, échéance à venir")
+    breaches: int = 0
+
+
+class Volume(BaseModel):
+    key: str
+    total: int
+
+
+class ActivityReport(BaseModel):
+    since: datetime
+    weeks: list[Compliance]
+    softwares: list[Compliance]
+    channels: list[Volume]
+    kinds: list[Volume] = Field(description="`unclassified` : pas encore diagnostiqué")

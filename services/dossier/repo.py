@@ -120,3 +120,31 @@ async def breaches(
         until,
         software,
     )
+
+
+async def activity(
+    conn: asyncpg.Pool | asyncpg.Connection, *, since: datetime, timezone: str
+) -> tuple[list[asyncpg.Record], list[asyncpg.Record]]:
+    """Dossiers received since `since`, counted per local week, software, channel and kind,
+    with their first-response outcome (R3); and the breaches recorded per local week."""
+    counts = await conn.fetch(
+        """SELECT (date_trunc('week', received_at AT TIME ZONE $2))::date AS week,
+                  software, channel, coalesce(kind, 'unclassified') AS kind,
+                  count(*) AS total,
+                  count(*) FILTER (WHERE first_responded_at <= first_response_due) AS on_time,
+                  count(*) FILTER (
+                      WHERE first_responded_at > first_response_due
+                         OR (first_responded_at IS NULL AND first_response_due <= now())
+                  ) AS late
+           FROM dossier.dossiers WHERE received_at >= $1
+           GROUP BY 1, 2, 3, 4""",
+        since,
+        timezone,
+    )
+    breaches = await conn.fetch(
+        """SELECT (date_trunc('week', breached_at AT TIME ZONE $2))::date AS week, count(*) AS n
+           FROM dossier.breaches WHERE breached_at >= $1 GROUP BY 1""",
+        since,
+        timezone,
+    )
+    return counts, breaches
