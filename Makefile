@@ -36,3 +36,16 @@ format: $(STAMP)
 
 clean:
 	rm -rf $(VENV) data test-artifacts
+
+# The site (services/site): its French catalogue, and the screenshots shown in the README.
+.PHONY: site-messages screenshots
+SITE := services/site
+site-messages: $(STAMP)
+	@$(BIN)/pybabel extract -F $(SITE)/babel.cfg -k N_ -k tr:2 --no-location --sort-output \
+		--omit-header -o $(SITE)/locale/messages.pot $(SITE)
+	@$(BIN)/pybabel update -i $(SITE)/locale/messages.pot -d $(SITE)/locale -l fr \
+		--no-fuzzy-matching --ignore-obsolete
+	@$(BIN)/pybabel compile -d $(SITE)/locale -l fr --statistics
+
+screenshots: $(STAMP)
+	@SITE_SCREENSHOTS=docs/screenshots $(BIN)/python -m pytest tests/services/site -k browser $(PYTEST_ARGS)

@@ -29,7 +29,7 @@ from assistance.settings import Settings
 
 log = logging.getLogger(__name__)
 
-SERVICES = ("intake", "dossier", "training", "bugs", "evolutions")
+SERVICES = ("intake", "dossier", "training", "bugs", "evolutions", "site")
 TARGETS = (*SERVICES, "worker")
 
 API_DESCRIPTION = """

@@ -19,6 +19,7 @@ COMPONENTS: tuple[tuple[str, str], ...] = (
     ("training", "services.training"),
     ("bugs", "services.bugs"),
     ("evolutions", "services.evolutions"),
+    ("site", "services.site"),  # ratings and attachments kept by the site
 )
 
 _MIGRATION_LOCK = 7_233_001  # pg_advisory_lock key: one migrator at a time

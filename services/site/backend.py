@@ -1,0 +1,89 @@
+"""How the site talks to the system: the services' HTTP APIs, with the signed-in user's token.
+
+In the embedded default the calls stay inside this process (`httpx.ASGITransport` on the same
+app); with `SITE_API_URL` set they go over HTTP to that address.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+from fastapi import Request
+
+from services.site.settings import get_site_settings
+
+
+class ApiError(Exception):
+    """A refusal or a failure of an API, with the message it gave (fit to show a person)."""
+
+    def __init__(self, status: int, code: str, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.field = field
+
+
+UNAVAILABLE = "Le service est momentanément indisponible ; réessayez dans un instant."
+
+
+class Backend:
+    def __init__(self, request: Request, token: str | None) -> None:
+        self.request = request
+        self.token = token
+
+    def _client(self) -> httpx.AsyncClient:
+        settings = get_site_settings()
+        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        timeout = httpx.Timeout(settings.api_timeout_seconds)
+        if settings.api_url:
+            return httpx.AsyncClient(base_url=settings.api_url, headers=headers, timeout=timeout)
+        transport = httpx.ASGITransport(app=self.request.app, raise_app_exceptions=False)
+        return httpx.AsyncClient(
+            transport=transport, base_url="http://site.internal", headers=headers, timeout=timeout
+        )
+
+    async def call(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, Any] | None = None,
+        json: Any = None,
+        headers: dict[str, str] | None = None,
+    ) -> Any:
+        clean = {k: v for k, v in (params or {}).items() if v not in (None, "")}
+        try:
+            async with self._client() as client:
+                response = await client.request(
+                    method, path, params=clean, json=json, headers=headers
+                )
+        except httpx.HTTPError:
+            raise ApiError(503, "unavailable", UNAVAILABLE) from None
+        if response.is_success:
+            if response.status_code == 204 or not response.content:
+                return None
+            if "json" in response.headers.get("content-type", ""):
+                return response.json()
+            return response.text
+        raise _error(response)
+
+    async def get(self, path: str, **params: Any) -> Any:
+        return await self.call("GET", path, params=params)
+
+    async def post(self, path: str, json: Any = None, headers: dict[str, str] | None = None) -> Any:
+        return await self.call("POST", path, json=json if json is not None else {}, headers=headers)
+
+
+def _error(response: httpx.Response) -> ApiError:
+    try:
+        error = response.json().get("error") or {}
+    except ValueError:
+        error = {}
+    message = error.get("message") or (
+        UNAVAILABLE if response.status_code >= 500 else f"HTTP {response.status_code}"
+    )
+    return ApiError(
+        response.status_code, error.get("code") or "error", str(message), error.get("field")
+    )

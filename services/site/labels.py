@@ -1,0 +1,67 @@
+"""What the site calls the system's codes, in words (translated where shown)."""
+
+from __future__ import annotations
+
+from services.site.i18n import N_
+
+STATUS = {
+    "new": N_("Waiting for a technician"),
+    "in_progress": N_("In progress"),
+    "waiting_customer": N_("Waiting for your answer"),
+    "waiting_service": N_("With a specialist team"),
+    "resolved": N_("Resolution proposed"),
+    "closed": N_("Closed"),
+}
+# Back-office wording of the same statuses.
+STATUS_STAFF = {
+    "new": N_("New"),
+    "in_progress": N_("In progress"),
+    "waiting_customer": N_("Waiting for the customer"),
+    "waiting_service": N_("Handed over"),
+    "resolved": N_("Resolution proposed"),
+    "closed": N_("Closed"),
+}
+KIND = {
+    "usage": N_("Usage question"),
+    "advanced_usage": N_("Advanced usage (training)"),
+    "bug": N_("Bug"),
+    "evolution": N_("Evolution request"),
+    "": N_("Not classified yet"),
+}
+CHANNEL = {"web": N_("Web site"), "mail": N_("Mail"), "phone": N_("Phone")}
+ROLE = {
+    "customer": N_("Customer"),
+    "technician": N_("Technician"),
+    "trainer": N_("Trainer"),
+    "developer": N_("Developer"),
+    "product_manager": N_("Product manager"),
+    "project_manager": N_("IT project manager"),
+    "admin": N_("Administrator"),
+}
+# Timeline entries, by kind.
+ENTRY = {
+    "received": N_("Request received"),
+    "opened": N_("Dossier opened"),
+    "taken": N_("Taken in charge"),
+    "released": N_("Returned to the queue"),
+    "diagnosed": N_("Diagnosis"),
+    "diagnosis": N_("Diagnosis (internal)"),
+    "response": N_("Answer"),
+    "customer_message": N_("Message from the customer"),
+    "note": N_("Internal note"),
+    "information_request": N_("Information requested"),
+    "screen_share": N_("Screen sharing"),
+    "workaround": N_("Workaround"),
+    "training": N_("Training"),
+    "bug": N_("Bug follow-up"),
+    "evolution": N_("Evolution request"),
+    "resolved": N_("Resolution proposed"),
+    "confirmed": N_("Resolution confirmed"),
+    "closed": N_("Dossier closed"),
+    "reopened": N_("Dossier reopened"),
+    "reminder": N_("Reminder"),
+    "customer_reminder": N_("Reminder sent"),
+    "escalation": N_("Escalation"),
+    "first_response_warning": N_("First-response warning"),
+    "first_response_breach": N_("First-response commitment missed"),
+}

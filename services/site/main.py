@@ -1,0 +1,17 @@
+"""The site's entry point: `router` (its pages and static files). It has no background part:
+everything it shows comes from the services' HTTP APIs, or from its own `site` schema."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from fastapi.staticfiles import StaticFiles
+
+from services.site import dashboard, office, portal, public, staff
+from services.site.web import STATIC
+
+__all__ = ["router"]
+
+router = APIRouter(include_in_schema=False)
+for pages in (public.router, portal.router, office.router, dashboard.router, staff.router):
+    router.include_router(pages)
+router.mount("/static/site", StaticFiles(directory=STATIC), name="site-static")

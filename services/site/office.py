@@ -1,0 +1,250 @@
+"""The back office: the queue in treatment order (R4, R3), a dossier with every lifecycle
+action (R2, R5–R10), search across open and archived dossiers (R10), phone calls (R1)."""
+
+from __future__ import annotations
+
+import math
+import secrets
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+from starlette.datastructures import FormData
+
+from services.site import repo
+from services.site.backend import ApiError
+from services.site.i18n import N_
+from services.site.portal import PAGE_SIZE, page_number
+from services.site.public import HOME_OF_ROLE
+from services.site.uploads import UploadRefused, read_uploads
+from services.site.web import (
+    PageError,
+    SiteRoute,
+    StaffUser,
+    TechnicianUser,
+    backend,
+    field,
+    gettext_of,
+    page,
+    read_form,
+    redirect,
+    session_of,
+    softwares,
+    tr,
+)
+
+router = APIRouter(route_class=SiteRoute, include_in_schema=False)
+
+KINDS = ("usage", "advanced_usage", "bug", "evolution")
+STATUSES = ("new", "in_progress", "waiting_customer", "waiting_service", "resolved", "closed")
+
+
+@router.get("/bureau")
+async def office_home(request: Request, user: StaffUser) -> Response:
+    return redirect("/bureau/file" if user.is_technician else HOME_OF_ROLE[user.role])
+
+
+@router.get("/bureau/file")
+async def queue(request: Request, user: TechnicianUser) -> Response:
+    """R4: weekend deposits first on Monday morning, then first come, first served."""
+    found = await backend(request).get("/api/v1/queue")
+    return page(
+        request,
+        "office_queue.html",
+        title=tr(request, "Queue"),
+        items=found["items"],
+        me=user.id,
+    )
+
+
+@router.get("/bureau/dossiers/{dossier_id}")
+async def dossier(request: Request, dossier_id: uuid.UUID, user: TechnicianUser) -> Response:
+    d = await backend(request).get(f"/api/v1/dossiers/{dossier_id}")
+    technician = d.get("technician") or {}
+    return page(
+        request,
+        "office_dossier.html",
+        title=d["reference"],
+        d=d,
+        details=d.get("details") or {},
+        mine=str(technician.get("id") or "") == user.id,
+        attachments=await repo.list_attachments(request.app.state.pool, dossier_id),
+        kinds=KINDS,
+    )
+
+
+# --- lifecycle actions ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Action:
+    path: str  # the dossier API's command
+    body: Callable[[FormData], dict[str, Any]]
+    done: str  # what the technician reads once it is done
+    anchor: str = ""
+
+
+def _text(name: str) -> Callable[[FormData], dict[str, Any]]:
+    return lambda form: {name: field(form, name)}
+
+
+def _diagnosis(form: FormData) -> dict[str, Any]:
+    return {
+        "kind": field(form, "kind"),
+        "context": field(form, "context"),
+        "need": field(form, "need"),
+        "version": field(form, "version") or None,
+    }
+
+
+def _workaround(form: FormData) -> dict[str, Any]:
+    if field(form, "none"):
+        return {"none_reason": field(form, "text")}
+    return {"text": field(form, "text")}
+
+
+ACTIONS: dict[str, Action] = {
+    "prendre": Action("take", lambda _: {}, N_("You now follow this dossier.")),
+    "rendre": Action("release", lambda _: {}, N_("The dossier is back in the queue.")),
+    "diagnostic": Action("diagnosis", _diagnosis, N_("Diagnosis recorded."), "#diagnosis"),
+    "repondre": Action("responses", _text("text"), N_("Answer sent to the customer."), "#respond"),
+    "note": Action("notes", _text("text"), N_("Note added."), "#note"),
+    "information": Action(
+        "information-requests", _text("text"), N_("Question sent to the customer."), "#ask"
+    ),
+    "partage-ecran": Action(
+        "screen-share", lambda _: {}, N_("Screen-sharing link sent to the customer.")
+    ),
+    "contournement": Action("workaround", _workaround, N_("Workaround recorded."), "#workaround"),
+    "clore": Action("close", _text("resolution"), N_("Dossier closed."), "#close"),
+    "rouvrir": Action("reopen", _text("reason"), N_("Dossier reopened."), "#reopen"),
+}
+
+
+@router.post("/bureau/dossiers/{dossier_id}/{action}")
+async def act(
+    request: Request, dossier_id: uuid.UUID, action: str, user: TechnicianUser
+) -> Response:
+    """One lifecycle command through the dossier API; a refusal says why, in French."""
+    _ = gettext_of(request)
+    chosen = ACTIONS.get(action)
+    if chosen is None:
+        raise PageError(404, _("Page not found."))
+    form = await read_form(request)
+    session = session_of(request)
+    back = f"/bureau/dossiers/{dossier_id}"
+    uploads = []
+    if action == "repondre":
+        try:
+            uploads = await read_uploads(form, "files", _)
+        except UploadRefused as exc:
+            session.flash("error", exc.message)
+            return redirect(back + chosen.anchor)
+    try:
+        await backend(request).post(
+            f"/api/v1/dossiers/{dossier_id}/{chosen.path}", chosen.body(form)
+        )
+    except ApiError as exc:
+        if exc.status not in (409, 422, 503):
+            raise
+        session.flash("error", exc.message)
+        return redirect(back + chosen.anchor)
+    if uploads:
+        await repo.add_attachments(
+            request.app.state.pool, dossier_id, uploads, uuid.UUID(user.id), user.name
+        )
+    session.flash("success", _(chosen.done))
+    return redirect(back)
+
+
+# --- search (R10) and phone calls (R1) -----------------------------------------------------
+
+
+@router.get("/bureau/recherche")
+async def search(request: Request, user: TechnicianUser) -> Response:
+    q = request.query_params.get("q", "").strip()[:200]
+    status = request.query_params.get("statut", "")
+    status = status if status in STATUSES else ""
+    number = page_number(request)
+    found = await backend(request).get(
+        "/api/v1/dossiers",
+        q=q or None,
+        status=status or None,
+        limit=PAGE_SIZE,
+        offset=(number - 1) * PAGE_SIZE,
+    )
+    return page(
+        request,
+        "office_search.html",
+        title=tr(request, "Search"),
+        items=found["items"],
+        total=found["total"],
+        q=q,
+        status=status,
+        statuses=STATUSES,
+        page_no=number,
+        pages=max(1, math.ceil(found["total"] / PAGE_SIZE)),
+    )
+
+
+@router.get("/bureau/appel")
+async def call_form(request: Request, user: TechnicianUser) -> Response:
+    return page(
+        request,
+        "office_call.html",
+        title=tr(request, "Log a phone call"),
+        softwares=await softwares(request),
+        values={},
+        errors={},
+        key=secrets.token_urlsafe(18),
+    )
+
+
+@router.post("/bureau/appel")
+async def log_call(request: Request, user: TechnicianUser) -> Response:
+    """R1: the technician who took the call logs it; the call is the first response."""
+    _ = gettext_of(request)
+    form = await read_form(request)
+    names = ("name", "email", "phone", "software", "subject", "description")
+    values = {k: field(form, k) for k in names}
+    key = field(form, "key") or secrets.token_urlsafe(18)
+    errors = {k: _("This field is required.") for k in names if not values[k]}
+    if not errors:
+        body = {
+            "requester": {"email": values["email"], "name": values["name"]},
+            "caller_phone": values["phone"],
+            "software": values["software"],
+            "subject": values["subject"],
+            "description": values["description"],
+        }
+        try:
+            answer = await backend(request).post(
+                "/api/v1/calls", body, headers={"Idempotency-Key": key[:200]}
+            )
+        except ApiError as exc:
+            if exc.status not in (409, 422, 503):
+                raise
+            mapping = {
+                "requester.email": "email",
+                "requester.name": "name",
+                "caller_phone": "phone",
+            }
+            errors[mapping.get(exc.field or "", exc.field or "form")] = exc.message
+        else:
+            session_of(request).flash(
+                "success", _("Call logged: dossier %(ref)s.") % {"ref": answer["reference"]}
+            )
+            return redirect("/bureau/file")
+    return page(
+        request,
+        "office_call.html",
+        http_status=422,
+        title=_("Log a phone call"),
+        softwares=await softwares(request),
+        values=values,
+        errors=errors,
+        key=key,
+    )

@@ -1,0 +1,293 @@
+"""Public pages, open 24/7 without signing in (R1, R11–R13): home, deposit, documentation,
+announcements; signing in and out; the language."""
+
+from __future__ import annotations
+
+import re
+import secrets
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import nh3
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+from markupsafe import Markup
+
+from assistance import directory
+from services.site import i18n
+from services.site.backend import ApiError
+from services.site.repo import add_attachments
+from services.site.sessions import User
+from services.site.uploads import UploadRefused, read_uploads
+from services.site.web import (
+    SiteRoute,
+    backend,
+    field,
+    gettext_of,
+    local_path,
+    page,
+    read_form,
+    redirect,
+    session_of,
+    softwares,
+    tr,
+)
+
+router = APIRouter(route_class=SiteRoute, include_in_schema=False)
+
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_KEY = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
+# Where each role lands after signing in.
+HOME_OF_ROLE = {
+    "customer": "/espace",
+    "technician": "/bureau",
+    "admin": "/bureau",
+    "trainer": "/bureau/formation",
+    "developer": "/bureau/bugs",
+    "product_manager": "/bureau/evolutions",
+    "project_manager": "/bureau/evolutions",
+}
+
+
+@router.get("/")
+async def home(request: Request) -> Response:
+    """R13: the opening hours and whether the centre is open now; the four engagements."""
+    calendar = request.app.state.calendar
+    now = datetime.now(UTC)
+    is_open = calendar.is_open(now)
+    return page(
+        request,
+        "home.html",
+        is_open=is_open,
+        reopens=None if is_open else calendar.next_opening(now),
+        first_response_hours=request.app.state.settings.first_response_hours,
+    )
+
+
+# --- deposit (R1, R13) ---------------------------------------------------------------------
+
+
+@router.get("/deposer")
+async def deposit_form(request: Request) -> Response:
+    user = session_of(request).user
+    values = {"name": "", "email": "", "software": "", "subject": "", "description": ""}
+    if user is not None and user.is_customer:
+        values.update(name=user.name, email=user.email)
+    values["software"] = request.query_params.get("logiciel", "")
+    return page(
+        request,
+        "deposit.html",
+        softwares=await softwares(request),
+        values=values,
+        errors={},
+        key=secrets.token_urlsafe(18),
+    )
+
+
+@router.post("/deposer")
+async def deposit(request: Request) -> Response:
+    """Posts to the intake API, which answers once the request is committed: this works while
+    Temporal or NATS are down (R13)."""
+    _ = gettext_of(request)
+    form = await read_form(request)
+    session = session_of(request)
+    values = {k: field(form, k) for k in ("name", "email", "software", "subject", "description")}
+    key = field(form, "key")
+    if not _KEY.match(key):
+        key = secrets.token_urlsafe(18)
+    errors: dict[str, str] = {}
+    required = {
+        "name": _("Give your name."),
+        "email": _("Give your e-mail address: the answers are sent there."),
+        "software": _("Choose the software concerned."),
+        "subject": _("Give a subject."),
+        "description": _("Describe your request."),
+    }
+    for name, message in required.items():
+        if not values[name]:
+            errors[name] = message
+    if values["email"] and not _EMAIL.match(values["email"]):
+        errors["email"] = _("This e-mail address does not look valid.")
+    uploads = []
+    try:
+        uploads = await read_uploads(form, "files", _)
+    except UploadRefused as exc:
+        errors["files"] = exc.message
+    answer = None
+    if not errors:
+        body = {
+            "requester": {"email": values["email"], "name": values["name"]},
+            "software": values["software"],
+            "subject": values["subject"],
+            "description": values["description"],
+        }
+        try:
+            answer = await backend(request).post(
+                "/api/v1/requests", body, headers={"Idempotency-Key": key}
+            )
+        except ApiError as exc:
+            if exc.status == 401:  # a stale session: deposit anonymously instead
+                session.sign_out()
+                answer = await backend(request).post(
+                    "/api/v1/requests", body, headers={"Idempotency-Key": key}
+                )
+            else:
+                errors[_api_field(exc.field)] = exc.message
+    if answer is None:
+        return page(
+            request,
+            "deposit.html",
+            http_status=422,
+            softwares=await softwares(request),
+            values=values,
+            errors=errors,
+            key=key,
+        )
+    attached = True
+    if uploads:
+        user = session.user
+        try:
+            await add_attachments(
+                request.app.state.pool,
+                uuid.UUID(answer["id"]),
+                uploads,
+                uuid.UUID(user.id) if user else None,
+                user.name if user else values["name"],
+            )
+        except Exception:  # noqa: BLE001 - the request itself is recorded; say so
+            attached = False
+    return page(request, "deposited.html", answer=answer, attached=attached, count=len(uploads))
+
+
+def _api_field(name: str | None) -> str:
+    mapping = {"requester.email": "email", "requester.name": "name"}
+    return mapping.get(name or "", name or "form")
+
+
+# --- documentation (R11) and announcements (R12) --------------------------------------------
+
+
+@router.get("/documentation")
+async def documentation(request: Request) -> Response:
+    return page(request, "docs_index.html", softwares=await softwares(request))
+
+
+@router.get("/documentation/{software}")
+async def software_docs(request: Request, software: str) -> Response:
+    index, missing = await _maybe(request, f"/api/v1/docs/{software}")
+    return page(
+        request,
+        "docs_software.html",
+        software=software,
+        name=await _software_name(request, software),
+        index=index,
+        missing=missing,
+    )
+
+
+@router.get("/documentation/{software}/{version}/{slug}")
+async def doc_page(request: Request, software: str, version: str, slug: str) -> Response:
+    doc, missing = await _maybe(request, f"/api/v1/docs/{software}/{version}/{slug}")
+    body = Markup(nh3.clean(doc.get("html", ""))) if doc else None  # sanitised again here
+    return page(
+        request,
+        "docs_page.html",
+        software=software,
+        name=await _software_name(request, software),
+        doc=doc,
+        body=body,
+        missing=missing,
+    )
+
+
+@router.get("/annonces")
+async def announcements(request: Request) -> Response:
+    software = request.query_params.get("logiciel") or None
+    found, missing = await _maybe(request, "/api/v1/announcements", software=software)
+    return page(
+        request,
+        "announcements.html",
+        softwares=await softwares(request),
+        software=software,
+        items=(found or {}).get("items", []),
+        missing=missing,
+    )
+
+
+async def _maybe(request: Request, path: str, **params: Any) -> tuple[Any, str | None]:
+    """An API answer, or None and why not: these APIs may not be there yet (404), or be down."""
+    _ = gettext_of(request)
+    try:
+        return await backend(request).get(path, **params), None
+    except ApiError as exc:
+        if exc.status == 404:
+            return None, _("Nothing is published here yet.")
+        if exc.status in (401, 403):
+            return None, _("This content is not public.")
+        return None, _("This content is unavailable for the moment; try again shortly.")
+
+
+async def _software_name(request: Request, code: str) -> str:
+    for software in await softwares(request):
+        if software["code"] == code:
+            return str(software["name"])
+    return code
+
+
+# --- signing in and out, language ----------------------------------------------------------
+
+
+@router.get("/connexion")
+async def sign_in_form(request: Request) -> Response:
+    return page(
+        request,
+        "signin.html",
+        values={"email": ""},
+        error=None,
+        next=local_path(request.query_params.get("suite"), ""),
+    )
+
+
+@router.post("/connexion")
+async def sign_in(request: Request) -> Response:
+    """E-mail and API token (given by the centre); the token is checked by the directory."""
+    form = await read_form(request)
+    email, token = field(form, "email").lower(), field(form, "token")
+    target = local_path(field(form, "next"), "")
+    found = await directory.authenticate(request.app.state.pool, token) if token else None
+    if found is None or found.email.lower() != email or found.role is None:
+        return page(
+            request,
+            "signin.html",
+            http_status=400,
+            values={"email": email},
+            error=tr(request, "Unknown e-mail address or token."),
+            next=target,
+        )
+    user = User(
+        id=str(found.user_id),
+        name=found.name,
+        email=found.email,
+        role=found.role.value,
+        organisation_id=str(found.organisation_id) if found.organisation_id else None,
+    )
+    session = session_of(request)
+    session.sign_in(token, user)
+    session.flash("success", tr(request, "Welcome, %(name)s.") % {"name": user.name})
+    return redirect(target or HOME_OF_ROLE.get(user.role, "/"))
+
+
+@router.post("/deconnexion")
+async def sign_out(request: Request) -> Response:
+    await read_form(request)
+    session = session_of(request)
+    session.sign_out()
+    session.flash("success", tr(request, "You are signed out."))
+    return redirect("/")
+
+
+@router.get("/langue/{lang}")
+async def language(request: Request, lang: str) -> Response:
+    session_of(request).set_lang(i18n.pick(lang))
+    return redirect(local_path(request.query_params.get("suite")))

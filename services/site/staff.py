@@ -1,0 +1,185 @@
+"""Pages for trainers (appointments and their briefs, R7), developers (the bug board, R8) and
+product managers (the backlog, the weekly review agendas and the decisions, R9), over their
+services' APIs. A service whose API is not there answers 404: the page says so."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import nh3
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+from markupsafe import Markup
+
+from services.site.backend import ApiError
+from services.site.web import (
+    PageError,
+    SiteRoute,
+    StaffUser,
+    backend,
+    field,
+    gettext_of,
+    page,
+    read_form,
+    redirect,
+    session_of,
+    softwares,
+    tr,
+)
+
+router = APIRouter(route_class=SiteRoute, include_in_schema=False)
+
+TRAINING_ROLES = ("trainer", "technician", "admin")
+BUG_ROLES = ("developer", "technician", "admin")
+EVOLUTION_ROLES = ("product_manager", "project_manager", "technician", "admin")
+BUG_STATES = (
+    "new",
+    "reproduced",
+    "not_reproducible",
+    "diagnosed",
+    "fix_completed",
+    "released",
+    "duplicate",
+)
+
+
+def _allow(request: Request, user: Any, roles: tuple[str, ...]) -> None:
+    if user.role not in roles:
+        raise PageError(403, tr(request, "This page is not open to your role."))
+
+
+async def _maybe(request: Request, path: str, **params: Any) -> tuple[Any, str | None]:
+    """The API's answer, or None and what to tell the reader."""
+    _ = gettext_of(request)
+    try:
+        return await backend(request).get(path, **params), None
+    except ApiError as exc:
+        if exc.status == 404:
+            return None, _("This service is not available on this site yet.")
+        if exc.status in (400, 422):
+            return None, exc.message
+        if exc.status >= 500:
+            return None, _("This service is unavailable for the moment; try again shortly.")
+        raise
+
+
+def _html(markup: str | None) -> Markup | None:
+    """HTML produced by a service from Markdown, cleaned again before it is shown."""
+    return Markup(nh3.clean(markup)) if markup else None
+
+
+# --- trainers (R7, engagement 4) -----------------------------------------------------------
+
+
+@router.get("/bureau/formation")
+async def training(request: Request, user: StaffUser) -> Response:
+    _allow(request, user, TRAINING_ROLES)
+    mine = user.role == "trainer"
+    found, missing = await _maybe(
+        request, "/api/v1/training/appointments", mine="true" if mine else None, limit=100
+    )
+    return page(
+        request,
+        "staff_training.html",
+        title=tr(request, "Training"),
+        items=(found or {}).get("items", []),
+        missing=missing,
+        mine=mine,
+    )
+
+
+# --- developers (R8) -----------------------------------------------------------------------
+
+
+@router.get("/bureau/bugs")
+async def bugs(request: Request, user: StaffUser) -> Response:
+    _allow(request, user, BUG_ROLES)
+    state = request.query_params.get("etat", "")
+    state = state if state in BUG_STATES else ""
+    mine = request.query_params.get("miens") == "1"
+    found, missing = await _maybe(
+        request, "/api/v1/bugs", state=state or None, mine="true" if mine else None, limit=100
+    )
+    return page(
+        request,
+        "staff_bugs.html",
+        title=tr(request, "Bugs"),
+        items=(found or {}).get("items", []),
+        total=(found or {}).get("total", 0),
+        missing=missing,
+        state=state,
+        states=BUG_STATES,
+        mine=mine,
+    )
+
+
+@router.get("/bureau/bugs/{bug_id}")
+async def bug(request: Request, bug_id: uuid.UUID, user: StaffUser) -> Response:
+    _allow(request, user, BUG_ROLES)
+    found = await backend(request).get(f"/api/v1/bugs/{bug_id}")
+    return page(request, "staff_bug.html", title=found.get("reference", ""), b=found)
+
+
+# --- product managers (R9) -----------------------------------------------------------------
+
+
+@router.get("/bureau/evolutions")
+async def evolutions(request: Request, user: StaffUser) -> Response:
+    _allow(request, user, EVOLUTION_ROLES)
+    software = request.query_params.get("logiciel", "")[:100] or None
+    status = request.query_params.get("etat", "open")
+    status = status if status in ("open", "accepted", "rejected", "merged") else "open"
+    found, missing = await _maybe(
+        request, "/api/v1/evolutions", software=software, status=status, limit=100
+    )
+    reviews, _missing = await _maybe(request, "/api/v1/reviews", software=software, limit=5)
+    return page(
+        request,
+        "staff_evolutions.html",
+        title=tr(request, "Evolutions"),
+        items=(found or {}).get("items", []),
+        total=(found or {}).get("total", 0),
+        reviews=reviews or [],
+        missing=missing,
+        software=software,
+        status=status,
+        softwares=await softwares(request),
+    )
+
+
+@router.get("/bureau/evolutions/{evolution_id}")
+async def evolution(request: Request, evolution_id: uuid.UUID, user: StaffUser) -> Response:
+    _allow(request, user, EVOLUTION_ROLES)
+    found = await backend(request).get(f"/api/v1/evolutions/{evolution_id}")
+    return page(
+        request,
+        "staff_evolution.html",
+        title=found.get("title", ""),
+        e=found,
+        specification=_html(found.get("specification_html")),
+        may_decide=user.role == "product_manager" and found.get("status") == "open",
+    )
+
+
+@router.post("/bureau/evolutions/{evolution_id}/decision")
+async def decide(request: Request, evolution_id: uuid.UUID, user: StaffUser) -> Response:
+    """R9: the product manager accepts (with the specification for the IT project manager)
+    or rejects (with a reason); the requesters are told and their dossiers close."""
+    _allow(request, user, ("product_manager",))
+    _ = gettext_of(request)
+    form = await read_form(request)
+    decision = field(form, "decision")
+    body: dict[str, Any] = {"decision": decision, "reason": field(form, "reason") or None}
+    if decision == "accepted":
+        body["specification"] = field(form, "specification") or None
+    session = session_of(request)
+    try:
+        await backend(request).post(f"/api/v1/evolutions/{evolution_id}/decision", body)
+    except ApiError as exc:
+        if exc.status not in (403, 409, 422):
+            raise
+        session.flash("error", exc.message)
+    else:
+        session.flash("success", _("Decision recorded; the requesters are told."))
+    return redirect(f"/bureau/evolutions/{evolution_id}")

@@ -1,0 +1,300 @@
+"""The site's HTTP plumbing: sessions, security headers, templates, forms, errors.
+
+Every page route uses `SiteRoute`, which loads the session from its signed cookie, turns
+refusals into French pages (or a redirect to sign in), writes the cookie back, and adds the
+security headers: a Content-Security-Policy without inline script or style, no framing, no
+MIME sniffing, no caching of personal pages.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Callable, Coroutine
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import quote, urlsplit
+
+from fastapi import Depends, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.routing import APIRoute
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from starlette.datastructures import FormData
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from assistance import directory
+from services.site import i18n, labels
+from services.site.backend import ApiError, Backend
+from services.site.sessions import Session, SessionStore, User
+from services.site.settings import get_site_settings
+
+log = logging.getLogger(__name__)
+
+TEMPLATES = Path(__file__).parent / "templates"
+STATIC = Path(__file__).parent / "static"
+
+SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "same-origin",
+    "Permissions-Policy": "camera=(), microphone=(), geolocation=()",
+}
+
+
+class PageError(Exception):
+    """A refusal shown as a page: its status and a message fit for a person."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+class SignInRequired(Exception):
+    pass
+
+
+# --- sessions ------------------------------------------------------------------------------
+
+
+@lru_cache
+def _store(secret: str, hours: float) -> SessionStore:
+    return SessionStore(secret, int(hours * 3600))
+
+
+def session_store(request: Request) -> SessionStore:
+    settings = get_site_settings()
+    secret = (
+        settings.session_key
+        or hashlib.sha256(
+            ("site-session:" + request.app.state.settings.mail_signing_key).encode()
+        ).hexdigest()
+    )
+    return _store(secret, settings.session_hours)
+
+
+def session_of(request: Request) -> Session:
+    return request.state.session  # type: ignore[no-any-return]
+
+
+def gettext_of(request: Request) -> Callable[[str], str]:
+    return i18n.gettext_for(session_of(request).lang)
+
+
+def tr(request: Request, message: str) -> str:
+    """`message` in the reader's language (extracted for the catalogue as `tr:2`)."""
+    return i18n.gettext_for(session_of(request).lang)(message)
+
+
+def backend(request: Request) -> Backend:
+    return Backend(request, session_of(request).token)
+
+
+def signed_in(*roles: str) -> Callable[[Request], Coroutine[Any, Any, User]]:
+    """A dependency: the signed-in user, holding one of `roles` if any are named."""
+
+    async def check(request: Request) -> User:
+        session = session_of(request)
+        if session.user is None or session.token is None:
+            raise SignInRequired()
+        if roles and session.user.role not in roles:
+            raise PageError(403, tr(request, "This page is not open to your role."))
+        return session.user
+
+    return check
+
+
+AnyUser = Annotated[User, Depends(signed_in())]
+CustomerUser = Annotated[User, Depends(signed_in("customer"))]
+StaffUser = Annotated[
+    User,
+    Depends(
+        signed_in(
+            "technician", "admin", "trainer", "developer", "product_manager", "project_manager"
+        )
+    ),
+]
+TechnicianUser = Annotated[User, Depends(signed_in("technician", "admin"))]
+
+
+# --- the route class -----------------------------------------------------------------------
+
+
+class SiteRoute(APIRoute):
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def run(request: Request) -> Response:
+            store = session_store(request)
+            session = store.read(request)
+            request.state.session = session
+            try:
+                response = await handler(request)
+            except SignInRequired:
+                response = to_sign_in(request)
+            except PageError as exc:
+                response = error_page(request, exc.status, exc.message)
+            except ApiError as exc:
+                response = api_error_page(request, exc)
+            except RequestValidationError:
+                response = error_page(request, 404, tr(request, "Page not found."))
+            except StarletteHTTPException as exc:
+                response = error_page(request, exc.status_code, str(exc.detail))
+            except Exception:  # noqa: BLE001 - logged; the reader gets a page, not a trace
+                log.exception("site page %s failed", request.url.path)
+                response = error_page(
+                    request, 503, tr(request, "The site met a problem; try again shortly.")
+                )
+            if session.modified:
+                store.write(request, response, session)
+            for name, value in SECURITY_HEADERS.items():
+                response.headers.setdefault(name, value)
+            response.headers.setdefault("Cache-Control", "no-store")
+            return response
+
+        return run
+
+
+def to_sign_in(request: Request) -> Response:
+    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    if request.method != "GET":  # back to the page the form was on, once signed in
+        referer = urlsplit(request.headers.get("referer", ""))
+        target = referer.path if referer.netloc == request.url.netloc else "/"
+    return redirect(f"/connexion?suite={quote(target, safe='/')}")
+
+
+def api_error_page(request: Request, exc: ApiError) -> Response:
+    _ = gettext_of(request)
+    if exc.status == 401:
+        session_of(request).sign_out()
+        session_of(request).flash("error", _("Your session has ended: please sign in again."))
+        return to_sign_in(request)
+    if exc.status == 403:
+        return error_page(request, 403, _("This page is not open to your role."))
+    if exc.status == 404:
+        return error_page(request, 404, _("Not found: it does not exist or is not yours."))
+    return error_page(request, exc.status if exc.status >= 500 else 400, exc.message)
+
+
+def error_page(request: Request, status: int, message: str) -> Response:
+    return page(request, "error.html", http_status=status, message=message, status_code=status)
+
+
+# --- rendering -----------------------------------------------------------------------------
+
+
+@lru_cache
+def environment(lang: str) -> Environment:
+    env = Environment(
+        loader=FileSystemLoader(TEMPLATES),
+        autoescape=True,
+        undefined=StrictUndefined,
+        extensions=["jinja2.ext.i18n"],
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.install_gettext_translations(i18n.translations(lang), newstyle=True)  # type: ignore[attr-defined]
+    _ = i18n.gettext_for(lang)
+    env.filters.update(
+        when=lambda v: i18n.when(v, lang),
+        stamp=lambda v: i18n.stamp(v, lang),
+        day=lambda v: i18n.day(v, lang),
+        duration=lambda v: i18n.duration(v, lang),
+        status=lambda v: _(labels.STATUS.get(v, v or "")),
+        status_staff=lambda v: _(labels.STATUS_STAFF.get(v, v or "")),
+        kind=lambda v: _(labels.KIND.get(v or "", v or "")),
+        channel=lambda v: _(labels.CHANNEL.get(v, v or "")),
+        role=lambda v: _(labels.ROLE.get(v, v or "")),
+        entry=lambda v: _(labels.ENTRY.get(v, v or "")),
+        filesize=_filesize,
+        http_url=_http_url,
+    )
+    return env
+
+
+def _http_url(value: Any) -> str:
+    """A link to show: http(s) only, never `javascript:` or the like."""
+    text = str(value or "")
+    return text if text.startswith(("https://", "http://")) else "#"
+
+
+def _filesize(n: int) -> str:
+    if n < 1024:
+        return f"{n} o"
+    if n < 1024 * 1024:
+        return f"{n / 1024:.0f} Ko"
+    return f"{n / 1024 / 1024:.1f} Mo"
+
+
+def page(request: Request, template: str, http_status: int = 200, **context: Any) -> HTMLResponse:
+    session = session_of(request)
+    calendar = request.app.state.calendar
+    context.setdefault("title", "")
+    html = (
+        environment(session.lang)
+        .get_template(template)
+        .render(
+            user=session.user,
+            csrf=session.csrf,
+            lang=session.lang,
+            flashes=session.take_flashes(),
+            path=request.url.path,
+            here=request.url.path + (f"?{request.url.query}" if request.url.query else ""),
+            opening=i18n.opening_periods(calendar, session.lang),
+            **context,
+        )
+    )
+    return HTMLResponse(html, status_code=http_status)
+
+
+def redirect(url: str) -> RedirectResponse:
+    return RedirectResponse(url, status_code=303)
+
+
+def local_path(target: str | None, default: str = "/") -> str:
+    """A path on this site only (never another host): for `?suite=` after signing in."""
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return default
+    return target
+
+
+async def softwares(request: Request) -> list[dict[str, Any]]:
+    """The softwares and their versions, from the directory (the shared package's module)."""
+    return await directory.list_softwares(request.app.state.pool)
+
+
+# --- forms ---------------------------------------------------------------------------------
+
+
+async def read_form(request: Request) -> FormData:
+    """The posted form, once its CSRF token matches the session's (every form has one)."""
+    settings = get_site_settings()
+    try:
+        form = await request.form(max_files=settings.max_attachments + 1, max_fields=50)
+    except Exception:  # noqa: BLE001 - a malformed or oversized form is refused politely
+        raise PageError(400, tr(request, "This form could not be read.")) from None
+    if not session_of(request).csrf_ok(_text(form.get("csrf"))):
+        raise PageError(
+            403,
+            tr(
+                request,
+                "This form has expired (or was not sent from this site): reload the page and "
+                "try again.",
+            ),
+        )
+    return form
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def field(form: FormData, name: str) -> str:
+    """A text field, stripped; files and absent fields read as ''."""
+    return _text(form.get(name)).strip()
