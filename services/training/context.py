@@ -20,7 +20,7 @@ def utc_now() -> datetime:
 
 
 @lru_cache
-def options() -> TrainingSettings:
+def training_options() -> TrainingSettings:
     return TrainingSettings()
 
 
@@ -29,7 +29,7 @@ class Context:
     pool: asyncpg.Pool
     settings: Settings
     calendar: BusinessCalendar
-    options: TrainingSettings = field(default_factory=options)
+    options: TrainingSettings = field(default_factory=training_options)
     clock: Callable[[], datetime] = utc_now
 
     @property

@@ -26,6 +26,7 @@ from assistance.errors import DomainError
 Interval = tuple[datetime, datetime]  # [start, end), aware
 
 _ONE_DAY = timedelta(days=1)
+BOOKING_HORIZON = timedelta(days=366)  # how far ahead a person may place an appointment
 
 
 @dataclass(frozen=True)
@@ -200,6 +201,10 @@ def check_chosen_slot(
         )
     if starts_at < now:
         raise DomainError("in_the_past", "Ce créneau est déjà passé.", "starts_at")
+    if starts_at > now + BOOKING_HORIZON:
+        raise DomainError(
+            "too_far", "Un rendez-vous se prend au plus un an à l'avance.", "starts_at"
+        )
     day = starts_at.astimezone(calendar.tz).date()
     for open_at, close_at in open_periods(calendar, day):
         if open_at <= starts_at and ends_at <= close_at:

@@ -12,6 +12,13 @@ AppointmentStatus = Literal["booked", "held", "missed", "cancelled"]
 RequestStatus = Literal["pending", "booked", "unavailable", "cancelled"]
 
 
+def _plausible(moment: datetime) -> datetime:
+    """Times far outside the service's life are typos; refused before any arithmetic."""
+    if not 2000 <= moment.year <= 2100:
+        raise ValueError("date hors des limites (années 2000 à 2100)")
+    return moment
+
+
 def _stripped(value: str) -> str:
     value = value.strip()
     if not value:
@@ -71,6 +78,8 @@ class AbsenceIn(BaseModel):
     starts_at: AwareDatetime
     ends_at: AwareDatetime
     reason: str = Field(default="", max_length=500)
+
+    _times = field_validator("starts_at", "ends_at")(_plausible)
 
     @model_validator(mode="after")
     def _ordered(self) -> AbsenceIn:
@@ -175,6 +184,8 @@ class RescheduleIn(BaseModel):
     trainer_id: uuid.UUID | None = Field(default=None, description="Changer de formateur.")
     reason: str = Field(default="", max_length=2000)
 
+    _times = field_validator("starts_at")(_plausible)
+
 
 class ManualBookingIn(BaseModel):
     """The training lead books a slot by hand (e.g. one of the alternatives)."""
@@ -183,6 +194,8 @@ class ManualBookingIn(BaseModel):
 
     trainer_id: uuid.UUID
     starts_at: AwareDatetime
+
+    _times = field_validator("starts_at")(_plausible)
 
 
 class CancelIn(BaseModel):

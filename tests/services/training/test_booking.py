@@ -23,6 +23,7 @@ from tests.services.training.support import (
     stream_event,
 )
 
+MONDAY_10 = "2030-01-07T10:00:00+01:00"
 POLICY = SlotPolicy(notice=timedelta(minutes=30))  # the service's defaults (TrainingSettings)
 
 
@@ -211,3 +212,46 @@ async def test_who_may_call(system, http: httpx.AsyncClient) -> None:
     )
     assert missing.status_code == 404
     assert missing.json()["error"]["code"] == "appointment_not_found"
+
+
+async def test_bad_input_is_never_a_5xx(
+    system, http: httpx.AsyncClient, software: str, new_trainer: NewTrainer
+) -> None:
+    fanny = await new_trainer(software)
+    answer = await request_over_nats(system.settings.nats_url, hand_over_order(software))
+    appointment = f"/api/v1/training/appointments/{answer['appointment_id']}"
+    absences = f"/api/v1/training/trainers/{fanny.id}/absences"
+    unknown_request = f"/api/v1/training/requests/{uuid.uuid4()}"
+    cases = [
+        (f"{appointment}/reschedule", {"starts_at": "9999-12-31T23:30:00+00:00"}, "starts_at"),
+        (f"{appointment}/reschedule", {"starts_at": "2030-01-07T10:00:00"}, "starts_at"),
+        (f"{appointment}/reschedule", {"starts_at": "demain"}, "starts_at"),
+        (f"{appointment}/reschedule", {"starts_at": "2099-06-02T10:00:00+02:00"}, "starts_at"),
+        (f"{appointment}/held", {"notes": 42}, "notes"),
+        (f"{appointment}/held", {"notes": "ok", "extra": 1}, "extra"),
+        (absences, {"starts_at": MONDAY_10, "ends_at": "2030-01-06T10:00:00+01:00"}, None),
+        (absences, {"starts_at": "0001-01-01T00:00:00Z", "ends_at": MONDAY_10}, "starts_at"),
+        (
+            f"{unknown_request}/appointment",
+            {"trainer_id": "x", "starts_at": MONDAY_10},
+            "trainer_id",
+        ),
+    ]
+    for path, body, field in cases:
+        r = await http.post(path, json=body, headers=fanny.headers)
+        assert r.status_code == 422, (path, body, r.text)
+        assert r.json()["error"]["field"] == field, (body, r.json())
+    broken = await http.post(
+        f"{appointment}/held",
+        content=b"{not json",
+        headers={**fanny.headers, "Content-Type": "application/json"},
+    )
+    assert broken.status_code == 422
+    missing = await http.post(
+        f"/api/v1/training/requests/{uuid.uuid4()}/appointment",
+        json={"trainer_id": str(fanny.id), "starts_at": MONDAY_10},
+        headers=fanny.headers,
+    )
+    assert missing.status_code == 404
+    not_uuid = await http.get("/api/v1/training/appointments/abc", headers=fanny.headers)
+    assert not_uuid.status_code == 422

@@ -82,6 +82,11 @@ async def test_an_absent_trainer_leads_to_alternatives_the_lead_books(
     assert "avec Bruno Formateur" in mail.message().get_body(("plain",)).get_content()
 
     lead = auth(system.tokens[Role.trainer])  # the demo trainer is the configured lead
+    slots = await http.get(f"/api/v1/training/slots?software={software}", headers=lead)
+    assert slots.status_code == 200
+    assert [s["starts_at"] for s in slots.json()] == [
+        a["starts_at"] for a in answer["alternatives"]
+    ]
     waiting = await http.get("/api/v1/training/requests?status=unavailable", headers=lead)
     assert answer["request_id"] in [w["id"] for w in waiting.json()]
 
