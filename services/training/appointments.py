@@ -115,8 +115,8 @@ async def mark_missed(
     """The customer did not come: the dossier's workflow books again (attempt + 1)."""
 
     async def work(conn: asyncpg.Connection) -> None:
-        appt = await _booked_appointment(ctx, conn, appointment_id, who)
-        if ctx.clock() < appt["starts_at"]:
+        before = await _booked_appointment(ctx, conn, appointment_id, who)
+        if ctx.clock() < before["starts_at"]:
             raise DomainError(
                 "not_started", "Le rendez-vous n'a pas encore commencé : il ne peut être manqué."
             )

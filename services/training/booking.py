@@ -17,12 +17,12 @@ from typing import Any, TypeVar
 import asyncpg
 
 from assistance import directory
-from assistance.clock import local
 from assistance.directory import Principal, Role
 from assistance.errors import Conflict, DomainError, Forbidden, NotFound
 from services.training import brief, domain, events, notify, repo
 from services.training.context import Context
 from services.training.domain import Slot
+from services.training.fr import in_paris
 from services.training.models import Brief, HandOverIn, ManualBookingIn
 
 log = logging.getLogger(__name__)
@@ -169,8 +169,8 @@ def _summary(appt: dict[str, Any]) -> dict[str, Any]:
         "request_id": str(appt["request_id"]),
         "appointment_id": str(appt["id"]),
         "dossier_id": str(appt["dossier_id"]),
-        "starts_at": local(appt["starts_at"]).isoformat(),  # type: ignore[union-attr]
-        "ends_at": local(appt["ends_at"]).isoformat(),  # type: ignore[union-attr]
+        "starts_at": in_paris(appt["starts_at"]).isoformat(),
+        "ends_at": in_paris(appt["ends_at"]).isoformat(),
         "trainer_id": str(appt["trainer_id"]),
         "trainer_name": appt["trainer_name"],
         "link": appt["link"],

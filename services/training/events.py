@@ -13,7 +13,7 @@ import asyncpg
 
 from assistance import outbox
 from assistance.events import Event
-from services.training.fr import PARIS
+from services.training.fr import in_paris
 from services.training.mailer import SOURCE
 
 BOOKED = "training.appointment.booked"
@@ -32,8 +32,8 @@ def appointment_data(appt: dict[str, Any]) -> dict[str, Any]:
         "request_id": str(appt["request_id"]),
         "reference": appt["reference"],
         "software": appt["software"],
-        "starts_at": appt["starts_at"].astimezone(PARIS).isoformat(),
-        "ends_at": appt["ends_at"].astimezone(PARIS).isoformat(),
+        "starts_at": in_paris(appt["starts_at"]).isoformat(),
+        "ends_at": in_paris(appt["ends_at"]).isoformat(),
         "trainer_id": str(appt["trainer_id"]),
         "trainer_name": appt["trainer_name"],
         "link": appt["link"],

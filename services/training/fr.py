@@ -10,6 +10,11 @@ from babel.dates import format_datetime
 PARIS = ZoneInfo("Europe/Paris")
 
 
+def in_paris(moment: datetime) -> datetime:
+    """An instant as shown to people: Europe/Paris, with its offset."""
+    return moment.astimezone(PARIS)
+
+
 def fr_datetime(moment: datetime) -> str:
     """« mardi 2 juin 2026 à 09:00 » (« 1er » for the first of the month), Europe/Paris."""
     local = moment.astimezone(PARIS)

@@ -109,7 +109,7 @@ def ics(inv: Invitation, settings: Settings, for_trainer: bool) -> bytes:
         attendee.params["role"] = vText(role)
         attendee.params["partstat"] = vText("ACCEPTED" if role == "CHAIR" else "NEEDS-ACTION")
         attendee.params["rsvp"] = vText("FALSE")
-        event.add("attendee", attendee, encode=0)
+        event.add("attendee", attendee, encode=False)
     cal.add_component(event)
     # A VTIMEZONE covering the appointment's year and the next: small, and DST-exact.
     year = inv.starts_at.astimezone(PARIS).year

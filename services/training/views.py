@@ -8,6 +8,7 @@ import asyncpg
 
 from assistance.clock import local
 from services.training.domain import Slot
+from services.training.fr import in_paris
 from services.training.models import (
     AbsenceOut,
     AppointmentOut,
@@ -26,8 +27,8 @@ def absence_out(row: asyncpg.Record) -> AbsenceOut:
     return AbsenceOut(
         id=row["id"],
         trainer_id=row["trainer_id"],
-        starts_at=local(row["starts_at"]),
-        ends_at=local(row["ends_at"]),
+        starts_at=in_paris(row["starts_at"]),
+        ends_at=in_paris(row["ends_at"]),
         reason=row["reason"],
     )
 
@@ -35,7 +36,9 @@ def absence_out(row: asyncpg.Record) -> AbsenceOut:
 def slot_out(slot: Slot | dict[str, Any]) -> SlotOut:
     data = slot.as_json() if isinstance(slot, Slot) else slot
     out = SlotOut.model_validate(data)
-    return out.model_copy(update={"starts_at": local(out.starts_at), "ends_at": local(out.ends_at)})
+    return out.model_copy(
+        update={"starts_at": in_paris(out.starts_at), "ends_at": in_paris(out.ends_at)}
+    )
 
 
 def appointment_out(a: dict[str, Any]) -> AppointmentOut:
@@ -47,8 +50,8 @@ def appointment_out(a: dict[str, Any]) -> AppointmentOut:
         software=a["software"],
         trainer={"id": a["trainer_id"], "name": a["trainer_name"]},
         requester={"email": a["requester_email"], "name": a["requester_name"]},
-        starts_at=local(a["starts_at"]),
-        ends_at=local(a["ends_at"]),
+        starts_at=in_paris(a["starts_at"]),
+        ends_at=in_paris(a["ends_at"]),
         status=a["status"],
         sequence=a["sequence"],
         link=a["link"],
@@ -68,5 +71,5 @@ def request_out(r: asyncpg.Record) -> TrainingRequestOut:
         status=r["status"],
         alternatives=[slot_out(s) for s in r["alternatives"]],
         appointment_id=r["appointment_id"],
-        received_at=local(r["received_at"]),
+        received_at=in_paris(r["received_at"]),
     )

@@ -4,8 +4,7 @@ hand-over over real NATS. Every test gets its own software, so its trainers are 
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import AsyncIterator
 from typing import Any
 
 import asyncpg
@@ -15,18 +14,7 @@ import pytest
 from assistance import db, directory
 from assistance.directory import Role
 from tests.helpers import auth
-
-
-@dataclass(frozen=True)
-class TrainerUser:
-    id: uuid.UUID
-    name: str
-    email: str
-    token: str
-
-    @property
-    def headers(self) -> dict[str, str]:
-        return auth(self.token)
+from tests.services.training.support import NewTrainer, TrainerUser
 
 
 @pytest.fixture(scope="session")
@@ -41,9 +29,6 @@ async def software(pool: asyncpg.Pool) -> str:
     code = f"t-{uuid.uuid4().hex[:8]}"
     await directory.add_software(pool, code, f"Logiciel {code}")
     return code
-
-
-NewTrainer = Callable[..., Awaitable[TrainerUser]]
 
 
 @pytest.fixture

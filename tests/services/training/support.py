@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 import nats
@@ -16,8 +18,24 @@ from nats.js.api import DeliverPolicy
 
 from assistance.events import Event
 from assistance.stack import CaughtMail
+from tests.helpers import auth
 
 SUBJECT = "commands.training.open"
+
+
+@dataclass(frozen=True)
+class TrainerUser:
+    id: uuid.UUID
+    name: str
+    email: str
+    token: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return auth(self.token)
+
+
+NewTrainer = Callable[..., Awaitable[TrainerUser]]
 
 
 def hand_over_order(software: str, **overrides: Any) -> dict[str, Any]:

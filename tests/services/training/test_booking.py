@@ -15,8 +15,8 @@ from assistance.stack import LocalStack
 from services.training import domain
 from services.training.domain import Agenda, SlotPolicy
 from tests.helpers import auth
-from tests.services.training.conftest import NewTrainer
 from tests.services.training.support import (
+    NewTrainer,
     calendar_of,
     hand_over_order,
     request_over_nats,

@@ -15,8 +15,7 @@ from services.training import booking
 from services.training.context import Context
 from services.training.models import HandOverIn
 from services.training.settings import TrainingSettings
-from tests.services.training.conftest import NewTrainer
-from tests.services.training.support import hand_over_order
+from tests.services.training.support import NewTrainer, hand_over_order
 
 PARIS = ZoneInfo("Europe/Paris")
 # Tuesday 16 September 2031, 08:00: the window is Tuesday and Wednesday, 8 one-hour slots each

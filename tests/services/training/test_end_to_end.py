@@ -15,7 +15,7 @@ import httpx
 from assistance.directory import Role
 from assistance.stack import LocalStack
 from tests.helpers import auth, deposit_body, eventually
-from tests.services.training.conftest import NewTrainer
+from tests.services.training.support import NewTrainer
 
 CUSTOMER = "claire.martin@dupont-sa.fr"
 NOTES = "Lettrage automatique paramétré ; règles de rapprochement revues avec la cliente."

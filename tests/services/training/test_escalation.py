@@ -12,8 +12,12 @@ from assistance.business_time import DEFAULT_CALENDAR as CAL
 from assistance.directory import Role
 from assistance.stack import LocalStack
 from tests.helpers import auth
-from tests.services.training.conftest import NewTrainer
-from tests.services.training.support import hand_over_order, request_over_nats, stream_event
+from tests.services.training.support import (
+    NewTrainer,
+    hand_over_order,
+    request_over_nats,
+    stream_event,
+)
 
 
 async def test_no_trainer_for_the_software_alerts_the_lead(

@@ -10,8 +10,12 @@ import httpx
 
 from assistance.directory import Role
 from tests.helpers import auth
-from tests.services.training.conftest import NewTrainer
-from tests.services.training.support import hand_over_order, request_over_nats, stream_event
+from tests.services.training.support import (
+    NewTrainer,
+    hand_over_order,
+    request_over_nats,
+    stream_event,
+)
 
 
 async def test_held_with_notes_once(
