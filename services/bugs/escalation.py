@@ -45,7 +45,7 @@ class Escalator:
         while True:
             try:
                 await self.check()
-            except (asyncpg.PostgresError, OSError, asyncpg.InterfaceError) as exc:
+            except Exception as exc:  # noqa: BLE001 - logged; the next check tries again
                 log.warning("bug follow-through check failed, next time: %r", exc)
             await asyncio.sleep(self.bugs.escalation_check_seconds)
 
@@ -75,31 +75,44 @@ class Escalator:
         return escalated
 
     async def _mail_pending(self) -> None:
+        """Each escalation in its own transaction: one refused mail holds back no other, and
+        a mail accepted by the SMTP server is marked at once."""
+        pending = await self.pool.fetch(
+            "SELECT bug_id, quiet_since FROM bugs.escalations WHERE mailed_at IS NULL "
+            "ORDER BY escalated_at"
+        )
+        for key in pending:
+            try:
+                await self._mail_one(key["bug_id"], key["quiet_since"])
+            except Exception as exc:  # noqa: BLE001 - mailed at the next check
+                log.warning("escalation of bug %s not mailed yet: %r", key["bug_id"], exc)
+
+    async def _mail_one(self, bug_id: uuid.UUID, quiet_since: datetime) -> None:
         async with self.pool.acquire() as conn, conn.transaction():
-            pending = await conn.fetch(
+            row = await conn.fetchrow(
                 """SELECT e.bug_id, e.quiet_since, b.reference, b.software, b.title, b.state,
                           b.developer_name,
                           (SELECT count(*) FROM bugs.bug_dossiers d WHERE d.bug_id = b.id) AS n
                    FROM bugs.escalations e JOIN bugs.bugs b ON b.id = e.bug_id
-                   WHERE e.mailed_at IS NULL
-                   ORDER BY e.escalated_at FOR UPDATE OF e SKIP LOCKED"""
+                   WHERE e.bug_id = $1 AND e.quiet_since = $2 AND e.mailed_at IS NULL
+                   FOR UPDATE OF e SKIP LOCKED""",
+                bug_id,
+                quiet_since,
             )
-            if not pending:
-                return
+            if row is None:
+                return  # mailed meanwhile, or being mailed by another process
             recipients = await directory.emails_with_role(conn, Role.admin) or [
                 self.settings.support_address
             ]
-            for row in pending:
-                await smtp.send(
-                    self.message(row, recipients), self.settings.smtp_host, self.settings.smtp_port
-                )
-                await conn.execute(
-                    "UPDATE bugs.escalations SET mailed_at = now(), recipients = $3 "
-                    "WHERE bug_id = $1 AND quiet_since = $2",
-                    row["bug_id"],
-                    row["quiet_since"],
-                    recipients,
-                )
+            message = self.message(row, recipients)
+            await smtp.send(message, self.settings.smtp_host, self.settings.smtp_port)
+            await conn.execute(
+                "UPDATE bugs.escalations SET mailed_at = now(), recipients = $3 "
+                "WHERE bug_id = $1 AND quiet_since = $2",
+                bug_id,
+                quiet_since,
+                recipients,
+            )
 
     def message(self, row: asyncpg.Record, recipients: list[str]) -> EmailMessage:
         """The French mail to the admins."""

@@ -6,10 +6,16 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
-Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=20_000)]
-Line = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
+PRINTABLE = r"^[^\x00]*$"  # PostgreSQL text cannot hold NUL: a 422, never a 5xx
+Text = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=20_000, pattern=PRINTABLE),
+]
+Line = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500, pattern=PRINTABLE)
+]
 Version = Annotated[
     str,
     StringConstraints(
@@ -49,7 +55,9 @@ class FixIn(Body):
 
     version: Version
     change_reference: Line
-    notes: Annotated[str, StringConstraints(strip_whitespace=True, max_length=20_000)] = ""
+    notes: Annotated[
+        str, StringConstraints(strip_whitespace=True, max_length=20_000, pattern=PRINTABLE)
+    ] = ""
 
 
 class LinkIn(Body):
@@ -198,3 +206,9 @@ class HandOverIn(BaseModel):
     workaround: str | None = None
     attempt: int = Field(default=1, ge=1)
     bug_id: uuid.UUID | None = None
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _printable(cls, value: Any) -> Any:
+        """PostgreSQL text cannot hold NUL; a hand-over is never refused for one."""
+        return value.replace("\x00", "") if isinstance(value, str) else value

@@ -163,3 +163,42 @@ async def test_bad_requests_are_clear_4xx(http: httpx.AsyncClient, system) -> No
         r = await call
         assert r.status_code == status, r.text
         assert r.json()["error"]["field"] == field
+
+
+async def test_no_input_gets_a_5xx(http: httpx.AsyncClient, system, bus: Bus) -> None:
+    bug_id, dossier_id = await new_bug(bus, software=software())
+    dev = auth(system.tokens[Role.developer])
+    tech = auth(system.tokens[Role.technician])
+    nul = "a\x00b"
+    reads = [
+        "/api/v1/bugs?q=%00",
+        "/api/v1/bugs?software=a%00b",
+        "/api/v1/bugs?q=" + "x" * 5000,
+        "/api/v1/bugs?offset=100000000000000000000000",
+        "/api/v1/bugs?limit=-1",
+        "/api/v1/workarounds?q=%00x&version=%00",
+        "/api/v1/workarounds?q=%22%27%26%7C%21(",
+    ]
+    for url in reads:
+        r = await http.get(url, headers=dev)
+        assert r.status_code in (200, 422), (url, r.status_code, r.text)
+    writes = [
+        ("fix-completed", dev, {"version": "5.3", "change_reference": nul, "notes": ""}),
+        ("fix-completed", dev, {"version": "5.3", "change_reference": "x", "notes": nul}),
+        ("fix-completed", dev, {"version": 5.3, "change_reference": "x"}),
+        ("fix-completed", dev, {"version": "5" * 51, "change_reference": "x"}),
+        ("reproduced", dev, {"steps": nul, "environment": "x"}),
+        ("reproduced", dev, {"steps": "x", "environment": "x", "affected_versions": "5.2"}),
+        ("not-reproducible", dev, {"questions": nul}),
+        ("diagnosis", dev, {"diagnosis": "x" * 20_001}),
+        ("dossiers", tech, {"dossier_id": dossier_id, "reference": nul}),
+        ("dossiers", tech, {"dossier_id": "pas-un-uuid"}),
+    ]
+    for path, headers, body in writes:
+        r = await http.post(f"/api/v1/bugs/{bug_id}/{path}", headers=headers, json=body)
+        assert r.status_code == 422, (path, body, r.status_code, r.text)
+        assert r.json()["error"]["field"], (path, body)
+    r = await http.post(
+        f"/api/v1/bugs/{bug_id}/claim", headers={**dev, "Idempotency-Key": "k" * 201}
+    )
+    assert r.status_code == 422 and r.json()["error"]["field"] == "Idempotency-Key"
