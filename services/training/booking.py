@@ -55,9 +55,9 @@ async def open_request(ctx: Context, order: HandOverIn) -> dict[str, Any]:
             return answer
         the_brief = await build_brief(ctx, conn, order, request["id"])
         trainers = await repo.teaching(conn, order.software)
-        slot = await _book_first_free(ctx, conn, request, trainers, the_brief)
-        if slot is not None:
-            appt = await _announce(ctx, conn, slot)
+        appointment_id = await _book_first_free(ctx, conn, request, trainers, the_brief)
+        if appointment_id is not None:
+            appt = await _announce(conn, appointment_id)
             answer = {"ok": True, "status": "booked", **_summary(appt)}
             await repo.finish_request(conn, request["id"], "booked", answer)
             return answer
@@ -119,9 +119,7 @@ async def try_insert(
         return None
 
 
-async def _announce(
-    ctx: Context, conn: asyncpg.Connection, appointment_id: uuid.UUID
-) -> dict[str, Any]:
+async def _announce(conn: asyncpg.Connection, appointment_id: uuid.UUID) -> dict[str, Any]:
     """Invite the customer and the trainer, publish `booked`; returns the appointment."""
     appt = await repo.get_appointment(conn, appointment_id)
     assert appt is not None
@@ -211,7 +209,7 @@ async def book_by_hand(
         appointment_id = await try_insert(conn, request, slot, link, the_brief)
         if appointment_id is None:
             raise Conflict("slot_taken", "Ce formateur a déjà un rendez-vous sur ce créneau.")
-        await _announce(ctx, conn, appointment_id)
+        await _announce(conn, appointment_id)
         await repo.finish_request(conn, request["id"], "booked")
         return appointment_id
 
