@@ -264,10 +264,18 @@ def _codec(charset: str | None) -> str | None:
         return None
 
 
+_WESTERN = frozenset({"cp1252", "ascii", "latin-1", "iso8859-1", "iso8859-15"})
+
+
 def decode_bytes(data: bytes, charset: str | None = None) -> str:
-    """Text from bytes in any charset, declared or not; never fails (latin-1 at worst)."""
+    """Text from bytes in any charset, declared or not; never fails (latin-1 at worst).
+
+    Valid UTF-8 labelled ASCII or Western (a common mislabel) is read as UTF-8.
+    """
+    declared = _codec(charset)
+    order = ["utf-8", declared] if declared is None or declared in _WESTERN else [declared]
     tried: list[str] = []
-    for candidate in (_codec(charset), "utf-8", "cp1252"):
+    for candidate in (*order, "utf-8", "cp1252"):
         if candidate is None or candidate in tried:
             continue
         tried.append(candidate)
@@ -585,9 +593,9 @@ def _walk_multipart(part: Message, walk: _Walk, depth: int, in_report: bool) -> 
                 _walk(child, walk, depth + 1, in_report)
         return
     walk.defects.append("multipart without readable parts: read as text")
-    text = children if isinstance(children, str) else ""
+    text = decode_bytes(_payload(part), _param(part, "charset"))
     if text.strip():
-        walk.texts.append(_unescape_8bit(text))
+        walk.texts.append(text)
 
 
 def _keep_message(part: Message, walk: _Walk, in_report: bool) -> None:

@@ -93,10 +93,10 @@ def loop_marker(parsed: ParsedMail, envelope_from: str | None) -> str | None:
     """Why no automatic answer may go to this mail (RFC 3834 and common practice), or None."""
     if parsed.auto_submitted is not None and parsed.auto_submitted != "no":
         return "auto_submitted"
+    if parsed.list_headers or parsed.precedence == "list":
+        return "mailing_list"
     if parsed.precedence in LOOP_PRECEDENCE:
         return "bulk"
-    if parsed.list_headers:
-        return "mailing_list"
     if envelope_from == "" or parsed.return_path == "":
         local = (parsed.from_address or "").partition("@")[0].lower()
         return "bounce" if local in BOUNCE_SENDERS else "null_sender"

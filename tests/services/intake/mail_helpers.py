@@ -62,7 +62,7 @@ def build_mail(
     for filename, ctype, data in attachments:
         maintype, _, subtype = ctype.partition("/")
         message.add_attachment(data, maintype=maintype, subtype=subtype, filename=filename)
-    return message.as_bytes()
+    return message.as_bytes(policy=message.policy.clone(linesep="\r\n"))  # as on the wire
 
 
 def _send(port: int, raw: bytes, mail_from: str, rcpt: tuple[str, ...], lmtp: bool) -> Any:
@@ -134,6 +134,6 @@ async def first_mail(stack: LocalStack, reference: str, key: str) -> CaughtMail:
     def is_ack(mail: CaughtMail) -> bool:
         mid = str(mail.message().get("Message-ID", ""))
         found = verify_message_id(mid, key)
-        return found is not None and found == (reference, 1)
+        return found is not None and found[0] == reference
 
     return await stack.mail.wait_for(is_ack, timeout=20)
