@@ -92,6 +92,7 @@ async def _dev(settings: Settings) -> None:
             f"  NATS           {ends.nats_url}\n"
             f"  PostgreSQL     {ends.database_url}\n"
             f"  Mail catcher   smtp://{ends.smtp_host}:{ends.smtp_port}\n"
+            f"  Mails reçus    smtp://{settings.mail_listen_host}:{settings.mail_listen_port}\n"
             f"  Mails envoyés  {base}/dev/mails   ({base}/dev/mails.json)\n"
             f"\nJetons de démonstration (Authorization: Bearer …):",
             flush=True,
