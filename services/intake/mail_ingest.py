@@ -81,7 +81,7 @@ class ImapMark:
 @dataclass(frozen=True)
 class Delivery:
     raw: bytes
-    source: str  # smtp | lmtp | imap | api
+    source: str  # smtp | lmtp | imap
     envelope_from: str | None = None  # MAIL FROM; "" is the null sender <>; None unknown
     envelope_to: tuple[str, ...] = ()
     peer: str | None = None
@@ -120,6 +120,7 @@ def _clean(parsed: ParsedMail) -> ParsedMail:
     for att in parsed.attachments:
         att.filename = pg_safe(att.filename)
         att.declared_type = pg_safe(att.declared_type)
+        att.content_id = pg_safe(att.content_id) if att.content_id else None
     return parsed
 
 
@@ -176,13 +177,13 @@ class MailIngestor:
                 except Exception:  # noqa: BLE001 - fall back to keeping the raw message
                     log.exception("mail ingestion failed; keeping the raw message")
                     break
-        return await self._keep_raw(delivery, parsed, received_at)
+        return await self._keep_raw(delivery, parsed, received_at, key)
 
     async def _keep_raw(
-        self, delivery: Delivery, parsed: ParsedMail, received_at: datetime
+        self, delivery: Delivery, parsed: ParsedMail, received_at: datetime, key: str | None
     ) -> Outcome:
         """Last resort: the bytes in quarantine, so nothing acknowledged is ever lost."""
-        key = f"sha256:{content_hash(delivery.raw)}"
+        key = key or f"sha256:{content_hash(delivery.raw)}"
         try:
             async with self.pool.acquire() as conn, conn.transaction():
                 await mail_repo.lock_key(conn, key)

@@ -83,9 +83,12 @@ def content_hash(raw: bytes) -> str:
 
 
 def dedupe_key(parsed: ParsedMail, raw: bytes) -> str:
-    """Idempotency key: the Message-ID, else a hash of the content."""
+    """Idempotency key: the Message-ID (hashed when very long), else a hash of the content."""
     if parsed.message_id:
-        return f"mid:{parsed.message_id}"
+        key = f"mid:{parsed.message_id}"
+        if len(key.encode("utf-8", "replace")) <= 500:
+            return key
+        return f"mid-sha256:{hashlib.sha256(key.encode('utf-8', 'replace')).hexdigest()}"
     return f"sha256:{content_hash(raw)}"
 
 

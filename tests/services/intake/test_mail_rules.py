@@ -62,6 +62,13 @@ def test_dedupe_key_is_the_message_id_else_a_hash_without_relay_headers() -> Non
     assert content_hash(raw) != content_hash(raw + b"P.S. autre texte\r\n")
 
 
+def test_a_very_long_message_id_is_hashed_into_the_key() -> None:
+    raw = build_mail("a@exemple-client.fr", message_id=f"<{'x' * 800}@exemple-client.fr>")
+    key = dedupe_key(parse(raw), raw)
+    assert key.startswith("mid-sha256:")
+    assert len(key) == len("mid-sha256:") + 64
+
+
 def test_strip_quoted_outlook_and_gmail() -> None:
     assert strip_quoted(parse(corpus("outlook_reply.eml")).text) == (
         "Merci, l'export fonctionne maintenant.\n\nClaire"

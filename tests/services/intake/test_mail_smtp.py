@@ -640,6 +640,23 @@ async def test_storage_down_answers_451_so_the_mta_retries(system, tech) -> None
         await serving
 
 
+async def test_an_unexpected_error_keeps_the_raw_mail_in_quarantine(system, pool) -> None:
+    class Broken(MailIngestor):
+        async def decide(self, *args: Any) -> Any:
+            raise RuntimeError("a bug in the rules")
+
+    sender = unique()
+    raw = build_mail(sender, "Cas imprévu")
+    outcome = await Broken(pool, system.settings).ingest(Delivery(raw, "smtp", sender))
+    assert (outcome.status, outcome.reason) == ("quarantined", "internal_error")
+    mail = await stored(pool, mid_of(raw))
+    assert bytes(mail["raw"]) == raw
+    assert (await quarantine_of(pool, mail["id"]))["reason"] == "internal_error"
+    # the MTA's retry, once the bug is fixed, is the same message
+    again = await MailIngestor(pool, system.settings).ingest(Delivery(raw, "smtp", sender))
+    assert (again.status, again.mail_id) == ("duplicate", outcome.mail_id)
+
+
 def _start_then_abandon(port: int, first_half: bytes, mail_from: str) -> socket.socket:
     """An MTA that has sent half of a message when the receiver goes away."""
     sock = socket.create_connection(("127.0.0.1", port), timeout=10)
