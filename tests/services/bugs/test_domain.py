@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 
 import pytest
-from hypothesis import given
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from assistance.business_time import DEFAULT_CALENDAR
@@ -100,6 +100,7 @@ def test_a_release_carries_the_fixes_of_its_version_and_earlier_ones() -> None:
     assert first_carrier(["5.2"], "5.3") is None
 
 
+@settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(st.integers(0, 30), min_size=1, max_size=4), st.integers(0, 30))
 def test_a_later_patch_always_carries_the_fix(parts: list[int], extra: int) -> None:
     version = ".".join(map(str, parts))
