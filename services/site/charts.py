@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-WIDTH = 540
-LABEL_W = 150
-BAR_W = 290
+WIDTH = 560
+LABEL_W = 180
+BAR_W = 280
 ROW_H = 30
 BAR_H = 20
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from babel import Locale
 from babel.dates import format_date, format_datetime, format_time
+from babel.numbers import format_decimal
 from babel.support import Translations
 
 from assistance.business_time import BusinessCalendar
@@ -93,6 +94,11 @@ def duration(minutes: int, lang: str) -> str:
     if hours == 0:
         return f"{rest} min"
     return f"{hours} h {rest:02d}"
+
+
+def decimal(value: float, lang: str) -> str:
+    """« 4,5 » in French, "4.5" in English: one decimal."""
+    return format_decimal(value, "0.0", locale=_BABEL[pick(lang)])
 
 
 def opening_periods(calendar: BusinessCalendar, lang: str) -> list[tuple[str, str]]:

@@ -206,6 +206,7 @@ def environment(lang: str) -> Environment:
         stamp=lambda v: i18n.stamp(v, lang),
         day=lambda v: i18n.day(v, lang),
         duration=lambda v: i18n.duration(v, lang),
+        decimal=lambda v: i18n.decimal(v, lang),
         status=lambda v: _(labels.STATUS.get(v, v or "")),
         status_staff=lambda v: _(labels.STATUS_STAFF.get(v, v or "")),
         kind=lambda v: _(labels.KIND.get(v or "", v or "")),
