@@ -189,7 +189,8 @@ async def software_docs(request: Request, software: str) -> Response:
 @router.get("/documentation/{software}/{version}/{slug}")
 async def doc_page(request: Request, software: str, version: str, slug: str) -> Response:
     doc, missing = await _maybe(request, f"/api/v1/docs/{software}/{version}/{slug}")
-    body = Markup(nh3.clean(doc.get("html", ""))) if doc else None  # sanitised again here
+    html = nh3.clean(doc.get("html", "")) if doc else ""  # sanitised again here
+    body = Markup(html) if doc else None
     return page(
         request,
         "docs_page.html",
@@ -197,6 +198,7 @@ async def doc_page(request: Request, software: str, version: str, slug: str) -> 
         name=await _software_name(request, software),
         doc=doc,
         body=body,
+        titled=html.lstrip().startswith("<h1"),  # the page brings its own title
         missing=missing,
     )
 

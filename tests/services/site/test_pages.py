@@ -9,6 +9,7 @@ from html import unescape
 
 import httpx
 
+from assistance import db
 from assistance.directory import Role
 from services.site import i18n
 from tests.helpers import auth
@@ -126,8 +127,9 @@ async def test_when_reads_like_the_commitment() -> None:
 
 
 async def test_docs_and_announcements_say_when_nothing_is_published(system) -> None:
+    """The API answers 404 (nothing there, or the service not deployed): a clear message."""
     async with await _client(system) as web:
-        docs = await web.get("/documentation/manao-paie")
+        docs = await web.get("/documentation/logiciel-inconnu")
         page = await web.get("/documentation/manao-paie/9.9/nulle-part")
         news = await web.get("/annonces", params={"logiciel": "manao-paie"})
     assert docs.status_code == 200 and "Rien n'est encore publié ici." in unescape(docs.text)
@@ -220,3 +222,49 @@ async def test_attachments_are_downloaded_never_rendered(system, http: httpx.Asy
     # nobody else may fetch it
     async with await _client(system) as stranger:
         assert (await stranger.get(link.group(1))).status_code == 303  # to sign in
+
+
+async def test_published_docs_and_announcements_are_shown(system, http: httpx.AsyncClient) -> None:
+    """R11, R12: once the evolutions service publishes a version, the site shows its pages
+    (sanitised again before they are shown) and the week's announcement."""
+    pool = await db.create_pool(system.settings.database_url, 1)
+    try:
+        manager = await pool.fetchval(
+            "SELECT id FROM directory.users WHERE email = $1", EMAIL_OF[Role.product_manager]
+        )
+    finally:
+        await pool.close()
+    assigned = await http.put(
+        f"/api/v1/softwares/manao-paie/product-managers/{manager}",
+        headers=auth(system.tokens[Role.admin]),
+    )
+    assert assigned.status_code == 200, assigned.text
+    release = {
+        "version": "3.2-site",
+        "notes": "Bulletins <b>simplifiés</b>.",
+        "documentation": [
+            {
+                "slug": "bulletins",
+                "title": "Les bulletins",
+                "markdown": "Menu **Paie > Bulletins**.\n\n<script>alert(1)</script>\n",
+            }
+        ],
+    }
+    declared = await http.post(
+        "/api/v1/softwares/manao-paie/releases",
+        json=release,
+        headers=auth(system.tokens[Role.product_manager]),
+    )
+    assert declared.status_code in (200, 201), declared.text
+    async with await _client(system) as web:
+        index = await web.get("/documentation/manao-paie")
+        doc = await web.get("/documentation/manao-paie/latest/bulletins")
+        news = await web.get("/annonces", params={"logiciel": "manao-paie"})
+    assert "Version 3.2-site" in index.text
+    assert 'href="/documentation/manao-paie/3.2-site/bulletins">Les bulletins</a>' in index.text
+    assert doc.status_code == 200
+    assert "<h1>Les bulletins</h1>" in doc.text
+    assert "<strong>Paie &gt; Bulletins</strong>" in doc.text
+    assert "<script>alert" not in doc.text
+    assert "Bulletins &lt;b&gt;simplifiés&lt;/b&gt;." in news.text
+    assert "Version 3.2-site" in news.text
