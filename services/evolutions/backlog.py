@@ -76,7 +76,7 @@ async def record_request(conn: asyncpg.Connection, order: HandOverIn) -> dict[st
         evolution_id,
         order.software,
         (order.subject.strip() or order.reference)[:200],
-        order.need.strip()[:5000],
+        "",  # the public summary is the product manager's to write (R12 announcements)
         now,
     )
     await conn.execute(
