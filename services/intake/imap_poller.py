@@ -17,7 +17,9 @@ import asyncio
 import imaplib
 import logging
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from assistance.settings import Settings
 from services.intake import mail_repo
@@ -39,7 +41,7 @@ class PollResult:
     rejected: int = 0  # over the size limit: counted in the ledger, skipped
 
 
-def _ok(answer: tuple[str, list[object]], what: str) -> list[object]:
+def _ok(answer: tuple[str, Sequence[Any]], what: str) -> Sequence[Any]:
     status, data = answer
     if status != "OK":
         raise ImapError(f"IMAP {what} refused: {data!r}")
@@ -101,7 +103,7 @@ class ImapPoller:
         elif position is not None:
             log.warning("%s %s: UIDVALIDITY changed, reading again", self.account, self.folder)
         found = await asyncio.to_thread(
-            lambda: _ok(client.uid("SEARCH", None, f"UID {last + 1}:*"), "SEARCH")
+            lambda: _ok(client.uid("SEARCH", f"UID {last + 1}:*"), "SEARCH")
         )
         listed = found[0] if found and isinstance(found[0], bytes) else b""
         uids = sorted(int(u) for u in listed.split() if int(u) > last)

@@ -449,13 +449,14 @@ async def _open(
             ),
         )
     except ValidationError as exc:
-        first = exc.errors()[0] if exc.errors() else {}
-        where = ".".join(str(p) for p in first.get("loc", ())) or None
+        errors = exc.errors()
+        where = ".".join(str(p) for p in errors[0]["loc"]) if errors else ""
+        why = errors[0]["msg"] if errors else ""
         raise DomainError(
             "invalid_request",
-            f"Ce mail ne peut pas devenir une demande : {first.get('msg', '')} "
+            f"Ce mail ne peut pas devenir une demande : {why} "
             "(indiquez requester, subject ou software).",
-            where,
+            where or None,
         ) from exc
     organisation = await directory.organisation_for_email(conn, str(requester.email))
     received_at = row["received_at"]

@@ -476,12 +476,13 @@ class MailIngestor:
                 description=description_of(parsed),
             )
         except ValidationError as exc:
-            first = exc.errors()[0] if exc.errors() else {}
-            where = ".".join(str(p) for p in first.get("loc", ()))
+            errors = exc.errors()
+            where = ".".join(str(p) for p in errors[0]["loc"]) if errors else ""
+            why = errors[0]["msg"] if errors else ""
             return Decision(
                 "quarantine",
                 "invalid_request",
-                f"Le mail ne peut pas devenir une demande : {where} {first.get('msg', '')}"[:500],
+                f"Le mail ne peut pas devenir une demande : {where} {why}"[:500],
             )
         return Decision(
             "open",

@@ -7,14 +7,14 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeAlias
 
 import asyncpg
 
 from services.intake.mail_parse import ParsedMail
 from services.intake.mail_rules import REASONS
 
-Conn = asyncpg.Connection | asyncpg.Pool
+Conn: TypeAlias = asyncpg.Connection | asyncpg.Pool
 
 
 async def lock_key(conn: asyncpg.Connection, dedupe_key: str) -> None:
