@@ -268,3 +268,42 @@ async def test_published_docs_and_announcements_are_shown(system, http: httpx.As
     assert "<script>alert" not in doc.text
     assert "Bulletins &lt;b&gt;simplifiés&lt;/b&gt;." in news.text
     assert "Version 3.2-site" in news.text
+
+
+async def test_the_site_works_while_temporal_and_nats_are_down(system, stack) -> None:
+    """R13: reading and depositing never depend on the centre's back end being up: the
+    pages need PostgreSQL only, and intake answers once the request is committed."""
+    await stack.stop_temporal()
+    await stack.stop_nats()
+    try:
+        async with await _client(system) as web:
+            assert (await web.get("/")).status_code == 200
+            form = await web.get("/deposer")
+            done = await web.post(
+                "/deposer",
+                data={
+                    "csrf": csrf_of(form.text),
+                    "name": "Claire Martin",
+                    "email": "claire.martin@dupont-sa.fr",
+                    "software": "manao-compta",
+                    "subject": "Déposée pendant la panne",
+                    "description": "Le site reste ouvert.",
+                },
+            )
+            assert done.status_code == 200, done.text
+            assert "réponse garantie avant" in done.text
+            assert (await web.get("/documentation/manao-compta")).status_code == 200
+            assert (await web.get("/annonces")).status_code == 200
+            token = csrf_of((await web.get("/connexion")).text)
+            await web.post(
+                "/connexion",
+                data={
+                    "csrf": token,
+                    "email": EMAIL_OF[Role.customer],
+                    "token": system.tokens[Role.customer],
+                },
+            )
+            assert (await web.get("/espace")).status_code == 200
+    finally:
+        await stack.start_nats()
+        await stack.start_temporal()
