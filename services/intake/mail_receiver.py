@@ -1,5 +1,7 @@
 """The SMTP and LMTP receiver for the support address (aiosmtpd, in the service's event loop).
 
+Replies are plain ASCII (RFC 5321), French first with an English gloss.
+
 250 only after the message is committed in PostgreSQL (`MailIngestor.ingest`); 451 when it
 cannot be stored, so the sending MTA keeps it and retries; 552 with a clear text beyond
 `mail_max_bytes`. No answer of this server is ever a 5xx for a message it could have kept:
@@ -73,13 +75,18 @@ class MailHandler:
         except StorageUnavailable as exc:
             log.warning("mail from %s not stored, answered 451: %s", delivery.envelope_from, exc)
             return self._each_recipient(
-                envelope, "451 4.3.0 Stockage momentanément indisponible, réessayez plus tard."
+                envelope,
+                "451 4.3.0 Stockage momentanement indisponible, reessayez plus tard "
+                "(storage unavailable, try again later).",
             )
         except Exception:  # noqa: BLE001 - never a 5xx: the sender keeps the message and retries
             log.exception("mail ingestion failed unexpectedly, answered 451")
-            return self._each_recipient(envelope, "451 4.3.0 Erreur temporaire, réessayez.")
+            return self._each_recipient(
+                envelope, "451 4.3.0 Erreur temporaire, reessayez (temporary error, try again)."
+            )
         return self._each_recipient(
-            envelope, f"250 2.0.0 Reçu ({outcome.status} {outcome.reference or outcome.mail_id})"
+            envelope,
+            f"250 2.0.0 Message accepte ({outcome.status} {outcome.reference or outcome.mail_id})",
         )
 
     def _each_recipient(self, envelope: Envelope, line: str) -> str:
@@ -90,7 +97,7 @@ class MailHandler:
 
     async def handle_exception(self, error: Exception) -> str:
         log.warning("SMTP session error: %r", error)
-        return "421 4.3.0 Erreur temporaire, réessayez."
+        return "451 4.3.0 Erreur temporaire, reessayez (temporary error, try again)."
 
 
 def _peer(session: Session) -> str | None:

@@ -219,10 +219,13 @@ async def test_imap_poll_stores_each_message_once_and_never_changes_the_mailbox(
     with pytest.raises(StorageUnavailable):
         await ImapPoller(failing, settings).poll_once()
     poller = ImapPoller(MailIngestor(pool, settings), settings)
-    assert (await pool.fetchrow(
-        "SELECT last_uid FROM intake.imap_state WHERE account = $1 AND folder = $2",
-        poller.account, folder,
-    ))["last_uid"] == 1  # fmt: skip
+    assert (
+        await pool.fetchrow(
+            "SELECT last_uid FROM intake.imap_state WHERE account = $1 AND folder = $2",
+            poller.account,
+            folder,
+        )
+    )["last_uid"] == 1
 
     # the next poll resumes after it
     assert await poller.poll_once() == PollResult(stored=1, rejected=1)

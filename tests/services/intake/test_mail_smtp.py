@@ -263,8 +263,11 @@ async def test_too_big_is_refused_with_552_and_counted(
 ) -> None:
     limit = system.settings.mail_max_bytes
     sender = unique()
-    raw = build_mail(sender, "Trop gros", attachments=[("gros.bin", "application/octet-stream",
-                                                         b"\x00" * (limit + 1024))])  # fmt: skip
+    raw = build_mail(
+        sender,
+        "Trop gros",
+        attachments=[("gros.bin", "application/octet-stream", b"\x00" * (limit + 1024))],
+    )
     before = await ledger(http, tech)
     # smtplib announces SIZE: refused at MAIL FROM
     with pytest.raises(smtplib.SMTPSenderRefused) as refused:
@@ -277,8 +280,16 @@ async def test_too_big_is_refused_with_552_and_counted(
         f"5.3.4 Message trop volumineux : la limite est de {limit // (1024 * 1024)} Mo "
         f"({limit} octets). Message too big: the limit is {limit} bytes."
     )
+    # a line longer than any mailer should write (RFC 5321: 1000): refused, counted
+    long_line = b"Subject: x\r\n\r\n" + b"y" * (mail_receiver.LINE_LIMIT + 10) + b"\r\n"
+    code, text = await asyncio.to_thread(_raw_session, smtp_port, long_line, sender)
+    assert (code, text.decode()) == (
+        500,
+        f"5.5.2 Ligne trop longue (plus de {mail_receiver.LINE_LIMIT} octets).",
+    )
     after = await ledger(http, tech)
-    assert delta(before, after) == {"rejected": 2}
+    assert delta(before, after) == {"rejected": 3}
+    assert after["rejected"]["by_reason"]["line_too_long"] >= 1
     reasons = after["rejected"]["by_reason"]
     assert (
         reasons["message_too_big"] - before["rejected"]["by_reason"].get("message_too_big", 0) == 2
@@ -445,8 +456,11 @@ async def test_a_forged_sender_with_a_valid_subject_token_is_quarantined(
     mail = await stored(pool, mid_of(forged))
     assert (mail["outcome"], mail["dossier_id"]) == ("quarantined", None)
     q = await quarantine_of(pool, mail["id"])
-    assert (q["reason"], q["reference"], q["status"]) == ("sender_mismatch", d["reference"],
-                                                          "pending")  # fmt: skip
+    assert (q["reason"], q["reference"], q["status"]) == (
+        "sender_mismatch",
+        d["reference"],
+        "pending",
+    )
     assert q["detail"] == (
         f"Le sujet cite {d['reference']}, mais pirate@exemple-malveillant.fr n'est ni le "
         "demandeur ni de son organisation."
@@ -491,8 +505,11 @@ async def test_a_reply_while_temporal_is_down_is_delivered_after(
         assert (await stored(pool, mid_of(reply)))["outcome"] == "joined"
     finally:
         await stack.start_temporal()
-    await eventually(lambda: _timeline_has(http, system, d["id"], "Réponse pendant la panne."),
-                     timeout=90, every=0.5)  # fmt: skip
+    await eventually(
+        lambda: _timeline_has(http, system, d["id"], "Réponse pendant la panne."),
+        timeout=90,
+        every=0.5,
+    )
 
 
 async def test_a_reply_to_a_finished_dossier_goes_back_to_quarantine(
@@ -631,7 +648,10 @@ async def test_storage_down_answers_451_so_the_mta_retries(system, tech) -> None
             _raw_session, receiver.port, build_mail(sender, "Panne"), sender
         )
         assert code == 451
-        assert text.decode() == "4.3.0 Stockage momentanément indisponible, réessayez plus tard."
+        assert text.decode() == (
+            "4.3.0 Stockage momentanement indisponible, reessayez plus tard "
+            "(storage unavailable, try again later)."
+        )
         with pytest.raises(StorageUnavailable):
             await MailIngestor(broken, system.settings).ingest(
                 Delivery(build_mail(sender), "smtp", sender)
@@ -663,8 +683,12 @@ def _start_then_abandon(port: int, first_half: bytes, mail_from: str) -> socket.
     sock = socket.create_connection(("127.0.0.1", port), timeout=10)
     reader = sock.makefile("rb")
     reader.readline()  # 220
-    for command in (b"EHLO mta.exemple-client.fr", f"MAIL FROM:<{mail_from}>".encode(),
-                    f"RCPT TO:<{SUPPORT}>".encode(), b"DATA"):  # fmt: skip
+    for command in (
+        b"EHLO mta.exemple-client.fr",
+        f"MAIL FROM:<{mail_from}>".encode(),
+        f"RCPT TO:<{SUPPORT}>".encode(),
+        b"DATA",
+    ):
         sock.sendall(command + b"\r\n")
         line = reader.readline()
         while line[3:4] == b"-":
@@ -728,9 +752,13 @@ async def test_lmtp_answers_once_per_recipient(http: httpx.AsyncClient, system, 
         sock = socket.create_connection(("127.0.0.1", port), timeout=10)
         reader = sock.makefile("rb")
         replies = [reader.readline()]
-        for command in (b"LHLO mta.manao.eu", f"MAIL FROM:<{sender}>".encode(),
-                        f"RCPT TO:<{SUPPORT}>".encode(), b"RCPT TO:<support@manao.eu>",
-                        b"DATA"):  # fmt: skip
+        for command in (
+            b"LHLO mta.manao.eu",
+            f"MAIL FROM:<{sender}>".encode(),
+            f"RCPT TO:<{SUPPORT}>".encode(),
+            b"RCPT TO:<support@manao.eu>",
+            b"DATA",
+        ):
             sock.sendall(command + b"\r\n")
             line = reader.readline()
             while line[3:4] == b"-":
@@ -766,8 +794,9 @@ async def test_release_from_quarantine(
     before = await ledger(http, tech)
     staff = auth(tech)
     url = f"/api/v1/mail/quarantine/{mail['id']}"
-    r = await http.post(f"{url}/release", json={"action": "attach", "reference": d["reference"]},
-                        headers=staff)  # fmt: skip
+    r = await http.post(
+        f"{url}/release", json={"action": "attach", "reference": d["reference"]}, headers=staff
+    )
     assert r.status_code == 200, r.text
     assert r.json() == {
         "mail_id": str(mail["id"]),
@@ -777,14 +806,16 @@ async def test_release_from_quarantine(
         "reference": d["reference"],
     }
     await eventually(lambda: _timeline_has(http, system, d["id"], "Depuis chez moi."), 20)
-    again = await http.post(f"{url}/release", json={"action": "attach", "reference": "x"},
-                            headers=staff)  # fmt: skip
+    again = await http.post(
+        f"{url}/release", json={"action": "attach", "reference": "x"}, headers=staff
+    )
     assert again.status_code == 409
     assert again.json()["error"]["code"] == "already_resolved"
 
     # a newsletter: released into a new dossier by a technician's decision
-    bulk = build_mail(unique("lettre"), "Offre", "Une vraie question cachée.",
-                      headers={"Precedence": "bulk"})  # fmt: skip
+    bulk = build_mail(
+        unique("lettre"), "Offre", "Une vraie question cachée.", headers={"Precedence": "bulk"}
+    )
     await send(smtp_port, bulk, "lettre@exemple-lettre.fr")
     bulk_mail = await stored(pool, mid_of(bulk))
     opened = await http.post(
@@ -803,8 +834,11 @@ async def test_release_from_quarantine(
     spam = build_mail(unique("spam"), "Gagnez", "!!!", headers={"Precedence": "junk"})
     await send(smtp_port, spam, "spam@exemple-spam.fr")
     spam_mail = await stored(pool, mid_of(spam))
-    gone = await http.post(f"/api/v1/mail/quarantine/{spam_mail['id']}/discard",
-                           json={"reason": "Publicité"}, headers=staff)  # fmt: skip
+    gone = await http.post(
+        f"/api/v1/mail/quarantine/{spam_mail['id']}/discard",
+        json={"reason": "Publicité"},
+        headers=staff,
+    )
     assert gone.json() == {
         "mail_id": str(spam_mail["id"]),
         "status": "discarded",
@@ -869,7 +903,8 @@ async def test_other_organisation_cannot_download(
     raw = build_mail(sender, "Doc", attachments=[("n.pdf", "application/pdf", b"%PDF-1.4 x")])
     await send(smtp_port, raw, sender)
     mail = await stored(pool, mid_of(raw))
-    att = await pool.fetchval("SELECT id FROM intake.mail_attachments WHERE mail_id = $1",
-                              mail["id"])  # fmt: skip
+    att = await pool.fetchval(
+        "SELECT id FROM intake.mail_attachments WHERE mail_id = $1", mail["id"]
+    )
     r = await http.get(f"/api/v1/mail/attachments/{att}", headers=auth(token))
     assert r.status_code == 403
