@@ -19,7 +19,8 @@ training, bugs and evolutions services). Query: view.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -62,6 +63,16 @@ SEEN_EVENTS_KEPT = 500
 LATE_FACTS_KEEP_CLOSED = "late-facts-keep-closed"
 
 
+@contextmanager
+def _plain_python() -> Iterator[None]:
+    """For the business calendar. It asks the `holidays` package for the public holidays of a
+    year, and that package imports its countries lazily and translates their names (gettext,
+    locale): deterministic, but refused by the sandbox the first time a year is computed in
+    a process (a fresh worker, a replay) and the calendar's cache cannot answer."""
+    with workflow.unsafe.imports_passed_through(), workflow.unsafe.sandbox_unrestricted():
+        yield
+
+
 def _refuse(exc: Refused) -> ApplicationError:
     return ApplicationError(exc.message, type=exc.code, non_retryable=True)
 
@@ -74,9 +85,10 @@ class DossierWorkflow:
         self.policy = opening.policy
         self.state = opening.carried or DossierState()
         self.fresh = opening.carried is None
-        self.calendar = BusinessCalendar.parse(
-            self.policy.business_hours, self.policy.closed_days, timezone=self.policy.timezone
-        )
+        with _plain_python():
+            self.calendar = BusinessCalendar.parse(
+                self.policy.business_hours, self.policy.closed_days, timezone=self.policy.timezone
+            )
         self.lock = asyncio.Lock()
         self.changed = False
         self.pending: list[asyncio.Task[Any]] = []
@@ -104,7 +116,9 @@ class DossierWorkflow:
     async def _open(self) -> None:
         o, s = self.opening, self.state
         s.last_activity_at = o.received_at
-        s.details["weekend_deposit"] = domain.is_weekend_deposit(self.calendar, o.received_at)
+        with _plain_python():
+            weekend = domain.is_weekend_deposit(self.calendar, o.received_at)
+        s.details["weekend_deposit"] = weekend
         if o.message_id:
             s.thread.append(o.message_id)
         if o.channel == "phone" and o.technician_id:
@@ -183,7 +197,8 @@ class DossierWorkflow:
     # --- timers: R2 follow-through, R3 first response ----------------------------------------
 
     def _bt(self, start: datetime, hours: float) -> datetime:
-        return self.calendar.add_business_time(start, timedelta(hours=hours))
+        with _plain_python():
+            return self.calendar.add_business_time(start, timedelta(hours=hours))
 
     def _next_deadline(self) -> tuple[datetime | None, Callable[[], Awaitable[None]] | None]:
         s, p = self.state, self.policy
@@ -191,7 +206,10 @@ class DossierWorkflow:
         if s.first_responded_at is None and s.status != "closed":
             due = self.opening.first_response_due
             if not s.warned:
-                at = self.calendar.fraction_point(self.opening.received_at, due, p.warning_fraction)
+                with _plain_python():
+                    at = self.calendar.fraction_point(
+                        self.opening.received_at, due, p.warning_fraction
+                    )
                 candidates.append((at, self._warn_first_response))
             elif not s.breached:
                 candidates.append((due, self._breach_first_response))

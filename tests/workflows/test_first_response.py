@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 
 import pytest
 
+from assistance import business_time
 from tests.workflows.harness import (
     TECH,
     Fakes,
@@ -151,3 +152,21 @@ async def test_phone_call_is_answered_live_and_never_warns_nor_breaches() -> Non
         assert at_about(escalation_at, paris("2032-01-14T15:00:00"))  # + 4 + 8
         assert fakes.types() == ["opened", "reminded", "escalated"]
         assert (await handle.query(DossierWorkflow.view)).details.get("weekend_deposit") is False
+
+
+async def test_the_calendar_computes_a_new_year_inside_the_workflow_sandbox() -> None:
+    """A fresh worker, or a replay, computes a year's holidays inside the workflow sandbox:
+    the calendar's caches are cold there, unlike in a process that computed due times."""
+    fakes = Fakes()
+    async with time_skipping() as env, running_worker(env, fakes) as queue:
+        received = paris("2032-12-04T10:00:00")  # Saturday
+        await skip_to(env, received)
+        o = opening(received)
+        business_time._public_holidays.cache_clear()
+        business_time._day_intervals.cache_clear()
+        handle = await start(env, queue, o)
+        await skip_to(env, paris("2032-12-06T12:30:00"))
+        await settled(handle)
+        assert fakes.types() == ["opened", "first_response_warned"]
+        assert at_about(fakes.notice_times[0], paris("2032-12-06T12:00:00"))
+        assert (await handle.query(DossierWorkflow.view)).details["weekend_deposit"] is True
