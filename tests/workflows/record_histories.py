@@ -1,0 +1,286 @@
+"""Record the dossier workflow's histories on its main paths, for the replay test.
+
+    python -m tests.workflows.record_histories
+
+writes `tests/workflows/histories/<scenario>.json`, one per scenario below, each the complete
+history of one dossier (`WorkflowHandle.fetch_history().to_json()`). `test_replay.py` replays
+them against the current `DossierWorkflow`: a change that would break running dossiers fails
+there. Record again only for a change made compatible (behind `workflow.patched`), and keep
+the old files beside the new ones when running dossiers may still follow the old code.
+
+Scenarios start on the first Monday a week after the test server's clock (the real present),
+so the script can be run again at any date.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from temporalio.client import WorkflowHandle
+from temporalio.testing import WorkflowEnvironment
+
+from assistance.business_time import DEFAULT_CALENDAR
+from tests.workflows.harness import (
+    CUSTOMER,
+    TECH,
+    Fakes,
+    fact,
+    opening,
+    running_worker,
+    settled,
+    skip_to,
+    time_skipping,
+    view_when,
+)
+from workflows.dossier import DossierWorkflow
+from workflows.types import (
+    CloseCmd,
+    CustomerMessage,
+    DiagnosisCmd,
+    DossierOpening,
+    DossierPolicy,
+    MessageCmd,
+    ReopenCmd,
+    ScreenShareCmd,
+    TakeCmd,
+    WorkaroundCmd,
+)
+
+HISTORIES = Path(__file__).parent / "histories"
+CONTEXT = "Cabinet comptable, 12 postes, clôture annuelle"
+NEED = "Paramétrer l'export FEC"
+
+
+def dossier_id(scenario: str) -> str:
+    """A stable workflow id per scenario, so a new recording differs only where it must."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"https://manao.eu/tests/dossiers/{scenario}"))
+
+
+class Run:
+    """One scenario on a fresh time-skipping server: the dossier, its clock, its commands."""
+
+    def __init__(self, env: WorkflowEnvironment, queue: str, name: str) -> None:
+        self.env, self.queue, self.name = env, queue, name
+
+    async def open(self, policy: DossierPolicy | None = None) -> WorkflowHandle:
+        now = (await self.env.get_current_time()).astimezone(DEFAULT_CALENDAR.tz)
+        day = now.date() + timedelta(days=7)
+        while day.weekday() != 0 or not DEFAULT_CALENDAR.is_business_day(day):
+            day += timedelta(days=1)
+        received = DEFAULT_CALENDAR.opening_of_day(day)
+        assert received is not None
+        await skip_to(self.env, received)
+        o: DossierOpening = opening(received, policy=policy or DossierPolicy())
+        o.dossier_id = dossier_id(self.name)
+        self.received = received
+        self.handle = await self.env.client.start_workflow(
+            DossierWorkflow.run, o, id=o.dossier_id, task_queue=self.queue
+        )
+        return self.handle
+
+    async def after(self, business_hours: float) -> datetime:
+        """Let `business_hours` of open time pass (timers due meanwhile fire)."""
+        now = await self.env.get_current_time()
+        when = DEFAULT_CALENDAR.add_business_time(now, timedelta(hours=business_hours))
+        await skip_to(self.env, when)
+        await settled(self.handle)
+        return when
+
+    async def signal_fact(self, type: str, id: str, **data: object) -> None:
+        await self.handle.signal(
+            DossierWorkflow.service_event, fact(self.handle.id, type, id, **data)
+        )
+
+
+async def usage_to_closure(run: Run) -> None:
+    h = await run.open()
+    await run.after(3)  # the R3 warning fires at 75 %
+    await h.execute_update(DossierWorkflow.take, TakeCmd(actor=TECH))
+    await h.execute_update(
+        DossierWorkflow.diagnose,
+        DiagnosisCmd(actor=TECH, kind="usage", context=CONTEXT, need=NEED, version="5.2"),
+    )
+    await h.execute_update(
+        DossierWorkflow.screen_share, ScreenShareCmd(actor=TECH, link="https://visio/1")
+    )
+    await h.execute_update(DossierWorkflow.note, MessageCmd(actor=TECH, text="Vu ensemble."))
+    await run.after(0.5)
+    await h.execute_update(
+        DossierWorkflow.close, CloseCmd(actor=TECH, resolution="Export paramétré ensemble.")
+    )
+
+
+async def bug_with_workaround_and_release(run: Run) -> None:
+    h = await run.open()
+    await h.execute_update(DossierWorkflow.take, TakeCmd(actor=TECH))
+    await h.execute_update(
+        DossierWorkflow.diagnose,
+        DiagnosisCmd(actor=TECH, kind="bug", context=CONTEXT, need=NEED, version="5.2"),
+    )
+    await run.after(1)
+    await h.execute_update(
+        DossierWorkflow.record_workaround,
+        WorkaroundCmd(actor=TECH, text="Exportez mois par mois en attendant."),
+    )
+    await view_when(h, lambda v: "bugs_ticket" in v.details)
+    await run.signal_fact("bugs.bug.reported", "bug-7:1", bug_id="bug-7")
+    await run.signal_fact("bugs.bug.reproduced", "bug-7:2", bug_id="bug-7")
+    await run.after(41)  # the service stays silent: the technician is reminded
+    await run.signal_fact("bugs.bug.fix_completed", "bug-7:3", bug_id="bug-7")
+    await run.signal_fact("bugs.bug.released", "bug-7:4", bug_id="bug-7", version="5.3.1")
+    await run.signal_fact("bugs.bug.released", "bug-7:4", bug_id="bug-7", version="5.3.1")
+    await view_when(h, lambda v: v.status == "resolved")
+    await run.after(41)  # no answer: closed after confirmation_hours
+    await view_when(h, lambda v: v.status == "closed")
+    # a later fix of the same bug (a backport) reaches the closed dossier: it stays closed
+    await run.signal_fact("bugs.bug.released", "bug-7:5", bug_id="bug-7", version="5.2.9")
+    await view_when(h, lambda v: v.details["bug"]["fixed_in"] == "5.2.9")
+
+
+async def evolution_decision(run: Run) -> None:
+    h = await run.open()
+    await h.execute_update(DossierWorkflow.take, TakeCmd(actor=TECH))
+    await h.execute_update(
+        DossierWorkflow.respond, MessageCmd(actor=TECH, text="Je transmets au produit.")
+    )
+    await h.execute_update(
+        DossierWorkflow.diagnose,
+        DiagnosisCmd(actor=TECH, kind="evolution", context=CONTEXT, need=NEED),
+    )
+    await view_when(h, lambda v: "evolutions_ticket" in v.details)
+    await run.signal_fact("evolutions.request.recorded", "evo-3:recorded", request_id="r-3")
+    await run.after(24)
+    await run.signal_fact("evolutions.request.reviewed", "evo-3:reviewed", request_id="r-3")
+    await run.signal_fact(
+        "evolutions.request.accepted",
+        "evo-3:decided",
+        request_id="r-3",
+        reason="Prévue dans la version 6.0.",
+        specification="CDC-004",
+    )
+    await view_when(h, lambda v: v.status == "closed")
+
+
+async def training_held(run: Run) -> None:
+    h = await run.open()
+    await h.execute_update(DossierWorkflow.take, TakeCmd(actor=TECH))
+    await h.execute_update(
+        DossierWorkflow.respond, MessageCmd(actor=TECH, text="Un formateur va vous appeler.")
+    )
+    await h.execute_update(
+        DossierWorkflow.diagnose,
+        DiagnosisCmd(actor=TECH, kind="advanced_usage", context=CONTEXT, need=NEED),
+    )
+    await view_when(h, lambda v: "training_ticket" in v.details)
+    starts = await run.after(8)
+    await run.signal_fact(
+        "training.appointment.booked",
+        "appt-1:booked",
+        appointment_id="appt-1",
+        starts_at=starts.isoformat(),
+        trainer_name="Sophie",
+    )
+    await run.after(2)
+    await run.signal_fact("training.appointment.missed", "appt-1:missed", appointment_id="appt-1")
+    await view_when(h, lambda v: v.details.get("training", {}).get("appointment_id") == "appt-1")
+    await settled(h)  # handed over again, to rebook
+    await run.signal_fact(
+        "training.appointment.booked", "appt-2:booked", appointment_id="appt-2", starts_at=""
+    )
+    await run.after(4)
+    held = "appt-2:held"
+    await run.signal_fact("training.appointment.held", held, notes="Journaux paramétrés.")
+    await run.signal_fact("training.appointment.held", held, notes="Journaux paramétrés.")
+    await view_when(h, lambda v: v.status == "resolved")
+    await run.after(2)
+    await h.execute_update(DossierWorkflow.confirm, TakeCmd(actor=CUSTOMER))
+
+
+async def reopen(run: Run) -> None:
+    h = await run.open()
+    await h.execute_update(DossierWorkflow.take, TakeCmd(actor=TECH))
+    await h.execute_update(
+        DossierWorkflow.diagnose,
+        DiagnosisCmd(actor=TECH, kind="usage", context=CONTEXT, need=NEED),
+    )
+    await h.execute_update(
+        DossierWorkflow.request_information, MessageCmd(actor=TECH, text="Quelle version ?")
+    )
+    await run.after(17)  # the customer is reminded
+    await h.signal(
+        DossierWorkflow.customer_message,
+        CustomerMessage(text="La 5.2.", author_email="claire.martin@dupont-sa.fr", via="mail"),
+    )
+    await view_when(h, lambda v: v.status == "in_progress")
+    await run.after(5)  # the technician is reminded
+    await h.execute_update(DossierWorkflow.respond, MessageCmd(actor=TECH, text="Corrigé."))
+    await h.execute_update(DossierWorkflow.close, CloseCmd(actor=TECH, resolution="Corrigé."))
+    await run.after(8)
+    await h.execute_update(
+        DossierWorkflow.reopen, ReopenCmd(actor=CUSTOMER, reason="L'export échoue encore.")
+    )
+    await h.execute_update(DossierWorkflow.close, CloseCmd(actor=TECH, resolution="Cache vidé."))
+    await run.after(8)
+    await h.signal(
+        DossierWorkflow.customer_message,
+        CustomerMessage(text="Toujours pas.", author_email="claire.martin@dupont-sa.fr"),
+    )
+    await view_when(h, lambda v: v.status == "in_progress")
+    await h.execute_update(
+        DossierWorkflow.close, CloseCmd(actor=TECH, resolution="Mise à jour installée.")
+    )
+
+
+async def continue_as_new(run: Run) -> None:
+    """The first run of a dossier that continues as new (recorded: that first run)."""
+    h = await run.open(DossierPolicy(history_limit=5))
+    first = (await h.describe()).run_id
+    await h.execute_update(DossierWorkflow.take, TakeCmd(actor=TECH))
+    await h.execute_update(
+        DossierWorkflow.diagnose,
+        DiagnosisCmd(actor=TECH, kind="usage", context=CONTEXT, need=NEED),
+    )
+    await h.execute_update(DossierWorkflow.respond, MessageCmd(actor=TECH, text="Voici."))
+    while (await h.describe()).run_id == first:
+        await asyncio.sleep(0.02)
+    await h.execute_update(DossierWorkflow.close, CloseCmd(actor=TECH, resolution="Répondu."))
+    run.handle = run.env.client.get_workflow_handle(h.id, run_id=first)
+
+
+SCENARIOS: dict[str, Callable[[Run], Awaitable[None]]] = {
+    "usage_to_closure": usage_to_closure,
+    "bug_with_workaround_and_release": bug_with_workaround_and_release,
+    "evolution_decision": evolution_decision,
+    "training_held": training_held,
+    "reopen": reopen,
+    "continue_as_new": continue_as_new,
+}
+
+
+async def record(name: str) -> Path:
+    fakes = Fakes()
+    async with time_skipping() as env, running_worker(env, fakes) as queue:
+        run = Run(env, queue, name)
+        await SCENARIOS[name](run)
+        if name != "continue_as_new":
+            assert await run.handle.result() == "closed"  # the reopen window runs out
+        await settled(run.handle)
+        history = await run.handle.fetch_history()
+    path = HISTORIES / f"{name}.json"
+    path.write_text(history.to_json() + "\n")
+    return path
+
+
+async def main() -> None:
+    HISTORIES.mkdir(exist_ok=True)
+    for name in SCENARIOS:
+        path = await record(name)
+        print(f"{path}: {path.stat().st_size} bytes")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
