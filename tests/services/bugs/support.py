@@ -14,6 +14,7 @@ from typing import Any
 import asyncpg
 import httpx
 from nats.js.api import ConsumerConfig, DeliverPolicy
+from pydantic import ValidationError
 
 from assistance import directory, outbox
 from assistance.bus import Bus
@@ -78,23 +79,29 @@ async def settled(pool: asyncpg.Pool) -> None:
 
 
 async def bug_events(bus: Bus, bug_id: str, kind: str | None = None) -> list[Event]:
-    """The events of one bug on the BUGS stream, in order (what the workflows receive)."""
+    """The events of one bug on the BUGS stream, in order (what the workflows receive).
+
+    Reads until the consumer has nothing pending; messages that are not events (other
+    tests publish poison on purpose) are skipped."""
     subject = f"bugs.bug.{kind}" if kind else "bugs.>"
     sub = await bus.js.pull_subscribe(
         subject, stream="BUGS", config=ConsumerConfig(deliver_policy=DeliverPolicy.ALL)
     )
     found: list[Event] = []
     try:
-        while True:
+        while (await sub.consumer_info()).num_pending > 0:
             try:
-                msgs = await sub.fetch(500, timeout=0.5)
+                msgs = await sub.fetch(500, timeout=2)
             except TimeoutError:  # nats' own timeout error derives from it
-                break
+                continue
             for msg in msgs:
-                event = Event.model_validate_json(msg.data)
+                await msg.ack()
+                try:
+                    event = Event.model_validate_json(msg.data)
+                except ValidationError:
+                    continue
                 if event.data.get("bug_id") == bug_id:
                     found.append(event)
-                await msg.ack()
     finally:
         await sub.unsubscribe()
     return found
@@ -147,8 +154,9 @@ async def develop(
 
 
 async def registered_software(pool: asyncpg.Pool) -> str:
-    """A software of the directory of its own, so a test's releases touch only its bugs."""
-    code = software()
+    """A software of the directory of its own, so a test's releases touch only its bugs
+    (named to sort after the demo softwares, which some tests expect first)."""
+    code = f"test-bugs-{uuid.uuid4().hex[:8]}"
     await directory.add_software(pool, code, f"Logiciel {code}")
     await directory.add_software_version(pool, code, "5.2")
     return code
