@@ -65,3 +65,35 @@ ENTRY = {
     "first_response_warning": N_("First-response warning"),
     "first_response_breach": N_("First-response commitment missed"),
 }
+# Training appointments (R7), evolution requests (R9), bugs (R8): their services' codes.
+APPOINTMENT = {
+    "booked": N_("Booked"),
+    "held": N_("Held"),
+    "missed": N_("Missed"),
+    "cancelled": N_("Cancelled"),
+}
+EVOLUTION = {
+    "open": N_("Open"),
+    "accepted": N_("Accepted"),
+    "rejected": N_("Rejected"),
+    "merged": N_("Merged"),
+}
+BUG_STATE = {
+    "new": N_("Reported, to reproduce"),
+    "reproduced": N_("Reproduced"),
+    "not_reproducible": N_("Not reproduced: questions to the customer"),
+    "diagnosed": N_("Diagnosed"),
+    "fix_completed": N_("Fix completed"),
+    "released": N_("Released"),
+    "duplicate": N_("Duplicate"),
+}
+BUG_EVENT = {
+    "reported": N_("Reported"),
+    "linked": N_("Dossier linked"),
+    "claimed": N_("Taken by a developer"),
+    "reproduced": N_("Reproduced"),
+    "not_reproducible": N_("Not reproduced"),
+    "diagnosed": N_("Diagnosed"),
+    "fix_completed": N_("Fix completed"),
+    "released": N_("Released"),
+}

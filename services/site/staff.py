@@ -5,14 +5,17 @@ services' APIs. A service whose API is not there answers 404: the page says so."
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import nh3
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from markupsafe import Markup
+from starlette.datastructures import FormData
 
 from services.site.backend import ApiError
+from services.site.i18n import N_
 from services.site.web import (
     PageError,
     SiteRoute,
@@ -118,7 +121,63 @@ async def bugs(request: Request, user: StaffUser) -> Response:
 async def bug(request: Request, bug_id: uuid.UUID, user: StaffUser) -> Response:
     _allow(request, user, BUG_ROLES)
     found = await backend(request).get(f"/api/v1/bugs/{bug_id}")
-    return page(request, "staff_bug.html", title=found.get("reference", ""), b=found)
+    return page(
+        request,
+        "staff_bug.html",
+        title=found.get("reference", ""),
+        b=found,
+        may_act=user.role in ("developer", "admin") and found.get("state") != "released",
+    )
+
+
+# What a developer records on a bug (R8), through the bugs API.
+BUG_ACTIONS: dict[str, tuple[str, Callable[[FormData], dict[str, Any]], str]] = {
+    "prendre": ("claim", lambda _: {}, N_("You now follow this bug.")),
+    "reproduit": (
+        "reproduced",
+        lambda f: {"steps": field(f, "steps"), "environment": field(f, "environment")},
+        N_("Reproduction recorded."),
+    ),
+    "non-reproduit": (
+        "not-reproducible",
+        lambda f: {"questions": field(f, "questions")},
+        N_("Questions sent to the customers."),
+    ),
+    "diagnostic": (
+        "diagnosis",
+        lambda f: {"diagnosis": field(f, "diagnosis")},
+        N_("Diagnosis recorded."),
+    ),
+    "correction": (
+        "fix-completed",
+        lambda f: {
+            "version": field(f, "version"),
+            "change_reference": field(f, "change_reference"),
+            "notes": field(f, "notes"),
+        },
+        N_("Fix recorded: the customers will be told which version carries it."),
+    ),
+}
+
+
+@router.post("/bureau/bugs/{bug_id}/{action}")
+async def bug_action(request: Request, bug_id: uuid.UUID, action: str, user: StaffUser) -> Response:
+    _allow(request, user, ("developer", "admin"))
+    chosen = BUG_ACTIONS.get(action)
+    if chosen is None:
+        raise PageError(404, tr(request, "Page not found."))
+    path, body, done = chosen
+    form = await read_form(request)
+    session = session_of(request)
+    try:
+        await backend(request).post(f"/api/v1/bugs/{bug_id}/{path}", body(form))
+    except ApiError as exc:
+        if exc.status not in (409, 422):
+            raise
+        session.flash("error", exc.message)
+    else:
+        session.flash("success", gettext_of(request)(done))
+    return redirect(f"/bureau/bugs/{bug_id}")
 
 
 # --- product managers (R9) -----------------------------------------------------------------

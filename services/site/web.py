@@ -213,6 +213,10 @@ def environment(lang: str) -> Environment:
         channel=lambda v: _(labels.CHANNEL.get(v, v or "")),
         role=lambda v: _(labels.ROLE.get(v, v or "")),
         entry=lambda v: _(labels.ENTRY.get(v, v or "")),
+        appointment=lambda v: _(labels.APPOINTMENT.get(v, v or "")),
+        evolution=lambda v: _(labels.EVOLUTION.get(v, v or "")),
+        bug_state=lambda v: _(labels.BUG_STATE.get(v, v or "")),
+        bug_event=lambda v: _(labels.BUG_EVENT.get(v, v or "")),
         filesize=_filesize,
         http_url=_http_url,
     )
