@@ -61,6 +61,10 @@ QUICK = timedelta(seconds=30)
 SEEN_EVENTS_KEPT = 500
 # Facts reaching a closed dossier used to move it out of "closed" without a reopening.
 LATE_FACTS_KEEP_CLOSED = "late-facts-keep-closed"
+# R2: after an escalation the reminder cycle starts again, waiting for the customer included.
+FOLLOW_UP_CYCLES = "follow-up-cycles"
+# R3: handing an advanced-usage or evolution request over tells the customer at once.
+HANDOVER_ANSWERS = "handover-answers-customer"
 
 
 @contextmanager
@@ -214,14 +218,16 @@ class DossierWorkflow:
             elif not s.breached:
                 candidates.append((due, self._breach_first_response))
         since = s.waiting_since or s.last_activity_at or self.opening.received_at
+        cycles = workflow.patched(FOLLOW_UP_CYCLES)
         if s.status == "waiting_customer":
             if not s.customer_reminded:
                 candidates.append(
                     (self._bt(since, p.customer_reminder_hours), self._remind_customer)
                 )
-            elif not s.reminded:
-                at = self._bt(since, 2 * p.customer_reminder_hours)
-                candidates.append((at, self._remind_technician))
+            elif s.cycle_from is not None:
+                self._follow_up(candidates, self._bt(s.cycle_from, p.reminder_hours), cycles)
+            else:
+                self._follow_up(candidates, self._bt(since, 2 * p.customer_reminder_hours), cycles)
         elif s.status == "resolved":
             at = self._bt(s.resolved_at or since, p.confirmation_hours)
             candidates.append((at, self._close_unanswered))
@@ -230,14 +236,26 @@ class DossierWorkflow:
         ):
             # before the first response, the R3 warning and breach are the live timer
             last = max(s.last_activity_at or self.opening.received_at, s.breached_at or since)
+            if s.cycle_from is not None:
+                last = max(last, s.cycle_from)
             quiet = p.service_reminder_hours if s.status == "waiting_service" else p.reminder_hours
-            if not s.reminded:
-                candidates.append((self._bt(last, quiet), self._remind_technician))
-            elif not s.escalated:
-                candidates.append((self._bt(last, quiet + p.escalation_hours), self._escalate))
+            self._follow_up(candidates, self._bt(last, quiet), True)
         if not candidates:
             return None, None
         return min(candidates, key=lambda c: c[0])
+
+    def _follow_up(
+        self,
+        candidates: list[tuple[datetime, Callable[[], Awaitable[None]]]],
+        remind_at: datetime,
+        escalate: bool,
+    ) -> None:
+        """R2: remind the technician, then escalate to an admin if still nothing happens."""
+        s = self.state
+        if not s.reminded:
+            candidates.append((remind_at, self._remind_technician))
+        elif escalate and not s.escalated:
+            candidates.append((self._bt(remind_at, self.policy.escalation_hours), self._escalate))
 
     async def _warn_first_response(self) -> None:
         self.state.warned = True
@@ -304,6 +322,11 @@ class DossierWorkflow:
             f"Le dossier {self.opening.reference} est resté sans action malgré une relance.",
         )
         self._emit("escalated", timeline=self._entry("escalation", "Dossier escaladé."))
+        if workflow.patched(FOLLOW_UP_CYCLES):
+            # never silent: a new reminder cycle starts from the escalation
+            s = self.state
+            s.reminded = s.escalated = False
+            s.cycle_from = workflow.now()
 
     async def _remind_customer(self) -> None:
         self.state.customer_reminded = True
@@ -397,6 +420,8 @@ class DossierWorkflow:
                 ),
             )
             if cmd.kind in ("advanced_usage", "evolution"):
+                if workflow.patched(HANDOVER_ANSWERS):
+                    self._tell_handover(cmd.kind)
                 self._hand_over()
             return self.view()
 
@@ -857,7 +882,23 @@ class DossierWorkflow:
         s = self.state
         s.last_activity_at = workflow.now()
         s.reminded = s.escalated = False
+        s.cycle_from = None
         self.changed = True
+
+    def _tell_handover(self, kind: str) -> None:
+        """R3: the customer learns at once what happens next (a first response)."""
+        self._first_response()
+        if kind == "evolution":
+            self._mail("evolution_recorded", {})
+        else:
+            self._mail(
+                "response",
+                {
+                    "text": "Votre question demande une formation ou un paramétrage "
+                    "approfondi : un formateur vous propose un rendez-vous aujourd'hui ou "
+                    "le prochain jour ouvré. Vous recevrez l'invitation par mail."
+                },
+            )
 
     def _hand_over(self) -> None:
         """R7–R9: ask the owning service over NATS; its facts come back as service_event."""

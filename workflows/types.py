@@ -221,6 +221,7 @@ class DossierState:
     reminded: bool = False
     escalated: bool = False
     customer_reminded: bool = False
+    cycle_from: datetime | None = None  # R2: a new reminder cycle started (after an escalation)
     handover_attempt: int = 0
     step: int = 0  # every side effect's number (events, mails, notices)
     last_event: int = 0  # the `seq` of the last event published (the read model catches up)

@@ -118,7 +118,7 @@ async def test_advanced_usage_training_held_then_closed_without_answer() -> None
         resolution = "Formation effectuée : Journaux analytiques paramétrés."
         assert view.details["proposed_resolution"] == resolution
         await settled(handle)
-        assert fakes.templates() == ["acknowledgement", "response", "resolved"]
+        assert fakes.templates() == ["acknowledgement", "response", "response", "resolved"]
         assert fakes.mails[-1].context["resolution"] == resolution
 
         # no answer for confirmation_hours (40 business hours): closed Tuesday 20 at 15:00
@@ -173,10 +173,11 @@ async def test_training_held_and_confirmed_by_the_customer_closes_at_once() -> N
         assert view.closed_at is not None
         assert at_about(view.closed_at, paris("2032-01-14T09:30:00"))
         await settled(handle)
-        assert fakes.templates() == ["acknowledgement", "resolved", "closure"]
+        assert fakes.templates() == ["acknowledgement", "response", "resolved", "closure"]
         assert fakes.published()[-1].data["timeline"]["author"] == CUSTOMER.name
-        # no first response was given before the training: R3 still ran its course
-        assert fakes.notice_kinds() == ["first_response_warning", "first_response_breach"]
+        # the hand-over told the customer at once: that is the first response (R3)
+        assert fakes.notice_kinds() == []
+        assert view.first_responded_at is not None
 
 
 async def test_bug_waits_for_the_workaround_then_the_release_is_mailed() -> None:
@@ -307,7 +308,12 @@ async def test_evolution_accepted_is_mailed_and_closes_the_dossier() -> None:
         assert view.resolution == "Demande d'évolution acceptée. Prévue dans la version 6.0."
         assert view.details["evolution"]["state"] == "accepted"
         await settled(handle)
-        assert fakes.templates() == ["acknowledgement", "response", "evolution_accepted"]
+        assert fakes.templates() == [
+            "acknowledgement",
+            "response",
+            "evolution_recorded",
+            "evolution_accepted",
+        ]
         assert fakes.mails[-1].context["reason"] == "Prévue dans la version 6.0."
         assert fakes.mails[-1].context["specification"] == "CDC-2032-004"
         assert fakes.types()[-3:] == ["handed_over", "evolution_recorded", "closed"]
@@ -409,6 +415,11 @@ async def test_a_decision_reaching_a_closed_evolution_dossier_is_mailed_and_it_s
         )
         assert view.details["evolution"]["state"] == "rejected"
         await settled(handle)
-        assert fakes.templates() == ["acknowledgement", "closure", "evolution_rejected"]
+        assert fakes.templates() == [
+            "acknowledgement",
+            "evolution_recorded",
+            "closure",
+            "evolution_rejected",
+        ]
         assert fakes.mails[-1].context["reason"] == "Hors du périmètre du logiciel."
         assert fakes.types()[-2:] == ["closed", "evolution_rejected"]

@@ -64,12 +64,22 @@ async def test_quiet_dossier_reminds_then_escalates_and_a_response_restarts_the_
         )
         await skip_to(env, paris("2032-01-19T09:00:00"))
         await settled(handle)
-        assert fakes.notice_kinds() == ["reminder", "reminder", "escalation"]
+        assert fakes.notice_kinds() == [
+            "reminder",
+            "reminder",
+            "escalation",
+            "reminder",
+            "escalation",
+            "reminder",
+        ]
         assert at_about(fakes.notice_times[1], paris("2032-01-13T15:00:00"))  # + 4
         assert at_about(fakes.notice_times[2], paris("2032-01-14T15:00:00"))  # + 4 + 8
         assert fakes.notices[2].audience == "admins"
+        # never silent (R2): after an escalation a new cycle starts from it
+        assert at_about(fakes.notice_times[3], paris("2032-01-15T10:00:00"))  # + 4
+        assert at_about(fakes.notice_times[4], paris("2032-01-16T10:00:00"))  # + 4 + 8
+        assert at_about(fakes.notice_times[5], paris("2032-01-16T15:00:00"))  # + 4
         assert all(in_business_hours(t) for t in fakes.notice_times)
-        # escalated once (Wednesday), then nothing more until someone acts (checked Monday)
         assert fakes.types() == [
             "opened",
             "taken",
@@ -79,6 +89,9 @@ async def test_quiet_dossier_reminds_then_escalates_and_a_response_restarts_the_
             "responded",
             "reminded",
             "escalated",
+            "reminded",
+            "escalated",
+            "reminded",
         ]
 
 
