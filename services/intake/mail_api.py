@@ -67,6 +67,11 @@ class Gone(DomainError):
     status = 410
 
 
+def _text(value: str | None, field: str) -> None:
+    if value is not None and "\x00" in value:
+        raise DomainError("invalid", f"{field} : caractère NUL interdit.", field)
+
+
 # --- the ledger ---------------------------------------------------------------------------------
 
 
@@ -247,6 +252,7 @@ async def quarantine_list(
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> list[QuarantineItem]:
     """What could not become a dossier, newest first, each with its reason."""
+    _text(reason, "reason")
     rows = await pool.fetch(
         f"""{_MAIL.replace("SELECT m.*", _LIST_COLUMNS)}
             WHERE q.mail_id IS NOT NULL AND ($1 = 'all' OR q.status = $1)
@@ -546,6 +552,7 @@ async def bounces(pool: PoolDep, who: Technician, bouncing: bool = True) -> list
 )
 async def clear_bounce(address: str, pool: PoolDep, who: Technician) -> Response:
     """The address works again: the next bounce alerts again."""
+    _text(address, "address")
     done = await pool.execute(
         "UPDATE intake.mail_bounces SET bouncing = false, alerted_at = NULL "
         "WHERE address = lower($1)",

@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from services.intake.models import Requester
 
@@ -111,7 +111,28 @@ class MailOut(BaseModel):
     quarantine: QuarantineInfo | None
 
 
-class ReleaseIn(BaseModel):
+def _no_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" not in value
+    if isinstance(value, dict):
+        return all(_no_nul(v) for v in value.values())
+    if isinstance(value, list):
+        return all(_no_nul(v) for v in value)
+    return True
+
+
+class _Text(BaseModel):
+    """A body whose strings PostgreSQL can store (no NUL character)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _refuse_nul(cls, data: Any) -> Any:
+        if not _no_nul(data):
+            raise ValueError("caractère NUL interdit")
+        return data
+
+
+class ReleaseIn(_Text):
     """Release a quarantined mail: open a new dossier, or attach it to an existing one."""
 
     model_config = ConfigDict(
@@ -132,7 +153,7 @@ class ReleaseIn(BaseModel):
     requester: Requester | None = Field(default=None, description="open : par défaut From.")
 
 
-class DiscardIn(BaseModel):
+class DiscardIn(_Text):
     model_config = ConfigDict(extra="forbid")
     reason: str = Field(min_length=1, max_length=500)
 

@@ -908,3 +908,30 @@ async def test_other_organisation_cannot_download(
     )
     r = await http.get(f"/api/v1/mail/attachments/{att}", headers=auth(token))
     assert r.status_code == 403
+
+
+async def test_no_5xx_for_bad_input(http: httpx.AsyncClient, system, tech) -> None:
+    staff = auth(tech)
+    some = "00000000-0000-0000-0000-000000000000"
+    cases = [
+        http.get("/api/v1/mail/quarantine", params={"reason": "a\x00b"}, headers=staff),
+        http.delete("/api/v1/mail/bounces/a%00b", headers=staff),
+        http.post(
+            f"/api/v1/mail/quarantine/{some}/discard", json={"reason": "x\x00"}, headers=staff
+        ),
+        http.post(
+            f"/api/v1/mail/quarantine/{some}/release",
+            json={"action": "open", "requester": {"email": "a@exemple.fr", "name": "A\x00"}},
+            headers=staff,
+        ),
+        http.get("/api/v1/mail/ledger", params={"since": "hier"}, headers=staff),
+        http.get("/api/v1/mail/messages/pas-un-id", headers=staff),
+    ]
+    for answer in cases:
+        r = await answer
+        assert r.status_code == 422, r.text
+    missing = await http.post(
+        f"/api/v1/mail/quarantine/{some}/release", json={"action": "open"}, headers=staff
+    )
+    assert (missing.status_code, missing.json()["error"]["code"]) == (404, "not_quarantined")
+    assert (await http.get(f"/api/v1/mail/attachments/{some}", headers=staff)).status_code == 404
