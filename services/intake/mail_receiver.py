@@ -26,6 +26,7 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 from assistance.settings import Settings
 from services.intake import mail_repo
 from services.intake.mail_ingest import Delivery, MailIngestor, StorageUnavailable
+from services.intake.mail_rules import pg_safe
 
 log = logging.getLogger(__name__)
 
@@ -137,7 +138,7 @@ class _Refusals:
                 self.source,
                 "rejected",
                 reason=reason,
-                envelope_from=str(mail_from) if mail_from is not None else None,
+                envelope_from=pg_safe(str(mail_from)) if mail_from is not None else None,
             )
         except Exception:  # noqa: BLE001 - the refusal stands; its count is best effort
             log.warning("could not record the refusal %s in the mail ledger", reason)
@@ -189,11 +190,9 @@ class MailReceiver:
             ident="Assistance Manao",
             timeout=300,
         )
-        session.ingestor, session.source, session.max_bytes = (
-            self.ingestor,
-            self.protocol,
-            self.max_bytes,
-        )
+        session.ingestor = self.ingestor  # for _Refusals: the ledger, the limit's text
+        session.source = self.protocol
+        session.max_bytes = self.max_bytes
         self._sessions.add(session)
         return session
 
