@@ -22,13 +22,17 @@ async def _report(http: httpx.AsyncClient, system, **params) -> dict:
 
 async def test_activity_report_counts_what_happened(system, http: httpx.AsyncClient) -> None:
     before = await _report(http, system, weeks=4)
-    answered = await opened_dossier(http, system, software="manao-paie", subject="Rapport 1")
+    answered = await opened_dossier(
+        http, system, software="manao-paie", subject="Taux de cotisation retraite à mettre à jour"
+    )
     tech = auth(system.tokens[Role.technician])
     base = f"/api/v1/dossiers/{answered['id']}"
     assert (await http.post(f"{base}/take", headers=tech)).status_code == 200
     r = await http.post(f"{base}/responses", headers=tech, json={"text": "Voici la réponse."})
     assert r.status_code == 200
-    await opened_dossier(http, system, software="manao-paie", subject="Rapport 2")
+    await opened_dossier(
+        http, system, software="manao-paie", subject="Import des variables de paie refusé"
+    )
     after = await _report(http, system, weeks=4)
 
     assert len(after["weeks"]) == 4
