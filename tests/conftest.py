@@ -22,7 +22,7 @@ from assistance import db, demo, telemetry
 from assistance.app import create_app
 from assistance.directory import Role
 from assistance.settings import Settings
-from assistance.stack import Endpoints, LocalStack, StackConfig, create_database
+from assistance.stack import Endpoints, LocalStack, StackConfig, create_database, free_port
 
 SPANS = InMemorySpanExporter()
 
@@ -63,6 +63,8 @@ async def settings(endpoints: Endpoints) -> Settings:
         http_port=port,
         public_url=f"http://127.0.0.1:{port}",
         relay_poll_seconds=0.5,
+        mail_listen_port=free_port(),
+        mail_lmtp_port=free_port(),
     )
 
 

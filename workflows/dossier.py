@@ -594,6 +594,8 @@ class DossierWorkflow:
     @workflow.signal
     async def customer_message(self, msg: CustomerMessage) -> None:
         async with self.lock:
+            if msg.message_id and msg.message_id in self.state.thread:
+                return  # the same mail delivered twice joins once
             if self.state.status == "closed":
                 self._reopen("Nouveau message du client.", None)
             await self._customer_said(msg)
