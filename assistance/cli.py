@@ -16,14 +16,16 @@ import logging
 import os
 import sys
 from collections.abc import Iterable
+from pathlib import Path
 
 import uvicorn
 from fastapi import APIRouter
 
 from assistance import db, demo, devmail, directory
-from assistance.app import TARGETS, create_app
+from assistance.app import SERVICES, TARGETS, create_app
 from assistance.directory import Role
 from assistance.settings import Settings
+from assistance.stack import LocalStack, StackConfig, free_port, start_process, stop_process
 
 
 def _serve(
@@ -45,8 +47,6 @@ async def _run(settings: Settings, targets: list[str]) -> None:
 
 
 async def _dev(settings: Settings) -> None:
-    from assistance.stack import LocalStack, StackConfig
-
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     stack = LocalStack(
         StackConfig(
@@ -61,6 +61,7 @@ async def _dev(settings: Settings) -> None:
     )
     print("▸ Démarrage des composants (Temporal, NATS JetStream, PostgreSQL, mail)…", flush=True)
     ends = await stack.start()
+    worker = None
     try:
         settings = settings.model_copy(
             update={
@@ -78,7 +79,15 @@ async def _dev(settings: Settings) -> None:
             tokens = await demo.load(pool)
         finally:
             await pool.close()
-        server = _serve(settings, ["all"], [devmail.router(stack.mail)])
+        # The Temporal worker runs in its own process: workflow code is CPU-bound and must
+        # not slow the HTTP answers down (same code as `assistance run --target worker`).
+        worker = await start_process(
+            "worker",
+            [str(Path(sys.executable).parent / "assistance"), "run", "--target", "worker"],
+            settings.data_dir.resolve() / "worker.log",
+            _child_env(settings),
+        )
+        server = _serve(settings, list(SERVICES), [devmail.router(stack.mail)])
         serving = asyncio.create_task(server.serve())
         while not server.started and not serving.done():
             await asyncio.sleep(0.1)
@@ -110,7 +119,25 @@ async def _dev(settings: Settings) -> None:
         await serving
     finally:
         print("\n▸ Arrêt…", flush=True)
+        if worker is not None:
+            await stop_process(worker)
         await stack.stop()
+
+
+def _child_env(settings: Settings) -> dict[str, str]:
+    """The environment of a part started as a child: the same settings, its own HTTP port,
+    and no second mail receiver."""
+    return {
+        **os.environ,
+        "DATABASE_URL": settings.database_url,
+        "TEMPORAL_ADDRESS": settings.temporal_address,
+        "NATS_URL": settings.nats_url,
+        "SMTP_HOST": settings.smtp_host,
+        "SMTP_PORT": str(settings.smtp_port),
+        "HTTP_PORT": str(free_port()),
+        "MAIL_LISTEN_PORT": "0",
+        "MAIL_LMTP_PORT": "0",
+    }
 
 
 def _port(name: str) -> int | None:

@@ -164,6 +164,7 @@ async def _spawn(
     log_path: Path,
     stop_signal: signal.Signals = signal.SIGTERM,
     account: _Account | None = None,
+    env: dict[str, str] | None = None,
 ) -> _Child:
     """Start `argv` in a new session, its output appended to `log_path`."""
     with log_path.open("ab") as log:
@@ -178,6 +179,7 @@ async def _spawn(
             stderr=subprocess.STDOUT,
             start_new_session=True,
             preexec_fn=_die_with_parent(stop_signal),
+            env=env,
             **credentials,
         )
     _live_children[process.pid] = stop_signal
@@ -684,3 +686,13 @@ class LocalStack:
 
     def _report(self, message: str, started: float) -> None:
         self.progress(f"▸ {message} in {time.monotonic() - started:.1f} s")
+
+
+async def start_process(name: str, argv: list[str], log_path: Path, env: dict[str, str]) -> _Child:
+    """Start one more part of the system (e.g. the Temporal worker) as a child process that
+    dies with this one; stop it with `stop_process`."""
+    return await _spawn(name, argv, log_path, env=env)
+
+
+async def stop_process(child: _Child) -> None:
+    await _terminate(child)
