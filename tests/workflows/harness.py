@@ -15,12 +15,12 @@ from typing import Any
 
 from temporalio import activity
 from temporalio.client import WorkflowHandle
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from assistance.business_time import DEFAULT_CALENDAR
 from assistance.events import Event
+from assistance.temporal import data_converter
 from workflows.dossier import DossierWorkflow
 from workflows.types import (
     Actor,
@@ -116,7 +116,7 @@ def opening(received_at: datetime, channel: str = "web", **kw: Any) -> DossierOp
 @asynccontextmanager
 async def time_skipping() -> AsyncIterator[WorkflowEnvironment]:
     env = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=str(TEST_SERVER), data_converter=pydantic_data_converter
+        test_server_existing_path=str(TEST_SERVER), data_converter=data_converter
     )
     try:
         yield env

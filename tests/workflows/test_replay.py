@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 from temporalio.client import WorkflowHistory
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
+from assistance.temporal import data_converter
 from tests.workflows.record_histories import HISTORIES, SCENARIOS, dossier_id
 from workflows.dossier import DossierWorkflow
 
@@ -30,6 +30,6 @@ async def test_recorded_history_replays(path: Path) -> None:
     history = WorkflowHistory.from_json(
         dossier_id(path.stem), await asyncio.to_thread(path.read_text)
     )
-    replayer = Replayer(workflows=[DossierWorkflow], data_converter=pydantic_data_converter)
+    replayer = Replayer(workflows=[DossierWorkflow], data_converter=data_converter)
     result = await replayer.replay_workflow(history)  # raises on non-determinism
     assert result.replay_failure is None
