@@ -1,0 +1,231 @@
+"""The machine, the figures table, and docs/benchmarks.md (newest run first, history kept)."""
+
+from __future__ import annotations
+
+import math
+import os
+import platform
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from bench.load import LoadRun
+
+RUNS_HEADING = "## Runs"
+RUNS_MARKER = "<!-- newest run first; `make bench` inserts its section below this line -->"
+
+HEADER = f"""# Benchmarks
+
+`make bench` (`python -m bench`, options: `--concurrency`, `--requests`, `--seconds`,
+`--skip-baselines`, `--output`) starts the real local stack in a temporary directory — Temporal
+dev server on a SQLite file in WAL mode, NATS JetStream on a file store, embedded PostgreSQL with
+fsync on — runs the whole system as a separate process (`assistance run --target all`), and
+drives `POST /api/v1/requests` with a closed-loop aiohttp generator. In the same run, with the
+same generator and concurrency, it measures two baselines: a bare FastAPI + asyncpg endpoint doing
+one INSERT, and bare `start_workflow` calls on the same Temporal server. Compare the ratios
+between runs rather than the raw rates: these machines are shared and vary by ±10–30 %. The
+method, and what it costs, is in `docs/decisions/0005-benchmark-method.md`.
+
+What the rows mean:
+- **deposit**: answers 201 per second over the measured run, and the latency of those answers
+  (the whole system serving, its relay, worker and projections running in the same process).
+- **live workflow for every dossier**: from the first measured request until the outbox holds no
+  pending `start_dossier` row (the relay marks a row done only once `start_workflow` succeeded)
+  *and* Temporal counts a `DossierWorkflow` for every accepted deposit.
+- **after the load ended**: how long the outbox, Temporal's visibility and the read model
+  (`dossier.dossiers`) kept catching up once the last answer came back.
+
+{RUNS_HEADING}
+
+{RUNS_MARKER}
+"""
+
+
+@dataclass
+class Machine:
+    cpus: int
+    cpu_model: str
+    ram_gib: float
+    python: str
+    system: str
+    load_average: str
+    no_bytecode: bool = False
+    date: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+    def line(self) -> str:
+        flags = "; PYTHONDONTWRITEBYTECODE set (no .pyc cache)" if self.no_bytecode else ""
+        return (
+            f"{self.cpus} CPUs ({self.cpu_model}), {self.ram_gib:.1f} GiB RAM, {self.system}, "
+            f"Python {self.python}{flags}; load average at start {self.load_average}"
+        )
+
+
+def machine() -> Machine:
+    model = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    ram_kib = 0
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                ram_kib = int(line.split()[1])
+    except OSError:
+        pass
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:
+        cpus = os.cpu_count() or 0
+    try:
+        load = " / ".join(f"{value:.2f}" for value in os.getloadavg())
+    except OSError:
+        load = "n/a"
+    return Machine(
+        cpus=cpus,
+        cpu_model=model,
+        ram_gib=ram_kib / 1024 / 1024,
+        python=platform.python_version(),
+        system=f"{platform.system()} {platform.release()}",
+        load_average=load,
+        no_bytecode=bool(os.environ.get("PYTHONDONTWRITEBYTECODE")),
+    )
+
+
+@dataclass
+class Drain:
+    """When the deposits' follow-up work was done, in seconds (None: not within the cap)."""
+
+    target: int  # dossiers accepted (warm-up included): the counts that must be reached
+    live_from_start: float | None = None  # outbox drained and workflows counted, from 1st request
+    outbox_after_load: float | None = None
+    workflows_after_load: float | None = None
+    projection_after_load: float | None = None
+    cap: float = 0.0
+    last_pending_starts: int = 0
+    last_workflows: int = 0
+    last_dossiers: int = 0
+
+
+@dataclass
+class Figures:
+    concurrency: int
+    requests: int
+    deposit: LoadRun | None = None
+    drain: Drain | None = None
+    bare_insert: LoadRun | None = None
+    bare_start: LoadRun | None = None
+    load: str = ""
+    components: str = ""
+    code: str = ""
+    notes: list[str] = field(default_factory=list)
+
+
+def _seconds(value: float | None, cap: float, progress: str = "") -> str:
+    if value is not None:
+        return f"{value:.1f} s"
+    return f"not within {cap:.0f} s" + (f" ({progress})" if progress else "")
+
+
+def _rate(run: LoadRun, unit: str) -> str:
+    text = (
+        f"**{run.rate:,.0f} {unit}/s** · p50 {run.latency_ms(50):,.0f} ms · "
+        f"p99 {run.latency_ms(99):,.0f} ms"
+    )
+    return text + (f" ({run.ok} in {run.elapsed:.1f} s, time cap hit)" if run.capped else "")
+
+
+def _ratio(numerator: float, denominator: float) -> str:
+    if denominator <= 0 or math.isnan(denominator):
+        return "n/a"
+    return f"{numerator / denominator:.2f}"
+
+
+def rows(fig: Figures) -> list[tuple[str, str]]:
+    out: list[tuple[str, str]] = []
+    dep, drain = fig.deposit, fig.drain
+    if dep is not None:
+        out.append(("Deposit `POST /api/v1/requests`, whole system", _rate(dep, "accepted")))
+        others = ", ".join(f"{n} × {k}" for k, n in dep.failures.most_common()) or "none"
+        out.append(("Answers other than 201", f"{dep.failed} ({others}) of {dep.sent} sent"))
+    if dep is not None and drain is not None:
+        live = drain.live_from_start
+        live_text = _seconds(live, drain.cap + dep.elapsed)
+        if live is not None:
+            live_text += f" ({dep.ok / live:,.0f} dossiers/s end to end)"
+        out.append(("Live workflow for every dossier, from the first request", live_text))
+        after = "… after the load ended:"
+        cap, target = drain.cap, drain.target
+        pending = f"{drain.last_pending_starts} still pending"
+        counted = f"{drain.last_workflows:,} of {target:,} counted"
+        projected = f"{drain.last_dossiers:,} of {target:,} projected"
+        out += [
+            (
+                f"{after} outbox `start_dossier` drained",
+                _seconds(drain.outbox_after_load, cap, pending),
+            ),
+            (
+                f"{after} Temporal counts every workflow",
+                _seconds(drain.workflows_after_load, cap, counted),
+            ),
+            (f"{after} read model complete", _seconds(drain.projection_after_load, cap, projected)),
+        ]
+    if fig.bare_insert is not None:
+        out.append(("Baseline: FastAPI + one asyncpg INSERT", _rate(fig.bare_insert, "req")))
+    if fig.bare_start is not None:
+        out.append(
+            ("Baseline: Temporal `start_workflow`, one client", _rate(fig.bare_start, "starts"))
+        )
+    if dep is not None and fig.bare_insert is not None:
+        out.append(("Ratio deposit / bare insert", _ratio(dep.rate, fig.bare_insert.rate)))
+    if dep is not None and fig.bare_start is not None:
+        out.append(("Ratio deposit / bare `start_workflow`", _ratio(dep.rate, fig.bare_start.rate)))
+    return out
+
+
+def table(fig: Figures) -> str:
+    lines = ["| measure | value |", "|---|---|"]
+    lines += [f"| {name} | {value} |" for name, value in rows(fig)]
+    return "\n".join(lines)
+
+
+def plain_table(fig: Figures) -> str:
+    pairs = [(name.replace("`", ""), value.replace("**", "")) for name, value in rows(fig)]
+    width = max((len(name) for name, _ in pairs), default=0)
+    return "\n".join(f"  {name:<{width}}  {value}" for name, value in pairs)
+
+
+def section(fig: Figures, mach: Machine, command: str) -> str:
+    when = mach.date.strftime("%Y-%m-%d %H:%M UTC")
+    parts = [
+        f"### {when}",
+        "",
+        f"- Machine: {mach.line()}",
+        f"- Command: {command}",
+        f"- Load: {fig.load}",
+    ]
+    if fig.code:
+        parts.append(f"- Code: {fig.code}")
+    if fig.components:
+        parts.append(f"- Components: {fig.components}")
+    parts += ["", table(fig)]
+    if fig.notes:
+        parts += ["", "Observed:"]
+        parts += [f"- {note}" for note in fig.notes]
+    return "\n".join(parts) + "\n"
+
+
+def write(path: Path, new_section: str) -> None:
+    """Insert `new_section` at the top of the Runs list, keeping every earlier run."""
+    text = path.read_text(encoding="utf-8") if path.exists() else HEADER
+    if RUNS_MARKER not in text:
+        if RUNS_HEADING not in text:
+            text = text.rstrip("\n") + f"\n\n{RUNS_HEADING}\n"
+        text = text.replace(RUNS_HEADING, f"{RUNS_HEADING}\n\n{RUNS_MARKER}", 1)
+    before, after = text.split(RUNS_MARKER, 1)
+    text = f"{before}{RUNS_MARKER}\n\n{new_section}\n{after.lstrip(chr(10))}"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text.rstrip("\n") + "\n", encoding="utf-8")
