@@ -19,6 +19,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 import uvicorn
+import uvloop
 from fastapi import APIRouter
 
 from assistance import db, demo, devmail, directory
@@ -209,6 +210,8 @@ def main(argv: list[str] | None = None) -> None:
     if args.command == "dev":
         coro = _dev(settings)
     elif args.command == "run":
+        # uvloop where nothing is started under another account (the embedded PostgreSQL)
+        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
         coro = _run(settings, args.target or ["all"])
     elif args.command == "migrate":
         coro = _migrate(settings)

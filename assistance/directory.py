@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import time
 import uuid
 from dataclasses import dataclass
 from enum import StrEnum
@@ -142,14 +143,13 @@ async def organisation_for_email(
 ) -> uuid.UUID | None:
     """The organisation of a known user, else the one owning the address's domain."""
     email = email.lower()
-    org = await conn.fetchval("SELECT organisation_id FROM directory.users WHERE email = $1", email)
-    if org is not None:
-        return org
-    domain = email.rpartition("@")[2]
     return await conn.fetchval(
-        "SELECT id FROM directory.organisations WHERE $1 = ANY(email_domains) ORDER BY name "
-        "LIMIT 1",
-        domain,
+        """SELECT coalesce(
+               (SELECT organisation_id FROM directory.users WHERE email = $1),
+               (SELECT id FROM directory.organisations WHERE $2 = ANY(email_domains)
+                ORDER BY name LIMIT 1))""",
+        email,
+        email.rpartition("@")[2],
     )
 
 
@@ -175,6 +175,23 @@ async def add_software_version(
         software,
         version,
     )
+
+
+class SoftwareCatalogue:
+    """The known software codes, read at most every `ttl` seconds; an unknown code is checked
+    against the database once more before it is refused, so a new software is usable at once."""
+
+    def __init__(self, ttl: float = 30.0) -> None:
+        self.ttl = ttl
+        self._codes: frozenset[str] = frozenset()
+        self._read_at = float("-inf")
+
+    async def knows(self, conn: asyncpg.Pool | asyncpg.Connection, code: str) -> bool:
+        now = time.monotonic()
+        if code not in self._codes or now - self._read_at > self.ttl:
+            self._codes = frozenset(await software_codes(conn))
+            self._read_at = now
+        return code in self._codes
 
 
 async def software_codes(conn: asyncpg.Pool | asyncpg.Connection) -> list[str]:

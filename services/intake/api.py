@@ -26,6 +26,7 @@ from services.intake.mail_api import router as mail_router
 from services.intake.models import CallIn, Channel, DepositIn, DepositOut
 
 router = APIRouter(prefix="/api/v1", tags=["intake"])
+SOFTWARES = directory.SoftwareCatalogue()
 
 IdempotencyKey = Annotated[
     str | None,
@@ -77,7 +78,7 @@ async def _accept(
                     if replay is not None:
                         response.headers["Idempotent-Replay"] = "true"
                         return DepositOut.model_validate(replay)
-                if body.software not in await directory.software_codes(conn):
+                if not await SOFTWARES.knows(conn, body.software):
                     raise DomainError(
                         "unknown_software",
                         f"Logiciel inconnu : {body.software!r}.",

@@ -79,8 +79,11 @@ async def record_request(
         occurred_at=received_at,
         data=opening,
     )
-    await outbox.enqueue_event(conn, "intake", received)
-    await outbox.enqueue(conn, "intake", START_DOSSIER, opening)
+    await outbox.enqueue_many(
+        conn,
+        "intake",
+        [("publish", received.model_dump(mode="json")), (START_DOSSIER, opening)],
+    )
     return DepositOut(
         id=dossier_id,
         reference=reference,
