@@ -19,7 +19,7 @@ HEADER = f"""# Benchmarks
 `make bench` (`python -m bench`, options: `--concurrency`, `--requests`, `--seconds`,
 `--skip-baselines`, `--output`) starts the real local stack in a temporary directory — Temporal
 dev server on a SQLite file in WAL mode, NATS JetStream on a file store, embedded PostgreSQL with
-fsync on — runs the whole system as a separate process (`assistance run --target all`), and
+fsync on — runs the system as two processes (the services, and the Temporal worker), and
 drives `POST /api/v1/requests` with a closed-loop aiohttp generator. In the same run, with the
 same generator and concurrency, it measures two baselines: a bare FastAPI + asyncpg endpoint doing
 one INSERT, and bare `start_workflow` calls on the same Temporal server. Compare the ratios

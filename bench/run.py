@@ -24,6 +24,7 @@ import asyncpg
 from temporalio.client import Client
 
 from assistance import db, demo
+from assistance.app import SERVICES
 from assistance.stack import Endpoints, LocalStack, StackConfig, create_database, free_port
 from bench import bare_temporal, cpu, report
 from bench.load import LoadRun, deposit_body, http_session, post_json
@@ -228,7 +229,10 @@ class Bench:
     # --- the system under test -----------------------------------------------------------------
 
     async def _deposit(self, ends: Endpoints) -> None:
-        say("▸ System under test: `assistance run --target all` (separate process)")
+        say(
+            "▸ System under test: the services (`assistance run --target <each service>`) and "
+            "the Temporal worker (`assistance run --target worker`), two processes"
+        )
         url = await create_database(ends.database_url, "assistance")
         await db.migrate(url)
         pool = await db.create_pool(url, 2)
@@ -252,10 +256,16 @@ class Bench:
                 "OTEL_EXPORTER_OTLP_ENDPOINT": "",
                 "LOG_LEVEL": "WARNING",
             }
-            argv = [str(BIN / "assistance"), "run", "--target", "all"]
+            services = [arg for name in SERVICES for arg in ("--target", name)]
+            argv = [str(BIN / "assistance"), "run", *services]
             # From the scratch directory: no developer `.env` is read, nothing lands in the repo.
             sut = await self.spawn("assistance run", argv, env, cwd=self.data_dir)
+            worker_port = free_port()
+            worker_env = {**env, "HTTP_PORT": str(worker_port), "MAIL_LISTEN_PORT": "0"}
+            worker_argv = [str(BIN / "assistance"), "run", "--target", "worker"]
+            worker = await self.spawn("assistance worker", worker_argv, worker_env, self.data_dir)
             took = await wait_http_ok(sut, f"http://127.0.0.1:{port}/readyz")
+            await wait_http_ok(worker, f"http://127.0.0.1:{worker_port}/readyz")
             say(f"  ready (GET /readyz = 200) after {took:.1f} s")
             probe = _Probe(pool, temporal)
             base = f"http://127.0.0.1:{port}/api/v1/requests"
@@ -275,6 +285,7 @@ class Bench:
                 say(f"  observed: {note}")
             self.fig.notes += notes
             await self.stop(sut)
+            await self.stop(worker)
         finally:
             await pool.close()
 
