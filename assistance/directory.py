@@ -247,3 +247,40 @@ async def get_organisation(
         "SELECT id, name, context FROM directory.organisations WHERE id = $1", org_id
     )
     return dict(row) if row is not None else None
+
+
+async def principal_by_email(
+    conn: asyncpg.Pool | asyncpg.Connection, email: str
+) -> Principal | None:
+    """The user with this e-mail address, if any (sign-in by mail link)."""
+    row = await conn.fetchrow(
+        "SELECT id, role, organisation_id, email, name FROM directory.users WHERE email = $1",
+        email.strip().lower(),
+    )
+    if row is None:
+        return None
+    return Principal(
+        user_id=row["id"],
+        role=Role(row["role"]),
+        organisation_id=row["organisation_id"],
+        email=row["email"],
+        name=row["name"],
+    )
+
+
+async def principal_by_id(
+    conn: asyncpg.Pool | asyncpg.Connection, user_id: uuid.UUID
+) -> Principal | None:
+    row = await conn.fetchrow(
+        "SELECT id, role, organisation_id, email, name FROM directory.users WHERE id = $1",
+        user_id,
+    )
+    if row is None:
+        return None
+    return Principal(
+        user_id=row["id"],
+        role=Role(row["role"]),
+        organisation_id=row["organisation_id"],
+        email=row["email"],
+        name=row["name"],
+    )

@@ -15,7 +15,7 @@ from fastapi.responses import Response
 from markupsafe import Markup
 
 from assistance import directory
-from services.site import i18n
+from services.site import i18n, sign_in_links
 from services.site.backend import ApiError
 from services.site.repo import add_attachments
 from services.site.sessions import User
@@ -280,10 +280,54 @@ async def sign_in(request: Request) -> Response:
     return redirect(target or HOME_OF_ROLE.get(user.role, "/"))
 
 
+@router.post("/connexion/lien")
+async def ask_sign_in_link(request: Request) -> Response:
+    """Sign-in by mail: a single-use link to a known address; the same answer either way."""
+    form = await read_form(request)
+    email = field(form, "email").lower()
+    if email:
+        await sign_in_links.send_link(
+            request.app.state.pool,
+            request.app.state.settings,
+            email,
+            str(request.base_url).rstrip("/"),
+        )
+    session_of(request).flash(
+        "success",
+        tr(request, "If this address is known, a sign-in link has just been sent to it."),
+    )
+    return redirect("/connexion")
+
+
+@router.get("/connexion/lien/{secret}")
+async def follow_sign_in_link(request: Request, secret: str) -> Response:
+    redeemed = await sign_in_links.redeem(request.app.state.pool, secret[:200])
+    if redeemed is None:
+        session_of(request).flash(
+            "error", tr(request, "This sign-in link is invalid, used or expired.")
+        )
+        return redirect("/connexion")
+    found, token = redeemed
+    assert found.role is not None
+    user = User(
+        id=str(found.user_id),
+        name=found.name,
+        email=found.email,
+        role=found.role.value,
+        organisation_id=str(found.organisation_id) if found.organisation_id else None,
+    )
+    session = session_of(request)
+    session.sign_in(token, user, issued=True)
+    session.flash("success", tr(request, "Welcome, %(name)s.") % {"name": user.name})
+    return redirect(HOME_OF_ROLE.get(user.role, "/"))
+
+
 @router.post("/deconnexion")
 async def sign_out(request: Request) -> Response:
     await read_form(request)
     session = session_of(request)
+    if session.issued and session.token:
+        await directory.revoke_token(request.app.state.pool, session.token)
     session.sign_out()
     session.flash("success", tr(request, "You are signed out."))
     return redirect("/")

@@ -49,15 +49,17 @@ class Session:
     user: User | None = None
     lang: str = "fr"
     flashes: list[tuple[str, str]] = field(default_factory=list)
+    issued: bool = False  # the token was made for this session (sign-in link): revoke it
     modified: bool = False
 
-    def sign_in(self, token: str, user: User) -> None:
-        self.token, self.user = token, user
+    def sign_in(self, token: str, user: User, issued: bool = False) -> None:
+        self.token, self.user, self.issued = token, user, issued
         self.csrf = secrets.token_urlsafe(24)  # a new form token with every new identity
         self.modified = True
 
     def sign_out(self) -> None:
         self.token = self.user = None
+        self.issued = False
         self.csrf = secrets.token_urlsafe(24)
         self.modified = True
 
@@ -86,6 +88,7 @@ class Session:
             "u": self.user.__dict__ if self.user else None,
             "l": self.lang,
             "f": self.flashes,
+            "i": self.issued,
         }
 
     @classmethod
@@ -97,6 +100,7 @@ class Session:
             user=User(**user) if user else None,
             lang=str(data.get("l") or "fr"),
             flashes=[(str(a), str(b)) for a, b in data.get("f") or []],
+            issued=bool(data.get("i")),
         )
 
 

@@ -1,0 +1,68 @@
+"""Sign-in by mail: a single-use link to a known address, its own token, revoked at sign-out."""
+
+from __future__ import annotations
+
+import re
+from email import message_from_bytes
+from email.policy import default as default_policy
+
+import httpx
+
+from assistance import directory
+from assistance.db import create_pool
+from assistance.stack import LocalStack
+from tests.services.site.support import csrf_of
+
+LINK = re.compile(r"(http://\S+/connexion/lien/\S+)")
+
+
+async def test_a_customer_signs_in_with_a_link_sent_by_mail(system, stack: LocalStack) -> None:
+    async with httpx.AsyncClient(base_url=system.base_url, timeout=20) as web:
+        stack.mail.clear()
+        token = csrf_of((await web.get("/connexion")).text)
+        for email in ("claire.martin@dupont-sa.fr", "personne@inconnu.example"):
+            asked = await web.post("/connexion/lien", data={"csrf": token, "email": email})
+            assert asked.status_code == 303
+            page = await web.get("/connexion")
+            assert "un lien de connexion vient de lui être envoyé" in page.text
+        caught = await stack.mail.wait_for(
+            lambda m: "claire.martin@dupont-sa.fr" in m.rcpt_tos, timeout=10
+        )
+        assert all("personne@inconnu.example" not in m.rcpt_tos for m in stack.mail.messages)
+        msg = message_from_bytes(caught.data, policy=default_policy)
+        assert msg["Auto-Submitted"] == "auto-generated"
+        link = LINK.search(msg.get_body(preferencelist=("plain",)).get_content())
+        assert link, "no link in the mail"
+        url = link.group(1).removeprefix(system.base_url)
+
+        followed = await web.get(url)
+        assert (followed.status_code, followed.headers["location"]) == (303, "/espace")
+        portal = await web.get("/espace")
+        assert portal.status_code == 200 and "Claire Martin" in portal.text
+
+        # single use
+        async with httpx.AsyncClient(base_url=system.base_url, timeout=20) as other:
+            again = await other.get(url)
+            assert again.headers["location"] == "/connexion"
+            assert "invalide, déjà utilisé ou expiré" in (await other.get("/connexion")).text
+
+        # signing out revokes the token made for this session
+        pool = await create_pool(system.settings.database_url, 1)
+        try:
+            issued = await pool.fetchval(
+                "SELECT count(*) FROM directory.tokens t JOIN directory.users u ON u.id = t.user_id"
+                " WHERE u.email = 'claire.martin@dupont-sa.fr' AND t.label = 'site session'"
+                " AND t.revoked_at IS NULL"
+            )
+            assert issued == 1
+            out = await web.post("/deconnexion", data={"csrf": csrf_of(portal.text)})
+            assert out.status_code == 303
+            still = await pool.fetchval(
+                "SELECT count(*) FROM directory.tokens t JOIN directory.users u ON u.id = t.user_id"
+                " WHERE u.email = 'claire.martin@dupont-sa.fr' AND t.label = 'site session'"
+                " AND t.revoked_at IS NULL"
+            )
+            assert still == 0
+            assert await directory.principal_by_email(pool, "CLAIRE.MARTIN@dupont-sa.fr")
+        finally:
+            await pool.close()
