@@ -67,7 +67,7 @@ async def signed_in(browser: Any, system: Any, role: Role | None, **context: Any
     page.on("dialog", on_dialog)
     if role is not None:
         await page.goto("/connexion")
-        await page.get_by_label("Adresse e-mail").fill(EMAIL_OF[role])
+        await page.locator("#email").fill(EMAIL_OF[role])  # the token form
         await page.get_by_label("Jeton d'accès").fill(system.tokens[role])
         await page.get_by_role("button", name="Se connecter").last.click()
         await page.wait_for_load_state()
