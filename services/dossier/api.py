@@ -221,8 +221,16 @@ async def activity_report(
 
 
 async def _send(
-    request: Request, pool: Any, dossier_id: uuid.UUID, who: Principal, update: str, cmd: Any
+    request: Request,
+    pool: Any,
+    dossier_id: uuid.UUID,
+    who: Principal,
+    update: str,
+    command: type,
+    **fields: Any,
 ) -> DossierOut:
+    """Run one lifecycle command as `who` and answer with the dossier as it now is."""
+    cmd = command(actor=commands.actor_of(who), **fields)
     client = request.app.state.runtime.temporal
     return await commands.send(client, pool, dossier_id, who, update, cmd)
 
@@ -237,9 +245,7 @@ async def take(
     request: Request, dossier_id: uuid.UUID, pool: PoolDep, who: Technician
 ) -> DossierOut:
     """R2: the technician who takes a dossier follows it to closure."""
-    return await _send(
-        request, pool, dossier_id, who, "take", TakeCmd(actor=commands.actor_of(who))
-    )
+    return await _send(request, pool, dossier_id, who, "take", TakeCmd)
 
 
 @router.post(
@@ -251,9 +257,7 @@ async def take(
 async def release(
     request: Request, dossier_id: uuid.UUID, pool: PoolDep, who: Technician
 ) -> DossierOut:
-    return await _send(
-        request, pool, dossier_id, who, "release", TakeCmd(actor=commands.actor_of(who))
-    )
+    return await _send(request, pool, dossier_id, who, "release", TakeCmd)
 
 
 @router.post(
@@ -267,14 +271,7 @@ async def diagnose(
 ) -> DossierOut:
     """R5: context, need and class; advanced usage, bug (after the workaround) and evolution
     then go to their services (R7–R9)."""
-    cmd = DiagnosisCmd(
-        actor=commands.actor_of(who),
-        kind=body.kind,
-        context=body.context,
-        need=body.need,
-        version=body.version,
-    )
-    return await _send(request, pool, dossier_id, who, "diagnose", cmd)
+    return await _send(request, pool, dossier_id, who, "diagnose", DiagnosisCmd, **dict(body))
 
 
 @router.post(
@@ -288,14 +285,7 @@ async def respond(
 ) -> DossierOut:
     """A technician's response is mailed to the customer and stops the R3 clock; a customer's
     message resumes a dossier waiting for them."""
-    return await _send(
-        request,
-        pool,
-        dossier_id,
-        who,
-        "respond",
-        MessageCmd(actor=commands.actor_of(who), text=body.text),
-    )
+    return await _send(request, pool, dossier_id, who, "respond", MessageCmd, text=body.text)
 
 
 @router.post(
@@ -307,14 +297,7 @@ async def respond(
 async def note(
     request: Request, dossier_id: uuid.UUID, body: TextIn, pool: PoolDep, who: Staff
 ) -> DossierOut:
-    return await _send(
-        request,
-        pool,
-        dossier_id,
-        who,
-        "note",
-        MessageCmd(actor=commands.actor_of(who), text=body.text),
-    )
+    return await _send(request, pool, dossier_id, who, "note", MessageCmd, text=body.text)
 
 
 @router.post(
@@ -328,12 +311,7 @@ async def request_information(
 ) -> DossierOut:
     """R2: waiting for the customer pauses the follow-through and reminds them."""
     return await _send(
-        request,
-        pool,
-        dossier_id,
-        who,
-        "request_information",
-        MessageCmd(actor=commands.actor_of(who), text=body.text),
+        request, pool, dossier_id, who, "request_information", MessageCmd, text=body.text
     )
 
 
@@ -349,14 +327,7 @@ async def screen_share(
     """R6: a room with an unguessable name, sent to the customer."""
     template = request.app.state.settings.screen_share_url
     link = template.format(room=secrets.token_urlsafe(16))
-    return await _send(
-        request,
-        pool,
-        dossier_id,
-        who,
-        "screen_share",
-        ScreenShareCmd(actor=commands.actor_of(who), link=link),
-    )
+    return await _send(request, pool, dossier_id, who, "screen_share", ScreenShareCmd, link=link)
 
 
 @router.post(
@@ -369,8 +340,9 @@ async def workaround(
     request: Request, dossier_id: uuid.UUID, body: WorkaroundIn, pool: PoolDep, who: Technician
 ) -> DossierOut:
     """R8: the workaround first (or why there is none); then the developers."""
-    cmd = WorkaroundCmd(actor=commands.actor_of(who), text=body.text, none_reason=body.none_reason)
-    return await _send(request, pool, dossier_id, who, "record_workaround", cmd)
+    return await _send(
+        request, pool, dossier_id, who, "record_workaround", WorkaroundCmd, **dict(body)
+    )
 
 
 @router.post(
@@ -384,12 +356,7 @@ async def close(
 ) -> DossierOut:
     """R10: only with a resolution, which the customer receives by mail."""
     return await _send(
-        request,
-        pool,
-        dossier_id,
-        who,
-        "close",
-        CloseCmd(actor=commands.actor_of(who), resolution=body.resolution),
+        request, pool, dossier_id, who, "close", CloseCmd, resolution=body.resolution
     )
 
 
@@ -402,9 +369,7 @@ async def close(
 async def confirm(
     request: Request, dossier_id: uuid.UUID, pool: PoolDep, who: Customer
 ) -> DossierOut:
-    return await _send(
-        request, pool, dossier_id, who, "confirm", TakeCmd(actor=commands.actor_of(who))
-    )
+    return await _send(request, pool, dossier_id, who, "confirm", TakeCmd)
 
 
 @router.post(
@@ -421,11 +386,4 @@ async def reopen(
     who: TechnicianOrCustomer,
 ) -> DossierOut:
     """R10: one history; the dossier goes back to its technician (or the queue)."""
-    return await _send(
-        request,
-        pool,
-        dossier_id,
-        who,
-        "reopen",
-        ReopenCmd(actor=commands.actor_of(who), reason=body.reason),
-    )
+    return await _send(request, pool, dossier_id, who, "reopen", ReopenCmd, reason=body.reason)
