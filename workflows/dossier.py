@@ -14,6 +14,10 @@ Updates (validated, refused with a reason before anything is written): take, rel
 diagnose, respond, note, request_information, screen_share, record_workaround, close,
 confirm, reopen. Signals: customer_message (mail replies), service_event (facts from the
 training, bugs and evolutions services). Query: view.
+
+What the commands and facts do is in workflows/dossier_steps.py, how the workflow tells the
+world (events, mails, staff notices) in workflows/dossier_effects.py; both are passed through
+the sandbox, so each workflow run re-imports only this file.
 """
 
 from __future__ import annotations
