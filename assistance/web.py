@@ -98,6 +98,13 @@ def require(*roles: Role) -> Callable[[Principal], Awaitable[Principal]]:
     return check
 
 
+# Who may call an endpoint: the aliases every service shares (a service names its own for
+# narrower sets, e.g. developers or trainers).
+Anyone = Annotated[Principal, Depends(require(*Role))]
+AnyStaff = Annotated[Principal, Depends(require(*sorted(directory.STAFF)))]
+TechnicianOrAdmin = Annotated[Principal, Depends(require(Role.technician, Role.admin))]
+
+
 def body_hash(body: Any) -> str:
     return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
 

@@ -14,7 +14,9 @@ from fastapi import APIRouter, Depends, Query, Request
 from assistance.clock import local
 from assistance.directory import Principal, Role
 from assistance.errors import NotFound
-from assistance.web import PoolDep, require
+from assistance.web import Anyone, PoolDep, require
+from assistance.web import AnyStaff as Staff
+from assistance.web import TechnicianOrAdmin as Technician
 from services.dossier import commands, domain, repo
 from services.dossier.models import (
     ActivityReport,
@@ -44,9 +46,6 @@ from workflows.types import (
 
 router = APIRouter(prefix="/api/v1", tags=["dossiers"])
 
-Anyone = Annotated[Principal, Depends(require(*Role))]
-Staff = Annotated[Principal, Depends(require(*(r for r in Role if r is not Role.customer)))]
-Technician = Annotated[Principal, Depends(require(Role.technician, Role.admin))]
 TechnicianOrCustomer = Annotated[
     Principal, Depends(require(Role.technician, Role.admin, Role.customer))
 ]

@@ -11,8 +11,9 @@ import asyncpg
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
 from assistance import directory
-from assistance.directory import STAFF, Principal, Role
+from assistance.directory import Principal, Role
 from assistance.errors import DomainError, NotFound
+from assistance.web import AnyStaff as Staff
 from assistance.web import PoolDep, require
 from services.evolutions import backlog, decisions, domain, publications, releases, reviews
 from services.evolutions.models import (
@@ -35,7 +36,6 @@ from services.evolutions.settings import get_evolutions_settings
 
 router = APIRouter(prefix="/api/v1", tags=["evolutions"])
 
-Staff = Annotated[Principal, Depends(require(*STAFF))]
 Grouper = Annotated[Principal, Depends(require(Role.technician, Role.product_manager, Role.admin))]
 ProductManager = Annotated[Principal, Depends(require(Role.product_manager))]
 Admin = Annotated[Principal, Depends(require(Role.admin))]

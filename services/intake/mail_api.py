@@ -13,13 +13,15 @@ from typing import Annotated, Any, Literal
 from urllib.parse import quote
 
 import asyncpg
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 from pydantic import ValidationError
 
 from assistance import directory, outbox
-from assistance.directory import STAFF, Principal, Role
+from assistance.directory import Principal
 from assistance.errors import Conflict, DomainError, Forbidden, NotFound
-from assistance.web import PoolDep, require
+from assistance.web import Anyone, PoolDep
+from assistance.web import AnyStaff as Staff
+from assistance.web import TechnicianOrAdmin as Technician
 from services.intake import domain, mail_repo, repo
 from services.intake.mail_models import (
     AttachmentRef,
@@ -46,9 +48,6 @@ from services.intake.relay import SIGNAL_DOSSIER
 
 router = APIRouter(prefix="/mail", tags=["mail"])
 
-Technician = Annotated[Principal, Depends(require(Role.technician, Role.admin))]
-Staff = Annotated[Principal, Depends(require(*sorted(STAFF)))]
-Anyone = Annotated[Principal, Depends(require(*Role))]
 ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"description": "Jeton invalide"},
     403: {"description": "Rôle non autorisé"},

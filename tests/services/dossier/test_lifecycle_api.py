@@ -24,7 +24,7 @@ async def _deposit(http: httpx.AsyncClient, system, **overrides) -> str:
         got = await http.get(f"/api/v1/dossiers/{dossier_id}", headers=staff)
         return got.status_code == 200 and any(e["kind"] == "opened" for e in got.json()["timeline"])
 
-    await eventually(opened, timeout=10)
+    await eventually(opened, timeout=30)
     return dossier_id
 
 
@@ -108,7 +108,7 @@ async def test_usage_question_from_deposit_to_closure(
         mails = _mails_to(stack, "claire.martin@dupont-sa.fr", reference)
         return mails if len(mails) >= 4 else None
 
-    mails = await eventually(four_mails, timeout=15)
+    mails = await eventually(four_mails, timeout=30)
     texts = [m.get_body(preferencelist=("plain",)).get_content() for m in mails]
     assert any("Exporter" in t for t in texts)  # the response
     assert any("Droit d'export accordé" in t for t in texts)  # the closure

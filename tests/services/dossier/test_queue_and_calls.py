@@ -20,7 +20,7 @@ async def _projected(http: httpx.AsyncClient, headers: dict, dossier_id: str, ki
         body = got.json()
         return body if any(e["kind"] == kind for e in body["timeline"]) else None
 
-    return await eventually(ready, timeout=10)
+    return await eventually(ready, timeout=30)
 
 
 async def test_phone_call_is_answered_live(http: httpx.AsyncClient, system) -> None:

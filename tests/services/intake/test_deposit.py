@@ -34,7 +34,7 @@ async def test_deposit_becomes_a_readable_dossier(http: httpx.AsyncClient, syste
         dossier = got.json()
         return dossier if any(e["kind"] == "opened" for e in dossier["timeline"]) else None
 
-    dossier = await eventually(opened, timeout=5)
+    dossier = await eventually(opened, timeout=30)
     assert dossier["reference"] == body["reference"]
     assert dossier["channel"] == "web"
     assert dossier["status"] == "new"
