@@ -127,6 +127,10 @@ async def authenticate(conn: asyncpg.Pool | asyncpg.Connection, token: str) -> P
            WHERE t.token_hash = $1 AND t.revoked_at IS NULL""",
         hash_token(token),
     )
+    return _principal(row)
+
+
+def _principal(row: asyncpg.Record | None) -> Principal | None:
     if row is None:
         return None
     return Principal(
@@ -253,34 +257,13 @@ async def principal_by_email(
     conn: asyncpg.Pool | asyncpg.Connection, email: str
 ) -> Principal | None:
     """The user with this e-mail address, if any (sign-in by mail link)."""
-    row = await conn.fetchrow(
-        "SELECT id, role, organisation_id, email, name FROM directory.users WHERE email = $1",
-        email.strip().lower(),
-    )
-    if row is None:
-        return None
-    return Principal(
-        user_id=row["id"],
-        role=Role(row["role"]),
-        organisation_id=row["organisation_id"],
-        email=row["email"],
-        name=row["name"],
-    )
+    return _principal(await conn.fetchrow(_USER + "email = $1", email.strip().lower()))
 
 
 async def principal_by_id(
     conn: asyncpg.Pool | asyncpg.Connection, user_id: uuid.UUID
 ) -> Principal | None:
-    row = await conn.fetchrow(
-        "SELECT id, role, organisation_id, email, name FROM directory.users WHERE id = $1",
-        user_id,
-    )
-    if row is None:
-        return None
-    return Principal(
-        user_id=row["id"],
-        role=Role(row["role"]),
-        organisation_id=row["organisation_id"],
-        email=row["email"],
-        name=row["name"],
-    )
+    return _principal(await conn.fetchrow(_USER + "id = $1", user_id))
+
+
+_USER = "SELECT id, role, organisation_id, email, name FROM directory.users WHERE "

@@ -251,6 +251,17 @@ async def sign_in_form(request: Request) -> Response:
     )
 
 
+def _user_of(found: directory.Principal) -> User:
+    assert found.role is not None
+    return User(
+        id=str(found.user_id),
+        name=found.name,
+        email=found.email,
+        role=found.role.value,
+        organisation_id=str(found.organisation_id) if found.organisation_id else None,
+    )
+
+
 @router.post("/connexion")
 async def sign_in(request: Request) -> Response:
     """E-mail and API token (given by the centre); the token is checked by the directory."""
@@ -267,13 +278,7 @@ async def sign_in(request: Request) -> Response:
             error=tr(request, "Unknown e-mail address or token."),
             next=target,
         )
-    user = User(
-        id=str(found.user_id),
-        name=found.name,
-        email=found.email,
-        role=found.role.value,
-        organisation_id=str(found.organisation_id) if found.organisation_id else None,
-    )
+    user = _user_of(found)
     session = session_of(request)
     session.sign_in(token, user)
     session.flash("success", tr(request, "Welcome, %(name)s.") % {"name": user.name})
@@ -308,14 +313,7 @@ async def follow_sign_in_link(request: Request, secret: str) -> Response:
         )
         return redirect("/connexion")
     found, token = redeemed
-    assert found.role is not None
-    user = User(
-        id=str(found.user_id),
-        name=found.name,
-        email=found.email,
-        role=found.role.value,
-        organisation_id=str(found.organisation_id) if found.organisation_id else None,
-    )
+    user = _user_of(found)
     session = session_of(request)
     session.sign_in(token, user, issued=True)
     session.flash("success", tr(request, "Welcome, %(name)s.") % {"name": user.name})
