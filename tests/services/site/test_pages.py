@@ -12,7 +12,7 @@ import httpx
 from assistance import db
 from assistance.directory import Role
 from services.site import i18n
-from tests.helpers import auth
+from tests.helpers import auth, eventually
 from tests.services.site.support import EMAIL_OF, csrf_of, opened_dossier
 
 
@@ -104,10 +104,16 @@ async def test_deposit_form_answers_with_the_reference_and_the_committed_time(
         again = await web.post("/deposer", data=form)  # sent twice: one request
     reference = re.search(r"data-reference>(D-\d{4}-\d{6})<", done.text).group(1)
     assert re.search(r"data-reference>(D-\d{4}-\d{6})<", again.text).group(1) == reference
-    listed = await http.get(
-        "/api/v1/dossiers", params={"q": reference}, headers=auth(system.tokens[Role.technician])
-    )
-    (dossier,) = listed.json()["items"]
+
+    async def projected() -> list | None:
+        listed = await http.get(
+            "/api/v1/dossiers",
+            params={"q": reference},
+            headers=auth(system.tokens[Role.technician]),
+        )
+        return listed.json()["items"] or None
+
+    (dossier,) = await eventually(projected)  # the read model follows the deposit
     due = i18n.when(dossier["first_response_due"], "fr")
     assert f"réponse garantie avant {due}" in done.text
     assert re.fullmatch(r"\w+ \d{1,2} \w+( \d{4})? à \d\d:\d\d", due), due
