@@ -36,7 +36,7 @@ async def send(
     command: Any,
 ) -> DossierOut:
     """Run the update; refusals become 409 with the workflow's reason."""
-    if await repo.get_dossier(pool, dossier_id, who) is None:
+    if not await repo.is_visible(pool, dossier_id, who):
         raise NotFound("dossier_not_found", "Dossier introuvable.")
     handle = client.get_workflow_handle(str(dossier_id))
     try:

@@ -34,6 +34,16 @@ def _common(row: asyncpg.Record) -> dict[str, Any]:
     return out
 
 
+async def is_visible(
+    conn: asyncpg.Pool | asyncpg.Connection, dossier_id: uuid.UUID, who: Principal
+) -> bool:
+    """Whether the dossier exists for `who` (staff, or a customer of its organisation)."""
+    row = await conn.fetchrow(
+        "SELECT organisation_id FROM dossier.dossiers WHERE id = $1", dossier_id
+    )
+    return row is not None and _visible_to(who, row["organisation_id"])
+
+
 async def get_dossier(
     conn: asyncpg.Pool | asyncpg.Connection, dossier_id: uuid.UUID, who: Principal
 ) -> DossierOut | None:
