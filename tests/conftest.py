@@ -23,6 +23,7 @@ from assistance.app import create_app
 from assistance.directory import Role
 from assistance.settings import Settings
 from assistance.stack import Endpoints, LocalStack, StackConfig, create_database, free_port
+from tests.helpers import LIVENESS_FLOOR_S
 
 SPANS = InMemorySpanExporter()
 
@@ -37,6 +38,13 @@ async def stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Local
     )
     local = LocalStack(config, progress=lambda line: print(line, flush=True))
     await local.start()
+    wait_for = local.mail.wait_for
+
+    async def patient(predicate=lambda _: True, timeout: float = 10.0):  # type: ignore[no-untyped-def]
+        # mail waits are liveness bounds too (see tests.helpers.eventually), never speed checks
+        return await wait_for(predicate, max(timeout, LIVENESS_FLOOR_S))
+
+    local.mail.wait_for = patient  # type: ignore[method-assign]
     try:
         yield local
     finally:
