@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 
 BATCH = 200
 MAX_BACKOFF_S = 10.0
+LEASE_S = 60.0  # a claimed row is due again after this, should its relay die mid-send
 
 Sender = Callable[[dict[str, Any]], Awaitable[None]]
 
@@ -107,37 +108,48 @@ class OutboxRelay:
         self._wake.set()
 
     async def drain(self) -> int:
-        """Send one batch of due rows; returns how many were sent."""
-        async with self.pool.acquire() as conn, conn.transaction():
+        """Send one batch of due rows; returns how many were sent.
+
+        Rows are claimed with a lease in a short transaction, then sent with no connection
+        held: senders may use the pool themselves, so holding one across the sends could
+        starve it. A row whose relay died mid-send is due again when its lease ends.
+        """
+        async with self.pool.acquire() as conn:
             rows = await conn.fetch(
-                """SELECT id, kind, payload, trace, attempts FROM bus.outbox
-                   WHERE done_at IS NULL AND source = ANY($1::text[])
-                     AND next_attempt_at <= now()
-                   ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED""",
+                """UPDATE bus.outbox SET next_attempt_at = now() + make_interval(secs => $3)
+                   WHERE id IN (
+                       SELECT id FROM bus.outbox
+                       WHERE done_at IS NULL AND source = ANY($1::text[])
+                         AND next_attempt_at <= now()
+                       ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED)
+                   RETURNING id, kind, payload, trace, attempts""",
                 self.sources,
                 BATCH,
+                LEASE_S,
             )
-            if not rows:
-                return 0
-            results = await asyncio.gather(*(self._send(r) for r in rows))
-            done = [r["id"] for r, err in zip(rows, results, strict=True) if err is None]
+        if not rows:
+            return 0
+        rows = sorted(rows, key=lambda r: r["id"])
+        results = await asyncio.gather(*(self._send(r) for r in rows))
+        done = [r["id"] for r, err in zip(rows, results, strict=True) if err is None]
+        failed = [(r, err) for r, err in zip(rows, results, strict=True) if err is not None]
+        async with self.pool.acquire() as conn, conn.transaction():
             if done:
                 await conn.execute(
                     "UPDATE bus.outbox SET done_at = now(), attempts = attempts + 1 "
                     "WHERE id = ANY($1::bigint[])",
                     done,
                 )
-            for row, err in zip(rows, results, strict=True):
-                if err is not None:
-                    await conn.execute(
-                        """UPDATE bus.outbox SET attempts = attempts + 1, last_error = $2,
-                               next_attempt_at = now() + make_interval(secs => $3)
-                           WHERE id = $1""",
-                        row["id"],
-                        err[:1000],
-                        backoff(row["attempts"]),
-                    )
-            return len(done)
+            for row, err in failed:
+                await conn.execute(
+                    """UPDATE bus.outbox SET attempts = attempts + 1, last_error = $2,
+                           next_attempt_at = now() + make_interval(secs => $3)
+                       WHERE id = $1""",
+                    row["id"],
+                    (err or "")[:1000],
+                    backoff(row["attempts"]),
+                )
+        return len(done)
 
     async def _send(self, row: asyncpg.Record) -> str | None:
         token = otel_context.attach(telemetry.extract(row["trace"]))

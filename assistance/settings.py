@@ -18,7 +18,7 @@ class Settings(BaseSettings):
     data_dir: Path = Path("data")
     # PostgreSQL; empty means an embedded server under data_dir (local runs only).
     database_url: str = ""
-    database_pool_size: int = 10
+    database_pool_size: int = 20
 
     temporal_address: str = "127.0.0.1:7233"
     temporal_namespace: str = "default"
