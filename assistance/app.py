@@ -22,7 +22,7 @@ from opentelemetry.instrumentation.asyncpg import AsyncPGInstrumentor
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from temporalio.client import Client
 
-from assistance import db, telemetry
+from assistance import db, idempotency, telemetry
 from assistance import temporal as temporal_client
 from assistance.bus import Bus
 from assistance.settings import Settings
@@ -163,6 +163,7 @@ def create_app(settings: Settings, targets: Iterable[str] = ("all",)) -> FastAPI
         router = getattr(service_module(name), "router", None) if name in chosen else None
         if router is not None:
             app.include_router(router)
+    idempotency.install(app)  # every write under /api/v1 honours `Idempotency-Key`
     FastAPIInstrumentor.instrument_app(app, excluded_urls="healthz,readyz")
     return app
 

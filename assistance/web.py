@@ -1,4 +1,5 @@
-"""HTTP plumbing every service shares: error shape, who is calling, idempotent writes."""
+"""HTTP plumbing every service shares: error shape, who is calling (idempotent writes:
+assistance/idempotency.py)."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from assistance import directory
 from assistance.directory import ANONYMOUS, Principal, Role
-from assistance.errors import Conflict, DomainError, Forbidden, Unauthorized
+from assistance.errors import DomainError, Forbidden, Unauthorized
 
 log = logging.getLogger(__name__)
 
@@ -107,48 +108,3 @@ TechnicianOrAdmin = Annotated[Principal, Depends(require(Role.technician, Role.a
 
 def body_hash(body: Any) -> str:
     return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
-
-
-async def idempotent_replay(
-    conn: asyncpg.Connection, schema: str, key: str, scope: str, digest: str
-) -> dict[str, Any] | None:
-    """The first answer for this key, or None; the same key with another body is refused."""
-    row = await conn.fetchrow(
-        f"SELECT body_hash, response FROM {schema}.idempotency WHERE key = $1 AND scope = $2",
-        key,
-        scope,
-    )
-    if row is None:
-        return None
-    if row["body_hash"] != digest:
-        raise DomainError(
-            "idempotency_key_reused",
-            "Cette clé d'idempotence a déjà servi pour une autre demande.",
-            "Idempotency-Key",
-        )
-    return row["response"]  # type: ignore[no-any-return]
-
-
-async def remember_answer(
-    conn: asyncpg.Connection,
-    schema: str,
-    key: str,
-    scope: str,
-    digest: str,
-    response: dict[str, Any],
-) -> None:
-    try:
-        await conn.execute(
-            f"INSERT INTO {schema}.idempotency (key, scope, body_hash, response) "
-            "VALUES ($1, $2, $3, $4)",
-            key,
-            scope,
-            digest,
-            response,
-        )
-    except asyncpg.UniqueViolationError as exc:
-        raise Conflict("idempotency_in_flight", "La même demande est déjà en cours.") from exc
-
-
-def scope_of(who: Principal) -> str:
-    return str(who.user_id) if who.user_id else "anonymous"

@@ -9,11 +9,11 @@ from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
 import asyncpg
-from fastapi import APIRouter, Depends, Header, Query
+from fastapi import APIRouter, Depends, Query
 
 from assistance.directory import Principal, Role
 from assistance.errors import NotFound
-from assistance.web import PoolDep, body_hash, idempotent_replay, remember_answer, require, scope_of
+from assistance.web import PoolDep, require
 from services.bugs import repo, service
 from services.bugs.domain import State
 from services.bugs.models import (
@@ -34,10 +34,6 @@ router = APIRouter(prefix="/api/v1", tags=["bugs"])
 Developer = Annotated[Principal, Depends(require(Role.developer, Role.admin))]
 Technician = Annotated[Principal, Depends(require(Role.technician, Role.admin))]
 Staff = Annotated[Principal, Depends(require(Role.technician, Role.developer, Role.admin))]
-IdempotencyKey = Annotated[
-    str | None,
-    Header(alias="Idempotency-Key", max_length=200, description="Rejouer sans double effet"),
-]
 REFUSALS: dict[int | str, dict[str, Any]] = {
     401: {"description": "Jeton invalide"},
     403: {"description": "Rôle non autorisé"},
@@ -45,25 +41,15 @@ REFUSALS: dict[int | str, dict[str, Any]] = {
     409: {"description": "Étape refusée : `error.message` dit pourquoi"},
     422: {"description": "Corps invalide (`error.field`) ou clé d'idempotence réutilisée"},
 }
-SCHEMA = "bugs"
 
 Action = Callable[[asyncpg.Connection], Awaitable[dict[str, Any]]]
 
 
-async def _write(
-    pool: asyncpg.Pool, who: Principal, key: str | None, route: str, body: Any, action: Action
-) -> dict[str, Any]:
-    """One transaction per use case; the same `Idempotency-Key` and body replay the answer."""
-    digest = body_hash({"route": route, "body": body})
+async def _write(pool: asyncpg.Pool, action: Action) -> dict[str, Any]:
+    """One transaction per use case (`Idempotency-Key` is honoured in front of every write:
+    assistance/idempotency.py)."""
     async with pool.acquire() as conn, conn.transaction():
-        if key:
-            replay = await idempotent_replay(conn, SCHEMA, key, scope_of(who), digest)
-            if replay is not None:
-                return replay
-        answer = await action(conn)
-        if key:
-            await remember_answer(conn, SCHEMA, key, scope_of(who), digest, answer)
-    return answer
+        return await action(conn)
 
 
 async def _bug_now(conn: asyncpg.Connection, bug_id: uuid.UUID) -> dict[str, Any]:
@@ -137,14 +123,12 @@ async def search_workarounds(
 @router.post(
     "/bugs/{bug_id}/claim", response_model=BugOut, responses=REFUSALS, summary="Prendre un bug"
 )
-async def claim(
-    bug_id: uuid.UUID, pool: PoolDep, who: Developer, key: IdempotencyKey = None
-) -> dict[str, Any]:
+async def claim(bug_id: uuid.UUID, pool: PoolDep, who: Developer) -> dict[str, Any]:
     async def act(conn: asyncpg.Connection) -> dict[str, Any]:
         await service.claim(conn, bug_id, who)
         return await _bug_now(conn, bug_id)
 
-    return await _write(pool, who, key, f"claim:{bug_id}", None, act)
+    return await _write(pool, act)
 
 
 @router.post(
@@ -158,13 +142,12 @@ async def reproduced(
     body: ReproducedIn,
     pool: PoolDep,
     who: Developer,
-    key: IdempotencyKey = None,
 ) -> dict[str, Any]:
     async def act(conn: asyncpg.Connection) -> dict[str, Any]:
         await service.reproduced(conn, bug_id, body, who)
         return await _bug_now(conn, bug_id)
 
-    return await _write(pool, who, key, f"reproduced:{bug_id}", body.model_dump(), act)
+    return await _write(pool, act)
 
 
 @router.post(
@@ -178,7 +161,6 @@ async def not_reproducible(
     body: NotReproducibleIn,
     pool: PoolDep,
     who: Developer,
-    key: IdempotencyKey = None,
 ) -> dict[str, Any]:
     """The questions go to the technician and the customer of every linked dossier."""
 
@@ -186,7 +168,7 @@ async def not_reproducible(
         await service.not_reproducible(conn, bug_id, body, who)
         return await _bug_now(conn, bug_id)
 
-    return await _write(pool, who, key, f"not-reproducible:{bug_id}", body.model_dump(), act)
+    return await _write(pool, act)
 
 
 @router.post(
@@ -200,13 +182,12 @@ async def diagnosis(
     body: DiagnosisIn,
     pool: PoolDep,
     who: Developer,
-    key: IdempotencyKey = None,
 ) -> dict[str, Any]:
     async def act(conn: asyncpg.Connection) -> dict[str, Any]:
         await service.diagnosed(conn, bug_id, body, who)
         return await _bug_now(conn, bug_id)
 
-    return await _write(pool, who, key, f"diagnosis:{bug_id}", body.model_dump(), act)
+    return await _write(pool, act)
 
 
 @router.post(
@@ -220,7 +201,6 @@ async def fix_completed(
     body: FixIn,
     pool: PoolDep,
     who: Developer,
-    key: IdempotencyKey = None,
 ) -> dict[str, Any]:
     """API.md: the fix is done in `version`; when that version (or a later one) is released,
     every affected customer is told which version carries it. The same call twice has one
@@ -230,7 +210,7 @@ async def fix_completed(
         fix = await service.complete_fix(conn, bug_id, body, who)
         return fix.model_dump(mode="json")
 
-    return await _write(pool, who, key, f"fix-completed:{bug_id}", body.model_dump(), act)
+    return await _write(pool, act)
 
 
 # --- technicians -----------------------------------------------------------------------------
@@ -247,7 +227,6 @@ async def link_dossier(
     body: LinkIn,
     pool: PoolDep,
     who: Technician,
-    key: IdempotencyKey = None,
 ) -> dict[str, Any]:
     """Instead of a duplicate: the dossier follows this bug (R8: after its workaround)."""
 
@@ -255,4 +234,4 @@ async def link_dossier(
         await service.link_dossier(conn, bug_id, body, who)
         return await _bug_now(conn, bug_id)
 
-    return await _write(pool, who, key, f"dossiers:{bug_id}", body.model_dump(mode="json"), act)
+    return await _write(pool, act)

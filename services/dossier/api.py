@@ -9,8 +9,10 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi.responses import JSONResponse
 
+from assistance import idempotency
 from assistance.clock import local
 from assistance.directory import Principal, Role
 from assistance.errors import NotFound
@@ -23,6 +25,7 @@ from services.dossier.models import (
     Breach,
     BreachReport,
     CloseIn,
+    CommandPending,
     Compliance,
     DiagnosisIn,
     DossierOut,
@@ -58,6 +61,11 @@ REFUSALS: dict[int | str, dict[str, Any]] = {
     422: {"description": "Corps invalide"},
     503: {"description": "Suivi momentanément indisponible, réessayer"},
 }
+PENDING = (
+    "Le suivi n'a pas répondu à temps : la commande sera appliquée (ou refusée) dès qu'il "
+    "répond. `Location` dit où lire son issue ; la même `Idempotency-Key` la relit aussi."
+)
+REFUSALS[202] = {"model": CommandPending, "description": PENDING}
 
 
 @router.get("/dossiers/{dossier_id}", response_model=DossierOut, summary="Lire un dossier")
@@ -227,11 +235,48 @@ async def _send(
     update: str,
     command: type,
     **fields: Any,
-) -> DossierOut:
-    """Run one lifecycle command as `who` and answer with the dossier as it now is."""
+) -> Any:
+    """Run one lifecycle command as `who` and answer with the dossier as it now is, or 202
+    with where to read the outcome (docs/decisions/0012)."""
     cmd = command(actor=commands.actor_of(who), **fields)
     client = request.app.state.runtime.temporal
-    return await commands.send(client, pool, dossier_id, who, update, cmd)
+    answer = await commands.send(
+        client, pool, dossier_id, who, update, cmd, idempotency.command_id(request)
+    )
+    return _pending(answer) if isinstance(answer, CommandPending) else answer
+
+
+def _pending(answer: CommandPending) -> JSONResponse:
+    return JSONResponse(
+        answer.model_dump(mode="json"),
+        status_code=202,
+        headers={"Location": answer.location, "Retry-After": "2"},
+    )
+
+
+@router.get(
+    "/dossiers/{dossier_id}/commands/{command_id}",
+    response_model=DossierOut,
+    responses={
+        **REFUSALS,
+        202: {"model": CommandPending, "description": PENDING},
+        404: {"description": "Dossier introuvable, ou commande inconnue de ce dossier"},
+        409: {"description": "Commande refusée : `error.message` dit pourquoi"},
+    },
+    summary="Lire l'issue d'une commande répondue 202",
+)
+async def command_outcome(
+    request: Request,
+    dossier_id: uuid.UUID,
+    command_id: Annotated[str, Path(max_length=64, pattern=r"^[A-Za-z0-9-]+$")],
+    pool: PoolDep,
+    who: Anyone,
+) -> Any:
+    """The dossier once the command is applied, 409 if the workflow refused it, 202 while it
+    has not answered yet (Temporal or its worker paused)."""
+    client = request.app.state.runtime.temporal
+    answer = await commands.outcome(client, pool, dossier_id, who, command_id)
+    return _pending(answer) if isinstance(answer, CommandPending) else answer
 
 
 @router.post(

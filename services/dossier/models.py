@@ -154,3 +154,13 @@ class ActivityReport(BaseModel):
     softwares: list[Compliance]
     channels: list[Volume]
     kinds: list[Volume] = Field(description="`unclassified` : pas encore diagnostiqué")
+
+
+class CommandPending(BaseModel):
+    """A lifecycle command the workflow has not answered in time (202): its outcome is read at
+    `location`, and a retry with the same `Idempotency-Key` reads the same outcome."""
+
+    status: Literal["pending"] = "pending"
+    command_id: str = Field(description="Id de la commande (et de la mise à jour Temporal)")
+    dossier_id: uuid.UUID
+    location: str = Field(description="Où lire l'issue de la commande")

@@ -7,20 +7,12 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 import asyncpg
-from fastapi import APIRouter, Depends, Header, Request, Response
+from fastapi import APIRouter, Depends, Request
 
 from assistance import directory
 from assistance.directory import Principal, Role
 from assistance.errors import DomainError, Forbidden
-from assistance.web import (
-    PoolDep,
-    PrincipalDep,
-    body_hash,
-    idempotent_replay,
-    remember_answer,
-    require,
-    scope_of,
-)
+from assistance.web import PoolDep, PrincipalDep, require
 from services.intake import domain, repo
 from services.intake.mail_api import router as mail_router
 from services.intake.models import CallIn, Channel, DepositIn, DepositOut
@@ -28,14 +20,6 @@ from services.intake.models import CallIn, Channel, DepositIn, DepositOut
 router = APIRouter(prefix="/api/v1", tags=["intake"])
 SOFTWARES = directory.SoftwareCatalogue()
 
-IdempotencyKey = Annotated[
-    str | None,
-    Header(
-        alias="Idempotency-Key",
-        max_length=200,
-        description="Même clé et même corps : la première réponse est rejouée.",
-    ),
-]
 ERRORS = {
     401: {"description": "Jeton invalide"},
     403: {"description": "Rôle non autorisé"},
@@ -60,57 +44,37 @@ async def _organisation(
 
 
 async def _accept(
-    request: Request,
-    response: Response,
-    pool: asyncpg.Pool,
-    body: DepositIn,
-    who: Principal,
-    key: str | None,
-    channel: Channel,
+    request: Request, pool: asyncpg.Pool, body: DepositIn, who: Principal, channel: Channel
 ) -> DepositOut:
+    """One transaction: the request and its outbox rows (`Idempotency-Key` is honoured in front
+    of every write: assistance/idempotency.py)."""
     settings = request.app.state.settings
-    digest = body_hash({"channel": channel, **body.model_dump(mode="json")})
-    for _ in range(2):  # a concurrent first use of the same key: read its answer
-        try:
-            async with pool.acquire() as conn, conn.transaction():
-                if key:
-                    replay = await idempotent_replay(conn, "intake", key, scope_of(who), digest)
-                    if replay is not None:
-                        response.headers["Idempotent-Replay"] = "true"
-                        return DepositOut.model_validate(replay)
-                if not await SOFTWARES.knows(conn, body.software):
-                    raise DomainError(
-                        "unknown_software",
-                        f"Logiciel inconnu : {body.software!r}.",
-                        "software",
-                    )
-                received_at = datetime.now(UTC)
-                is_call = isinstance(body, CallIn)
-                answer = await repo.record_request(
-                    conn,
-                    body,
-                    channel=channel,
-                    received_at=received_at,
-                    first_response_due=domain.first_response_due(
-                        request.app.state.calendar, received_at, settings.first_response_hours
-                    ),
-                    organisation_id=await _organisation(conn, body, who),
-                    deposited_by=who.user_id,
-                    technician_id=who.user_id if is_call else None,
-                    caller_phone=body.caller_phone if isinstance(body, CallIn) else None,
-                    extra={
-                        "technician_name": who.name if is_call else None,
-                        "policy": settings.dossier_policy(),
-                    },
-                )
-                if key:
-                    await remember_answer(
-                        conn, "intake", key, scope_of(who), digest, answer.model_dump(mode="json")
-                    )
-                return answer
-        except asyncpg.UniqueViolationError:
-            continue
-    raise DomainError("idempotency_conflict", "Réessayez : la même demande est en cours.")
+    async with pool.acquire() as conn, conn.transaction():
+        if not await SOFTWARES.knows(conn, body.software):
+            raise DomainError(
+                "unknown_software",
+                f"Logiciel inconnu : {body.software!r}.",
+                "software",
+            )
+        received_at = datetime.now(UTC)
+        is_call = isinstance(body, CallIn)
+        return await repo.record_request(
+            conn,
+            body,
+            channel=channel,
+            received_at=received_at,
+            first_response_due=domain.first_response_due(
+                request.app.state.calendar, received_at, settings.first_response_hours
+            ),
+            organisation_id=await _organisation(conn, body, who),
+            deposited_by=who.user_id,
+            technician_id=who.user_id if is_call else None,
+            caller_phone=body.caller_phone if isinstance(body, CallIn) else None,
+            extra={
+                "technician_name": who.name if is_call else None,
+                "policy": settings.dossier_policy(),
+            },
+        )
 
 
 @router.post(
@@ -122,15 +86,13 @@ async def _accept(
 )
 async def deposit(
     request: Request,
-    response: Response,
     body: DepositIn,
     pool: PoolDep,
     who: PrincipalDep,
-    idempotency_key: IdempotencyKey = None,
 ) -> DepositOut:
     """R1/R13: open to anyone, 24/7. Answers 201 only once the request is committed;
     `first_response_due` is the R3 commitment (4 business hours, Europe/Paris)."""
-    return await _accept(request, response, pool, body, who, idempotency_key, "web")
+    return await _accept(request, pool, body, who, "web")
 
 
 @router.post(
@@ -142,16 +104,14 @@ async def deposit(
 )
 async def log_call(
     request: Request,
-    response: Response,
     body: CallIn,
     pool: PoolDep,
     who: Annotated[Principal, Depends(require(Role.technician, Role.admin))],
-    idempotency_key: IdempotencyKey = None,
 ) -> DepositOut:
     """R1: a technician logs a phone request; the call itself is the first response."""
     if who.user_id is None:
         raise Forbidden("forbidden", "Réservé aux techniciens.")
-    return await _accept(request, response, pool, body, who, idempotency_key, "phone")
+    return await _accept(request, pool, body, who, "phone")
 
 
 router.include_router(mail_router)  # /api/v1/mail/…: ledger, quarantine, attachments

@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import contextlib
 import uuid
-from collections.abc import Awaitable, Callable
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Query, Request, Response
-from pydantic import BaseModel
+from fastapi import APIRouter, Depends, Query, Request, Response
 
 from assistance import directory
 from assistance.directory import Principal, Role
 from assistance.errors import Conflict, DomainError, Forbidden, NotFound
-from assistance.web import body_hash, idempotent_replay, remember_answer, require, scope_of
+from assistance.web import require
 from services.training import appointments, booking, domain, repo, views
 from services.training.context import Context
 from services.training.models import (
@@ -36,19 +33,9 @@ from services.training.models import (
 
 router = APIRouter(prefix="/api/v1", tags=["training"])
 
-M = TypeVar("M", bound=BaseModel)
-
 Trainer = Annotated[Principal, Depends(require(Role.trainer))]
 Manager = Annotated[Principal, Depends(require(Role.trainer, Role.admin))]
 Staff = Annotated[Principal, Depends(require(Role.trainer, Role.technician, Role.admin))]
-IdempotencyKey = Annotated[
-    str | None,
-    Header(
-        alias="Idempotency-Key",
-        max_length=200,
-        description="Même clé et même corps : la première réponse est rejouée.",
-    ),
-]
 ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"description": "Jeton invalide"},
     403: {"description": "Rôle non autorisé"},
@@ -64,32 +51,6 @@ def context(request: Request) -> Context:
 
 
 Ctx = Annotated[Context, Depends(context)]
-
-
-async def _idempotent(
-    ctx: Ctx,
-    who: Principal,
-    key: str | None,
-    request: Request,
-    body: BaseModel,
-    model: type[M],
-    run: Callable[[], Awaitable[M]],
-) -> M:
-    """API.md: the same Idempotency-Key with the same body replays the first answer."""
-    if not key:
-        return await run()
-    digest = body_hash({"path": request.url.path, **body.model_dump(mode="json")})
-    async with ctx.pool.acquire() as conn:
-        replay = await idempotent_replay(conn, "training", key, scope_of(who), digest)
-    if replay is not None:
-        return model.model_validate(replay)
-    answer = await run()
-    async with ctx.pool.acquire() as conn:
-        with contextlib.suppress(Conflict):  # a concurrent twin stored the same answer
-            await remember_answer(
-                conn, "training", key, scope_of(who), digest, answer.model_dump(mode="json")
-            )
-    return answer
 
 
 async def _appointment(ctx: Context, appointment_id: uuid.UUID) -> AppointmentOut:
@@ -282,19 +243,13 @@ async def read_request(request_id: uuid.UUID, ctx: Ctx, who: Staff) -> TrainingR
 async def book_by_hand(
     request_id: uuid.UUID,
     body: ManualBookingIn,
-    request: Request,
     ctx: Ctx,
     who: Manager,
-    idempotency_key: IdempotencyKey = None,
 ) -> AppointmentOut:
     """After a no-slot alert (or a cancellation): book one of the alternatives, or any slot
     within opening hours. The customer and the trainer get the invitation."""
-
-    async def run() -> AppointmentOut:
-        appointment_id = await booking.book_by_hand(ctx, request_id, body, who)
-        return await _appointment(ctx, appointment_id)
-
-    return await _idempotent(ctx, who, idempotency_key, request, body, AppointmentOut, run)
+    appointment_id = await booking.book_by_hand(ctx, request_id, body, who)
+    return await _appointment(ctx, appointment_id)
 
 
 # --- appointments ---------------------------------------------------------------------------
@@ -348,19 +303,13 @@ async def read_appointment(appointment_id: uuid.UUID, ctx: Ctx, who: Staff) -> A
 async def reschedule(
     appointment_id: uuid.UUID,
     body: RescheduleIn,
-    request: Request,
     ctx: Ctx,
     who: Manager,
-    idempotency_key: IdempotencyKey = None,
 ) -> AppointmentOut:
     """A new time (and maybe trainer) within opening hours; the customer and the trainer get
     the updated invitation (same UID, SEQUENCE + 1)."""
-
-    async def run() -> AppointmentOut:
-        await appointments.reschedule(ctx, appointment_id, body, who)
-        return await _appointment(ctx, appointment_id)
-
-    return await _idempotent(ctx, who, idempotency_key, request, body, AppointmentOut, run)
+    await appointments.reschedule(ctx, appointment_id, body, who)
+    return await _appointment(ctx, appointment_id)
 
 
 @router.post(
@@ -372,18 +321,12 @@ async def reschedule(
 async def cancel(
     appointment_id: uuid.UUID,
     body: CancelIn,
-    request: Request,
     ctx: Ctx,
     who: Manager,
-    idempotency_key: IdempotencyKey = None,
 ) -> AppointmentOut:
     """The invitation is withdrawn (METHOD:CANCEL); the lead may book the request again."""
-
-    async def run() -> AppointmentOut:
-        await appointments.cancel(ctx, appointment_id, body, who)
-        return await _appointment(ctx, appointment_id)
-
-    return await _idempotent(ctx, who, idempotency_key, request, body, AppointmentOut, run)
+    await appointments.cancel(ctx, appointment_id, body, who)
+    return await _appointment(ctx, appointment_id)
 
 
 @router.post(
@@ -395,18 +338,12 @@ async def cancel(
 async def mark_held(
     appointment_id: uuid.UUID,
     body: HeldIn,
-    request: Request,
     ctx: Ctx,
     who: Manager,
-    idempotency_key: IdempotencyKey = None,
 ) -> AppointmentOut:
     """The dossier's workflow then proposes the resolution to the customer (R7 → R10)."""
-
-    async def run() -> AppointmentOut:
-        await appointments.mark_held(ctx, appointment_id, body, who)
-        return await _appointment(ctx, appointment_id)
-
-    return await _idempotent(ctx, who, idempotency_key, request, body, AppointmentOut, run)
+    await appointments.mark_held(ctx, appointment_id, body, who)
+    return await _appointment(ctx, appointment_id)
 
 
 @router.post(
@@ -418,15 +355,9 @@ async def mark_held(
 async def mark_missed(
     appointment_id: uuid.UUID,
     body: MissedIn,
-    request: Request,
     ctx: Ctx,
     who: Manager,
-    idempotency_key: IdempotencyKey = None,
 ) -> AppointmentOut:
     """Only once the appointment has started; the dossier's workflow asks for a new booking."""
-
-    async def run() -> AppointmentOut:
-        await appointments.mark_missed(ctx, appointment_id, body, who)
-        return await _appointment(ctx, appointment_id)
-
-    return await _idempotent(ctx, who, idempotency_key, request, body, AppointmentOut, run)
+    await appointments.mark_missed(ctx, appointment_id, body, who)
+    return await _appointment(ctx, appointment_id)
