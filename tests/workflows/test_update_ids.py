@@ -1,0 +1,76 @@
+"""Update ids on the real Temporal server (the dev server the stack starts), as the HTTP API
+uses them (docs/decisions/0012): the same update id twice in one run is applied once and answers
+the first outcome; Temporal keeps update ids per run, so after continue-as-new the new run does
+not know an id used before, and the HTTP idempotency store is what replays that answer."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import UTC, datetime
+
+import pytest
+from temporalio.client import Client
+from temporalio.service import RPCError, RPCStatusCode
+from temporalio.worker import Worker
+
+from assistance import temporal as temporal_client
+from assistance.stack import Endpoints
+from tests.workflows.harness import TECH, Fakes, eventually, opening
+from workflows.dossier import DossierWorkflow
+from workflows.types import DiagnosisCmd, DossierPolicy, MessageCmd, TakeCmd
+
+
+@pytest.fixture
+async def client(endpoints: Endpoints) -> Client:
+    return await temporal_client.connect(endpoints.temporal_address, lazy=False)
+
+
+async def test_an_update_id_is_applied_once_per_run_and_forgotten_by_the_next(
+    client: Client,
+) -> None:
+    fakes = Fakes()
+    queue = f"update-ids-{uuid.uuid4().hex[:8]}"
+    o = opening(datetime.now(UTC), policy=DossierPolicy(history_limit=5))
+    async with Worker(
+        client, task_queue=queue, workflows=[DossierWorkflow], activities=fakes.activities()
+    ):
+        handle = await client.start_workflow(
+            DossierWorkflow.run, o, id=o.dossier_id, task_queue=queue
+        )
+        first_run = (await handle.describe()).run_id
+        taken = await handle.execute_update(DossierWorkflow.take, TakeCmd(actor=TECH), id="t-1")
+        again = await handle.execute_update(DossierWorkflow.take, TakeCmd(actor=TECH), id="t-1")
+        assert again == taken  # the first outcome, not a second take
+        note = MessageCmd(actor=TECH, text="Une note.")
+        await handle.execute_update(DossierWorkflow.note, note, id="n-1")
+        await handle.execute_update(DossierWorkflow.note, note, id="n-1")
+        await eventually(lambda: fakes.types().count("noted") == 1)
+        assert fakes.types().count("taken") == 1
+        # the fifth step makes the dossier continue as new
+        await handle.execute_update(
+            DossierWorkflow.diagnose,
+            DiagnosisCmd(actor=TECH, kind="usage", context="Paie", need="Export FEC"),
+            id="d-1",
+        )
+        await handle.execute_update(
+            DossierWorkflow.respond, MessageCmd(actor=TECH, text="Réponse."), id="r-1"
+        )
+
+        async def moved() -> bool:
+            return (await handle.describe()).run_id != first_run
+
+        for _ in range(500):
+            if await moved():
+                break
+            await asyncio.sleep(0.02)
+        assert await moved(), "the dossier did not continue as new"
+
+        # the new run does not know "n-1": its outcome cannot be read there…
+        with pytest.raises(RPCError) as unknown:
+            await handle.get_update_handle("n-1").result()
+        assert unknown.value.status == RPCStatusCode.NOT_FOUND
+        # …and the same id is a new update for it (applied a second time)
+        await handle.execute_update(DossierWorkflow.note, note, id="n-1")
+        await eventually(lambda: fakes.types().count("noted") == 2)
+        await handle.terminate("test done")
