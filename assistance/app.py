@@ -37,7 +37,9 @@ API du centre de service Manao : chaque demande (site, mail, téléphone) devien
 suivi jusqu'à sa clôture, avec un engagement de première réponse sous 4 heures ouvrées.
 
 Authentification : `Authorization: Bearer <jeton>`. Les erreurs ont la forme
-`{"error": {"code", "message", "field"}}`. Les écritures acceptent `Idempotency-Key`.
+`{"error": {"code", "message", "field"}}`. Les écritures acceptent `Idempotency-Key`
+(même clé, même corps : la première réponse est rejouée). Une commande de dossier que le suivi
+n'a pas traitée à temps répond 202 avec `Location`, où lire son issue.
 Les heures sont en ISO 8601 avec décalage, affichées en Europe/Paris.
 """
 
@@ -158,12 +160,14 @@ def create_app(settings: Settings, targets: Iterable[str] = ("all",)) -> FastAPI
     from assistance.web import install_error_handlers
 
     install_error_handlers(app)
+    # every write under /api/v1 honours `Idempotency-Key`; first, so that middleware added
+    # later (a body cap) runs before it
+    idempotency.install(app)
     _mount_health(app, rt)
     for name in SERVICES:
         router = getattr(service_module(name), "router", None) if name in chosen else None
         if router is not None:
             app.include_router(router)
-    idempotency.install(app)  # every write under /api/v1 honours `Idempotency-Key`
     FastAPIInstrumentor.instrument_app(app, excluded_urls="healthz,readyz")
     return app
 
