@@ -5,6 +5,7 @@ released by a 5xx or a crash, taken back past its lease, and purged after its re
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -191,6 +192,34 @@ async def test_keys_are_scoped_per_caller_and_route(
         ("POST /api/v1/requests", "done", 201),
     ]
     assert "anonymous" in {r["caller"] for r in rows}
+
+
+async def test_a_twin_of_a_request_still_running_waits_then_gets_409(
+    http: httpx.AsyncClient, pool: asyncpg.Pool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A first request still acting (its claim within its lease): the twin waits `WAIT_S`,
+    then is told in French; once the claim is released (a 5xx, a crash), the retry acts."""
+    monkeypatch.setattr(idempotency, "WAIT_S", 0.5)
+    body = deposit_body(subject=f"En cours {uuid.uuid4().hex[:8]}")
+    headers = key()
+    digest = idempotency.request_hash(
+        {"headers": [(b"content-type", b"application/json")]}, json.dumps(body).encode()
+    )
+    async with pool.acquire() as conn:
+        running = await idempotency.claim(
+            conn, "anonymous", "POST /api/v1/requests", headers[idempotency.HEADER], digest
+        )
+    assert isinstance(running, idempotency.Claimed)
+    twin = await http.post("/api/v1/requests", json=body, headers=headers)
+    assert twin.status_code == 409, twin.text
+    assert twin.json()["error"] == {
+        "code": "idempotency_in_flight",
+        "message": "La même demande est déjà en cours ; réessayez dans un instant.",
+        "field": "Idempotency-Key",
+    }
+    await idempotency.release(pool, running.token, None)
+    retried = await http.post("/api/v1/requests", json=body, headers=headers)
+    assert retried.status_code == 201 and idempotency.REPLAYED not in retried.headers
 
 
 # --- concurrent twins act once --------------------------------------------------------------
