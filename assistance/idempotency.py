@@ -442,7 +442,12 @@ PARAMETER = {
         "pendant que la première est en cours, 409 `idempotency_in_flight`. Propre à "
         "l'appelant et à la route, gardée 24 h. Au plus 200 caractères ASCII imprimables."
     ),
-    "schema": {"type": "string", "maxLength": MAX_KEY_LENGTH, "pattern": "^[\\x20-\\x7E]+$"},
+    "schema": {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": MAX_KEY_LENGTH,
+        "pattern": "^[\\x20-\\x7E]+$",
+    },
 }
 RESPONSES = {
     "409": {"description": "La même demande (même `Idempotency-Key`) est encore en cours"},
