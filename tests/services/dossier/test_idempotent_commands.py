@@ -98,10 +98,11 @@ async def test_the_same_response_twice_with_one_key_is_one_entry_and_one_mail(
     responses = [e for e in closed.json()["timeline"] if e["kind"] == "response"]
     assert [e["text"] for e in responses] == [text]
 
-    async def closure_mailed() -> bool:
-        return bool(_mails_containing(stack, email, "Export FEC réactivé."))
+    async def both_mailed() -> bool:
+        closure = _mails_containing(stack, email, "Export FEC réactivé.")
+        return bool(closure) and bool(_mails_containing(stack, email, text))
 
-    await eventually(closure_mailed, timeout=30)
+    await eventually(both_mailed, timeout=30)  # the closure comes after the response
     assert len(_mails_containing(stack, email, text)) == 1
 
 
