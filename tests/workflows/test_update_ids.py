@@ -43,10 +43,12 @@ async def test_an_update_id_is_applied_once_per_run_and_forgotten_by_the_next(
         again = await handle.execute_update(DossierWorkflow.take, TakeCmd(actor=TECH), id="t-1")
         assert again == taken  # the first outcome, not a second take
         note = MessageCmd(actor=TECH, text="Une note.")
-        await handle.execute_update(DossierWorkflow.note, note, id="n-1")
-        await handle.execute_update(DossierWorkflow.note, note, id="n-1")
-        await eventually(lambda: fakes.types().count("noted") == 1)
-        assert fakes.types().count("taken") == 1
+        noted = await handle.execute_update(DossierWorkflow.note, note, id="n-1")
+        assert await handle.execute_update(DossierWorkflow.note, note, id="n-1") == noted
+        await eventually(
+            lambda: (fakes.types().count("taken"), fakes.types().count("noted")) == (1, 1),
+            timeout=30,
+        )
         # the fifth step makes the dossier continue as new
         await handle.execute_update(
             DossierWorkflow.diagnose,
@@ -71,6 +73,11 @@ async def test_an_update_id_is_applied_once_per_run_and_forgotten_by_the_next(
             await handle.get_update_handle("n-1").result()
         assert unknown.value.status == RPCStatusCode.NOT_FOUND
         # …and the same id is a new update for it (applied a second time)
-        await handle.execute_update(DossierWorkflow.note, note, id="n-1")
-        await eventually(lambda: fakes.types().count("noted") == 2)
+        renoted = await handle.execute_update(DossierWorkflow.note, note, id="n-1")
+        assert renoted.seq > noted.seq  # a new step of the dossier, not the first outcome
+
+        def published_at(seq: int) -> list[str]:
+            return [e.type for e in fakes.published() if e.data["seq"] == seq]
+
+        await eventually(lambda: published_at(renoted.seq) == ["dossier.dossier.noted"], timeout=30)
         await handle.terminate("test done")
