@@ -22,7 +22,7 @@ from opentelemetry.instrumentation.asyncpg import AsyncPGInstrumentor
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from temporalio.client import Client
 
-from assistance import db, telemetry
+from assistance import db, failures, telemetry
 from assistance import temporal as temporal_client
 from assistance.bus import Bus
 from assistance.settings import Settings
@@ -77,7 +77,10 @@ class Runtime:
         self.calendar = settings.calendar()
         self.pool: Any = None
         self.bus = Bus(
-            settings.nats_url, name=settings.otel_service_name, replicas=settings.nats_replicas
+            settings.nats_url,
+            name=settings.otel_service_name,
+            replicas=settings.nats_replicas,
+            policy=failures.policy_from(settings),
         )
         self.temporal: Client | None = None
         self.tasks: list[asyncio.Task[None]] = []
