@@ -29,7 +29,7 @@ from assistance.settings import Settings
 
 log = logging.getLogger(__name__)
 
-SERVICES = ("intake", "dossier", "training", "bugs", "evolutions", "site")
+SERVICES = ("intake", "dossier", "training", "bugs", "evolutions", "operations", "site")
 TARGETS = (*SERVICES, "worker")
 
 API_DESCRIPTION = """

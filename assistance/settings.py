@@ -91,6 +91,7 @@ class Settings(BaseSettings):
     outbox_max_attempts: int = Field(default=10, ge=1)
     outbox_retention_days: float = Field(default=7.0, gt=0)
     stuck_activity_attempts: int = Field(default=3, ge=1)  # shown as stuck beyond this
+    operations_notify_seconds: float = Field(default=60.0, gt=0)  # admins' mail, batched
 
     def dossier_policy(self) -> dict[str, object]:
         """The rules a new dossier is opened under (`workflows.types.DossierPolicy`)."""

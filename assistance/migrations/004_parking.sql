@@ -37,3 +37,25 @@ CREATE INDEX outbox_pending ON bus.outbox (source, next_attempt_at, id) WHERE st
 CREATE INDEX outbox_pending_key ON bus.outbox (ordering_key, id)
     WHERE status = 'pending' AND ordering_key IS NOT NULL;
 CREATE INDEX outbox_done ON bus.outbox (done_at) WHERE status = 'done';
+
+-- Activities failing again and again, as their worker saw them (assistance/activity_failures.py):
+-- what the « travail bloqué » view shows without asking Temporal about every workflow.
+CREATE TABLE bus.activity_failures (
+    workflow_id text NOT NULL,
+    activity_id text NOT NULL,
+    activity_type text NOT NULL,
+    dossier_id uuid,
+    attempt int NOT NULL,
+    error text NOT NULL,
+    first_failed_at timestamptz NOT NULL DEFAULT now(),
+    last_failed_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (workflow_id, activity_id)
+);
+
+CREATE FUNCTION bus.notify_parked() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_notify('bus_parked', '');
+    RETURN NULL;
+END $$;
+CREATE TRIGGER parked_notify AFTER INSERT OR UPDATE OF state ON bus.parked
+    FOR EACH STATEMENT EXECUTE FUNCTION bus.notify_parked();
