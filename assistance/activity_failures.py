@@ -51,9 +51,9 @@ def _final(info: activity.Info, exc: BaseException) -> bool:
     return bool(policy.maximum_attempts) and info.attempt >= policy.maximum_attempts
 
 
-def _dossier(workflow_id: str) -> uuid.UUID | None:
+def _dossier(workflow_id: str | None) -> uuid.UUID | None:
     try:
-        return uuid.UUID(workflow_id)
+        return uuid.UUID(workflow_id or "")
     except ValueError:
         return None
 
@@ -149,7 +149,7 @@ class _Inbound(ActivityInboundInterceptor):
             name=info.activity_type,
             kind=info.activity_type,
             ref=f"{info.workflow_id}:{info.workflow_run_id}:{info.activity_id}",
-            subject=info.workflow_type,
+            subject=info.workflow_type or "",
             data=json.dumps(args, ensure_ascii=False),
             error=f"gave up after {info.attempt} attempts: {error}",
             attempts=info.attempt,
