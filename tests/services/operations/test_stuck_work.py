@@ -5,6 +5,7 @@ repaired a retry projects it, recorded in the dossier's history."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -168,4 +169,69 @@ async def test_a_poison_event_is_parked_told_shown_and_retried_after_repair(
         )
     finally:
         rt.bus.policy = policy
+        await pool.close()
+
+
+async def test_a_parked_side_effect_is_run_again_by_its_workflow(
+    http: httpx.AsyncClient, system: Any, stack: LocalStack
+) -> None:
+    """Retrying a parked activity signals the dossier's workflow, which runs it again (here a
+    notice to the administrators, as the worker parked it) and the retry is in the history."""
+    admin = auth(system.tokens[Role.admin])
+    staff = auth(system.tokens[Role.technician])
+    deposited = await http.post("/api/v1/requests", json=deposit_body(subject="Relance"))
+    assert deposited.status_code == 201, deposited.text
+    dossier_id, reference = deposited.json()["id"], deposited.json()["reference"]
+
+    async def opened() -> bool:
+        got = await http.get(f"/api/v1/dossiers/{dossier_id}", headers=staff)
+        return got.status_code == 200 and any(e["kind"] == "opened" for e in got.json()["timeline"])
+
+    await eventually(opened, timeout=60)
+    marker = uuid.uuid4().hex[:8]
+    notice = {
+        "dossier_id": dossier_id,
+        "reference": reference,
+        "step": 900,
+        "audience": "admins",
+        "kind": "escalation",
+        "subject": f"Avis relancé {marker}",
+        "text": "Avis parqué puis relancé.",
+        "technician_id": None,
+    }
+    pool: asyncpg.Pool = await db.create_pool(system.settings.database_url, 2)
+    try:
+        parked_id = await pool.fetchval(
+            """INSERT INTO bus.parked (source, name, kind, ref, subject, data, error, attempts,
+                   dossier_id, notified_at)
+               VALUES ('activity', 'notify_staff', 'notify_staff', $1, 'DossierWorkflow', $2,
+                       'gave up after 10 attempts: OSError: disque plein', 10, $3, now())
+               RETURNING id""",
+            f"{dossier_id}:run:{marker}",
+            json.dumps([notice]),
+            uuid.UUID(dossier_id),
+        )
+        got = await http.post(f"/api/v1/operations/stuck/{parked_id}/retry", headers=admin)
+        assert got.status_code == 200, got.text
+        assert got.json()["label"] == "Action automatique d'un dossier : avis à l'équipe"
+        admins = await directory.emails_with_role(pool, Role.admin)
+        for to in admins:
+            await stack.mail.wait_for(
+                lambda m, to=to: to in m.rcpt_tos and marker in str(m.message()["Subject"]),
+                timeout=30,
+            )
+
+        async def recorded() -> list[dict] | None:
+            timeline = await _timeline(http, staff, dossier_id)
+            ops = [e for e in timeline if e["kind"] == "operations"]
+            return ops or None
+
+        ops = await eventually(recorded, timeout=30)
+        assert len(ops) == 1
+        assert ops[0]["text"].endswith(
+            "après réparation : Action automatique d'un dossier : avis à l'équipe."
+        )
+        mails = [m for m in stack.mail.messages if marker in str(m.message()["Subject"])]
+        assert len(mails) == len(admins)  # once each
+    finally:
         await pool.close()
