@@ -11,11 +11,16 @@ import asyncpg
 
 from assistance import db, outbox
 from assistance.bus import Bus
+from assistance.events import Event
 from assistance.failures import FailurePolicy
 from assistance.outbox import CLAIM, OutboxRelay
-from assistance.stack import Endpoints, create_database
+from assistance.stack import Endpoints, LocalStack, create_database
+from tests.helpers import eventually
 
 FAST = FailurePolicy(backoff_s=(0.0,), outage_first_s=0.0, outage_max_s=0.0, outbox_max_attempts=3)
+STRICT = FailurePolicy(
+    backoff_s=(0.0,), outage_first_s=0.0, outage_max_s=0.0, outbox_max_attempts=2
+)
 
 
 async def _pool(endpoints: Endpoints) -> asyncpg.Pool:
@@ -133,4 +138,43 @@ async def test_claim_is_index_backed_and_old_sent_rows_are_purged(endpoints: End
             # done 7, 8 or 9 days before the insert (earlier than this now()), i % 3 != 0
             assert old == 600
     finally:
+        await pool.close()
+
+
+async def test_a_nats_outage_uses_no_attempt_of_an_outbox_row(
+    endpoints: Endpoints, stack: LocalStack
+) -> None:
+    """The real thing: NATS stopped while the relay tries to publish. Three tries at the cap of
+    two attempts would have parked the row; an outage parks nothing and counts nothing."""
+    pool = await _pool(endpoints)
+    bus = Bus(endpoints.nats_url, name="test-outbox-outage", policy=STRICT)
+    await bus.connect()
+    await bus.ensure_streams()
+    relay = OutboxRelay(pool, bus, ["t"])
+    subject = f"bugs.outage{uuid.uuid4().hex[:8]}.happened"
+    event = Event(id=f"outage-{uuid.uuid4()}", type=subject, data={"n": 1})
+    await stack.stop_nats()
+    try:
+        async with pool.acquire() as conn:
+            await outbox.enqueue_event(conn, "t", event)
+        for _ in range(3):
+            await relay.drain()
+        row = await pool.fetchrow("SELECT status, attempts, last_error FROM bus.outbox")
+        assert (row["status"], row["attempts"], row["last_error"]) == ("pending", 0, None)
+    finally:
+        await stack.start_nats()
+    try:
+
+        async def sent() -> bool:
+            await relay.drain()
+            return await pool.fetchval("SELECT status FROM bus.outbox") == "done"
+
+        await eventually(sent, timeout=60)
+        assert await pool.fetchval("SELECT attempts FROM bus.outbox") == 1
+        assert await pool.fetchval("SELECT count(*) FROM bus.parked") == 0
+        sub = await bus.js.pull_subscribe(subject, durable=None, stream="BUGS")
+        msgs = await sub.fetch(10, timeout=5)
+        assert [Event.model_validate_json(m.data).id for m in msgs] == [event.id]
+    finally:
+        await bus.close()
         await pool.close()
