@@ -55,12 +55,29 @@ CLAIM = """UPDATE bus.outbox SET next_attempt_at = now() + make_interval(secs =>
 Sender = Callable[[dict[str, Any]], Awaitable[None]]
 
 
-def ordering_key(payload: dict[str, Any]) -> str | None:
-    """Rows about one dossier are sent in order; the key is its id when the payload names it."""
+def target_of(kind: str) -> str:
+    """Where a row of this kind goes: NATS, a mail server, or a kind of its own (Temporal)."""
+    if kind == "publish":
+        return "nats"
+    if kind.endswith(("mail", "invitation")):
+        return "smtp"
+    return kind
+
+
+def ordering_key(kind: str, payload: dict[str, Any]) -> str | None:
+    """Rows about one dossier and for one target go out in order: `<dossier id>` for its
+    events, `<dossier id>:<target>` for the rest. Per target, so an outage of one (NATS)
+    never holds the rows for another (Temporal: R13, the workflow still starts)."""
     key = dossier_of(payload)
-    if key is None and isinstance(payload.get("invitation"), dict):
-        key = dossier_of(payload["invitation"])
-    return key
+    invitation = payload.get("invitation")
+    if key is None and isinstance(invitation, dict):
+        key = dossier_of(invitation)
+        if key is None and invitation.get("appointment_id"):
+            key = f"appointment-{invitation['appointment_id']}"  # its invitations, in order
+    if key is None:
+        return None
+    target = target_of(kind)
+    return key if target == "nats" else f"{key}:{target}"
 
 
 async def enqueue(
@@ -73,7 +90,7 @@ async def enqueue(
 ) -> None:
     """Add a row inside the caller's transaction, with the current trace context."""
     await conn.execute(
-        INSERT, source, kind, payload, telemetry.inject(), key or ordering_key(payload)
+        INSERT, source, kind, payload, telemetry.inject(), key or ordering_key(kind, payload)
     )
 
 
@@ -84,7 +101,7 @@ async def enqueue_many(
     trace = telemetry.inject()
     await conn.executemany(
         INSERT,
-        [(source, kind, payload, trace, ordering_key(payload)) for kind, payload in rows],
+        [(source, kind, payload, trace, ordering_key(kind, payload)) for kind, payload in rows],
     )
 
 
@@ -241,7 +258,7 @@ class OutboxRelay:
                 data=json.dumps(row["payload"], ensure_ascii=False),
                 error=f"gave up after {attempts} attempts: {error}",
                 attempts=attempts,
-                dossier_id=row["ordering_key"] if _is_uuid(row["ordering_key"]) else None,
+                dossier_id=_dossier_of_key(row["ordering_key"]),
             ),
         )
         log.error("outbox row %s parked after %d attempts: %s", row["id"], attempts, error)
@@ -269,11 +286,10 @@ def _subject(row: asyncpg.Record) -> str:
     return str(row["kind"])
 
 
-def _is_uuid(value: str | None) -> bool:
-    if not value:
-        return False
+def _dossier_of_key(key: str | None) -> str | None:
+    if not key:
+        return None
     try:
-        uuid.UUID(value)
+        return str(uuid.UUID(key.split(":", 1)[0]))
     except ValueError:
-        return False
-    return True
+        return None

@@ -100,7 +100,7 @@ async def outbox_failing(conn: asyncpg.Pool | asyncpg.Connection) -> list[dict[s
         {
             "id": r["id"],
             "label": label("outbox", r["source"], r["kind"]),
-            "dossier_id": _uuid(r["ordering_key"]),
+            "dossier_id": _uuid((r["ordering_key"] or "").split(":", 1)[0]),
             "reference": reference_of(json.dumps(r["payload"])),
             "attempts": r["attempts"],
             "error": r["last_error"],

@@ -58,15 +58,15 @@ async def test_rows_of_a_dossier_go_in_order_and_a_failing_row_is_parked(
         pool,
         Bus("nats://127.0.0.1:1", policy=FAST),
         ["t"],
-        senders={"ok": ok, "bad": bad, "down": flaky_target},
+        senders={"ok_mail": ok, "bad_mail": bad, "down_mail": flaky_target},
     )
     try:
         async with pool.acquire() as conn, conn.transaction():
-            await outbox.enqueue(conn, "t", "bad", {"name": "A", "dossier_id": dossier})
-            await outbox.enqueue(conn, "t", "ok", {"name": "B", "dossier_id": dossier})
-            await outbox.enqueue(conn, "t", "down", {"name": "C", "dossier_id": dossier})
-            await outbox.enqueue(conn, "t", "ok", {"name": "D", "dossier_id": dossier})
-            await outbox.enqueue(conn, "t", "ok", {"name": "X", "dossier_id": other})
+            await outbox.enqueue(conn, "t", "bad_mail", {"name": "A", "dossier_id": dossier})
+            await outbox.enqueue(conn, "t", "ok_mail", {"name": "B", "dossier_id": dossier})
+            await outbox.enqueue(conn, "t", "down_mail", {"name": "C", "dossier_id": dossier})
+            await outbox.enqueue(conn, "t", "ok_mail", {"name": "D", "dossier_id": dossier})
+            await outbox.enqueue(conn, "t", "ok_mail", {"name": "X", "dossier_id": other})
         await relay.drain()
         # the other dossier is not held up; B waits behind A
         assert sent == ["X"]
@@ -90,7 +90,7 @@ async def test_rows_of_a_dossier_go_in_order_and_a_failing_row_is_parked(
             {
                 "source": "outbox",
                 "name": "t",
-                "kind": "bad",
+                "kind": "bad_mail",
                 "dossier_id": uuid.UUID(dossier),
                 "attempts": 3,
                 "error": "gave up after 3 attempts: "
@@ -100,6 +100,19 @@ async def test_rows_of_a_dossier_go_in_order_and_a_failing_row_is_parked(
         ]
     finally:
         await pool.close()
+
+
+def test_rows_are_ordered_per_dossier_and_per_target() -> None:
+    d = str(uuid.uuid4())
+    assert outbox.ordering_key("publish", {"data": {"dossier_id": d}}) == d
+    assert outbox.ordering_key("start_dossier", {"dossier_id": d}) == f"{d}:start_dossier"
+    assert outbox.ordering_key("training_mail", {"dossier_id": d}) == f"{d}:smtp"
+    assert outbox.ordering_key("training_invitation", {"invitation": {"dossier_id": d}}) == (
+        f"{d}:smtp"
+    )
+    invitation = {"invitation": {"appointment_id": "a-1"}}
+    assert outbox.ordering_key("training_invitation", invitation) == "appointment-a-1:smtp"
+    assert outbox.ordering_key("publish", {"data": {"bug_id": "b-1"}}) is None
 
 
 async def test_claim_is_index_backed_and_old_sent_rows_are_purged(endpoints: Endpoints) -> None:
