@@ -152,3 +152,42 @@ async def test_a_temporal_outage_longer_than_every_attempt_parks_nothing(
         consumer.cancel()
         await bus.close()
         await pool.close()
+
+
+async def test_a_parking_that_fails_keeps_the_message_until_it_succeeds(
+    endpoints: Endpoints,
+) -> None:
+    """The message is terminated only once its parked row is committed: while the parking
+    cannot be written, the message stays held (not acknowledged, not terminated, not lost)."""
+    bus, pool = await _fresh(endpoints, FailurePolicy(max_attempts=1, outage_max_s=0.2))
+    suffix = uuid.uuid4().hex[:8]
+    durable = f"fp-park-{suffix}"
+
+    async def handler(event: Event) -> None:
+        raise KeyError("training")
+
+    await pool.execute("ALTER TABLE bus.parked RENAME TO parked_away")
+    consumer = asyncio.create_task(bus.consume(durable, [f"bugs.fp{suffix}.>"], handler, pool=pool))
+    try:
+        await bus.publish(Event(id=f"held-{suffix}", type=f"bugs.fp{suffix}.a", data={}))
+
+        async def held() -> bool:
+            info = await bus.js.consumer_info("BUGS", durable)
+            return info.num_ack_pending == 1 and info.num_pending == 0
+
+        await eventually(held, timeout=30)
+        await asyncio.sleep(3)  # the parking keeps failing: the message is still held
+        info = await bus.js.consumer_info("BUGS", durable)
+        assert (info.num_ack_pending, info.num_redelivered) == (1, 0)
+        await pool.execute("ALTER TABLE bus.parked_away RENAME TO parked")
+
+        async def parked() -> bool:
+            rows = await pool.fetchval("SELECT count(*) FROM bus.parked WHERE name = $1", durable)
+            info = await bus.js.consumer_info("BUGS", durable)
+            return rows == 1 and info.num_ack_pending == 0
+
+        await eventually(parked, timeout=30)
+    finally:
+        consumer.cancel()
+        await bus.close()
+        await pool.close()
