@@ -84,6 +84,7 @@ _NATS_OUTAGE = (
     nats.errors.ConnectionDrainingError,
     nats.errors.ConnectionReconnectingError,
 )
+_TEMPORAL_CONNECT = "Failed client connect"
 _RPC_OUTAGE = {
     RPCStatusCode.UNAVAILABLE,
     RPCStatusCode.DEADLINE_EXCEEDED,
@@ -104,6 +105,8 @@ def _one_is_outage(exc: BaseException) -> bool:
         return "connection" in str(exc).lower() or "pool" in str(exc).lower()
     if isinstance(exc, RPCError):
         return exc.status in _RPC_OUTAGE or "timeout" in str(exc).lower()
+    if type(exc) is RuntimeError and str(exc).startswith(_TEMPORAL_CONNECT):
+        return True  # a lazy Temporal client that could not connect yet
     if isinstance(exc, aiosmtplib.SMTPResponseException):
         return 400 <= exc.code < 500 and exc.code != 450  # 4xx: try later; 5xx: the item
     if isinstance(exc, aiosmtplib.SMTPRecipientsRefused):

@@ -41,6 +41,8 @@ def test_outage_and_item_failures_are_told_apart() -> None:
     wrapped = RuntimeError("publish failed")
     wrapped.__cause__ = TimeoutError()
     assert is_outage(wrapped)
+    assert is_outage(RuntimeError("Failed client connect: Server connection error: tcp connect"))
+    assert not is_outage(RuntimeError("Failed to encode"))
     assert not is_outage(ValueError("address parts cannot contain CR or LF"))
     assert not is_outage(asyncpg.exceptions.CharacterNotInRepertoireError("0x00"))
     assert not is_outage(asyncpg.exceptions.DataError("invalid input for query argument"))
