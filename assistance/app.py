@@ -22,14 +22,14 @@ from opentelemetry.instrumentation.asyncpg import AsyncPGInstrumentor
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from temporalio.client import Client
 
-from assistance import db, idempotency, telemetry
+from assistance import db, failures, idempotency, telemetry
 from assistance import temporal as temporal_client
 from assistance.bus import Bus
 from assistance.settings import Settings
 
 log = logging.getLogger(__name__)
 
-SERVICES = ("intake", "dossier", "training", "bugs", "evolutions", "site")
+SERVICES = ("intake", "dossier", "training", "bugs", "evolutions", "operations", "site")
 TARGETS = (*SERVICES, "worker")
 
 API_DESCRIPTION = """
@@ -79,7 +79,10 @@ class Runtime:
         self.calendar = settings.calendar()
         self.pool: Any = None
         self.bus = Bus(
-            settings.nats_url, name=settings.otel_service_name, replicas=settings.nats_replicas
+            settings.nats_url,
+            name=settings.otel_service_name,
+            replicas=settings.nats_replicas,
+            policy=failures.policy_from(settings),
         )
         self.temporal: Client | None = None
         self.tasks: list[asyncio.Task[None]] = []

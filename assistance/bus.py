@@ -1,7 +1,10 @@
 """NATS JetStream: streams per bounded context, idempotent publish, durable pull consumers.
 
-NATS is a transport, not the system of record: a message that cannot be handled after
-`max_deliver` attempts is written to `bus.dead_letters` in PostgreSQL, then terminated.
+NATS is a transport, not the system of record. The failure policy (assistance/failures.py,
+docs/decisions/0013): a dependency that is down is waited for in process, the message kept
+(`in_progress`), uncounted; a message that fails on its own is redelivered with backoff a
+bounded number of times, then parked in `bus.parked` and only then terminated; the stream
+goes on.
 """
 
 from __future__ import annotations
@@ -24,6 +27,8 @@ from pydantic import ValidationError
 
 from assistance import telemetry
 from assistance.events import Event
+from assistance.failures import DEFAULT, FailurePolicy, Outage, TransientError, is_outage
+from assistance.parking import ParkedItem, dossier_of, park_durably
 
 log = logging.getLogger(__name__)
 
@@ -36,14 +41,12 @@ STREAMS: dict[str, list[str]] = {
     "EVOLUTIONS": ["evolutions.>"],
 }
 DUPLICATE_WINDOW_S = 24 * 3600
-MAX_DELIVER = 8
-BACKOFF_S = [1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0]
+ACK_WAIT_S = 30.0
+# A re-published parked message names the one durable consumer it is for; others skip it.
+RETRY_FOR = "Assistance-Retry-For"
 
 Handler = Callable[[Event], Awaitable[None]]
-
-
-class TransientError(Exception):
-    """Raise from a handler to have the message redelivered later."""
+__all__ = ["Bus", "PoisonMessage", "TransientError", "stream_for"]
 
 
 class PoisonMessage(Exception):
@@ -58,8 +61,15 @@ def stream_for(subject: str) -> str:
 
 
 class Bus:
-    def __init__(self, url: str, name: str = "assistance", replicas: int = 1) -> None:
+    def __init__(
+        self,
+        url: str,
+        name: str = "assistance",
+        replicas: int = 1,
+        policy: FailurePolicy = DEFAULT,
+    ) -> None:
         self.url = url
+        self.policy = policy
         self.name = name
         self.replicas = replicas
         self.nc: NATS | None = None
@@ -132,6 +142,11 @@ class Bus:
             headers=headers,
         )
 
+    async def republish(self, subject: str, data: bytes, msg_id: str, durable: str) -> None:
+        """Deliver a parked message again, to the one consumer that parked it."""
+        headers = telemetry.inject({"Nats-Msg-Id": msg_id, RETRY_FOR: durable})
+        await self.js.publish(subject, data, stream=stream_for(subject), headers=headers)
+
     async def consume(
         self,
         durable: str,
@@ -157,9 +172,11 @@ class Bus:
         config = ConsumerConfig(
             durable_name=durable,
             ack_policy=AckPolicy.EXPLICIT,
-            max_deliver=MAX_DELIVER,
-            backoff=BACKOFF_S,
-            ack_wait=BACKOFF_S[0] * 30,
+            # we count item failures ourselves (outages are not failures): JetStream must never
+            # drop a message behind our back
+            max_deliver=-1,
+            backoff=None,
+            ack_wait=ACK_WAIT_S,
             filter_subjects=subjects if len(subjects) > 1 else None,
             filter_subject=subjects[0] if len(subjects) == 1 else None,
         )
@@ -183,8 +200,8 @@ class Bus:
                 log.debug("fetch failed for %s: %s", durable, exc)
                 await asyncio.sleep(0.5)
                 continue
-            for msg in msgs:
-                await self._handle(msg, handler, tracer, durable, pool)
+            for i, msg in enumerate(msgs):
+                await self._handle(msg, handler, tracer, durable, pool, msgs[i:])
 
     async def _handle(
         self,
@@ -193,7 +210,22 @@ class Bus:
         tracer: trace.Tracer,
         durable: str,
         pool: asyncpg.Pool | None,
+        held: list[Msg],
     ) -> None:
+        """Handle one message: ack, or redeliver with backoff, or park then terminate.
+
+        `num_delivered` counts this message's item failures: a delivery ends in an ack, a
+        `nak` for an item failure, or a park; an outage is waited for within the delivery
+        (every message of the batch kept alive with `in_progress`), so it never adds one.
+        """
+        retry_for = (msg.headers or {}).get(RETRY_FOR)
+        if retry_for and retry_for != durable:
+            await _settle(msg.ack())  # a parked message replayed for another consumer
+            return
+
+        async def keepalive() -> None:
+            await asyncio.gather(*(m.in_progress() for m in held), return_exceptions=True)
+
         ctx = telemetry.extract(msg.headers)
         with tracer.start_as_current_span(
             f"{msg.subject} process", context=ctx, kind=trace.SpanKind.CONSUMER
@@ -204,36 +236,68 @@ class Bus:
             delivered = msg.metadata.num_delivered if msg.metadata else 1
             try:
                 event = Event.model_validate_json(msg.data)
-                await handler(event)
-            except (ValidationError, PoisonMessage) as exc:
-                await self._dead_letter(msg, durable, pool, f"poison: {exc}")
-                await msg.term()
+            except ValidationError as exc:
+                await self._park(msg, durable, pool, f"poison: {exc}", delivered, keepalive)
                 return
-            except Exception as exc:  # noqa: BLE001 - redelivered with backoff, then dead-lettered
-                if delivered >= MAX_DELIVER:
-                    await self._dead_letter(msg, durable, pool, f"gave up: {exc!r}")
-                    await msg.term()
-                else:
-                    log.warning("handler %s failed (%s), redelivery %d", durable, exc, delivered)
-                    await msg.nak(delay=BACKOFF_S[min(delivered, len(BACKOFF_S)) - 1])
-                return
-            await msg.ack()
+            outage = Outage(self.policy)
+            while True:
+                try:
+                    await handler(event)
+                    break
+                except asyncio.CancelledError:
+                    raise
+                except PoisonMessage as exc:
+                    await self._park(msg, durable, pool, f"poison: {exc}", delivered, keepalive)
+                    return
+                except Exception as exc:  # noqa: BLE001 - waited for, retried, or parked
+                    if is_outage(exc):
+                        if outage.waits % 20 == 0:
+                            log.warning("%s waits for a dependency: %r", durable, exc)
+                        await outage.wait(keepalive)
+                        continue
+                    if delivered >= self.policy.max_attempts or pool is None:
+                        reason = f"gave up after {delivered} attempts: {exc!r}"
+                        await self._park(msg, durable, pool, reason, delivered, keepalive)
+                    else:
+                        log.warning("handler %s failed (%r), attempt %d", durable, exc, delivered)
+                        await _settle(msg.nak(delay=self.policy.backoff(delivered)))
+                    return
+            await _settle(msg.ack())
 
-    async def _dead_letter(
-        self, msg: Msg, durable: str, pool: asyncpg.Pool | None, reason: str
+    async def _park(
+        self,
+        msg: Msg,
+        durable: str,
+        pool: asyncpg.Pool | None,
+        reason: str,
+        attempts: int,
+        keepalive: Callable[[], Awaitable[None]],
     ) -> None:
-        log.error("dead letter on %s for %s: %s", msg.subject, durable, reason)
+        """Park, and terminate only once the parked row is committed (never lose it)."""
+        log.error("parking message on %s for %s: %s", msg.subject, durable, reason)
         if pool is None:
+            await _settle(msg.nak(delay=self.policy.outage_max_s))  # nowhere to park: keep it
             return
-        await pool.execute(
-            """INSERT INTO bus.dead_letters (consumer, subject, headers, data, reason)
-               VALUES ($1, $2, $3, $4, $5)""",
-            durable,
-            msg.subject,
-            dict(msg.headers or {}),
-            msg.data.decode("utf-8", errors="replace"),
-            reason,
+        data = msg.data.decode("utf-8", errors="replace")
+        try:
+            payload = Event.model_validate_json(msg.data).model_dump(mode="json")
+        except ValidationError:
+            payload = None
+        meta = msg.metadata
+        ref = f"{meta.stream}:{meta.sequence.stream}" if meta else f"{msg.subject}:{data[:64]}"
+        item = ParkedItem(
+            source="consumer",
+            name=durable,
+            ref=ref,
+            subject=msg.subject,
+            data=data,
+            error=reason,
+            attempts=attempts,
+            dossier_id=dossier_of(payload),
+            headers=dict(msg.headers or {}),
         )
+        await park_durably(pool, item, self.policy, keepalive)
+        await _settle(msg.term())
 
     async def close(self) -> None:
         for task in self._tasks:
@@ -247,3 +311,11 @@ class Bus:
             with contextlib.suppress(Exception):
                 await self.nc.close()
             self.nc = None
+
+
+async def _settle(done: Awaitable[None]) -> None:
+    """Ack, nak or term; if NATS is away the message is simply redelivered later."""
+    try:
+        await done
+    except Exception as exc:  # noqa: BLE001 - redelivery covers it; handlers are idempotent
+        log.info("could not settle a message: %r", exc)

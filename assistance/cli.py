@@ -5,6 +5,7 @@ assistance run --target intake        one part, against existing Temporal/NATS/P
 assistance migrate                    apply database migrations
 assistance user create --email ... --name ... --role technician [--organisation NAME]
 assistance token issue --email ...    a new API token for an existing user
+assistance rebuild [--dossier ID]     rebuild the dossier read model (one or all) from the events
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import contextlib
 import logging
 import os
 import sys
+import uuid
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -24,6 +26,7 @@ from fastapi import APIRouter
 
 from assistance import db, demo, devmail, directory
 from assistance.app import SERVICES, TARGETS, create_app
+from assistance.bus import Bus
 from assistance.directory import Role
 from assistance.settings import Settings
 from assistance.stack import LocalStack, StackConfig, free_port, start_process, stop_process
@@ -197,6 +200,8 @@ def parser() -> argparse.ArgumentParser:
     issue = token.add_parser("issue")
     issue.add_argument("--email", required=True)
     issue.add_argument("--label", default="cli")
+    rebuild = sub.add_parser("rebuild", help="rebuild the dossier read model from the events")
+    rebuild.add_argument("--dossier", type=uuid.UUID, help="only this dossier (its id)")
     return p
 
 
@@ -219,6 +224,8 @@ def main(argv: list[str] | None = None) -> None:
         coro = _demo(settings)
     elif args.command == "user":
         coro = _user_create(settings, args)
+    elif args.command == "rebuild":
+        coro = _rebuild(settings, args.dossier)
     else:
         coro = _token_issue(settings, args)
     with contextlib.suppress(KeyboardInterrupt):
@@ -228,6 +235,23 @@ def main(argv: list[str] | None = None) -> None:
 async def _migrate(settings: Settings) -> None:
     for name in await db.migrate(settings.database_url):
         print(f"applied {name}")
+
+
+async def _rebuild(settings: Settings, dossier: uuid.UUID | None) -> None:
+    from services.dossier.rebuild import rebuild
+
+    pool = await db.create_pool(settings.database_url, 2)
+    bus = Bus(settings.nats_url, name="assistance-rebuild")
+    try:
+        await bus.connect(timeout=30)
+        done = await rebuild(pool, bus, dossier)
+    finally:
+        await bus.close()
+        await pool.close()
+    print(
+        f"{done.dossiers} dossier(s) rebuilt from {done.events} event(s)"
+        + (f", {done.skipped} skipped" if done.skipped else "")
+    )
 
 
 async def _demo(settings: Settings) -> None:

@@ -4,13 +4,22 @@ change it reports; the relay gets it to NATS or Temporal afterwards, retrying (R
 Woken by LISTEN/NOTIFY on commit, polling as a safety net; rows are locked with
 SKIP LOCKED, so several relays never send the same row. Every hop is idempotent
 (`Nats-Msg-Id`, workflow id = dossier id), so a row sent twice has one effect.
+
+The failure policy (assistance/failures.py, docs/decisions/0013): rows of one ordering key
+(the dossier) go out in order, a row only once no earlier row of its key is pending; a
+target that is down is waited for without counting; a row that fails on its own is tried
+`OUTBOX_MAX_ATTEMPTS` times, then parked (status `parked` and a `bus.parked` row, in one
+transaction) and the rows behind it go on; done rows are purged after
+`OUTBOX_RETENTION_DAYS`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
+import uuid
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
@@ -20,26 +29,68 @@ from opentelemetry import context as otel_context
 from assistance import telemetry
 from assistance.bus import Bus
 from assistance.events import Event
+from assistance.failures import describe, is_outage, through_outages
+from assistance.parking import ParkedItem, dossier_of, park
 
 log = logging.getLogger(__name__)
 
 BATCH = 200
-MAX_BACKOFF_S = 10.0
 LEASE_S = 60.0  # a claimed row is due again after this, should its relay die mid-send
+PURGE_EVERY_S = 3600.0
+INSERT = """INSERT INTO bus.outbox (source, kind, payload, trace, ordering_key)
+            VALUES ($1, $2, $3, $4, $5)"""
+# Due rows with no earlier pending row of their key; the NOT EXISTS is one probe of the
+# partial index outbox_pending_key per candidate (tests/assistance/test_outbox_policy.py).
+CLAIM = """UPDATE bus.outbox SET next_attempt_at = now() + make_interval(secs => $3)
+   WHERE id IN (
+       SELECT o.id FROM bus.outbox o
+       WHERE o.status = 'pending' AND o.source = ANY($1::text[])
+         AND o.next_attempt_at <= now()
+         AND NOT EXISTS (
+             SELECT 1 FROM bus.outbox e
+             WHERE e.ordering_key = o.ordering_key AND e.status = 'pending' AND e.id < o.id)
+       ORDER BY o.id LIMIT $2 FOR UPDATE SKIP LOCKED)
+   RETURNING id, source, kind, payload, trace, attempts, ordering_key"""
 
 Sender = Callable[[dict[str, Any]], Awaitable[None]]
 
 
+def target_of(kind: str) -> str:
+    """Where a row of this kind goes: NATS, a mail server, or a kind of its own (Temporal)."""
+    if kind == "publish":
+        return "nats"
+    if kind.endswith(("mail", "invitation")):
+        return "smtp"
+    return kind
+
+
+def ordering_key(kind: str, payload: dict[str, Any]) -> str | None:
+    """Rows about one dossier and for one target go out in order: `<dossier id>` for its
+    events, `<dossier id>:<target>` for the rest. Per target, so an outage of one (NATS)
+    never holds the rows for another (Temporal: R13, the workflow still starts)."""
+    key = dossier_of(payload)
+    invitation = payload.get("invitation")
+    if key is None and isinstance(invitation, dict):
+        key = dossier_of(invitation)
+        if key is None and invitation.get("appointment_id"):
+            key = f"appointment-{invitation['appointment_id']}"  # its invitations, in order
+    if key is None:
+        return None
+    target = target_of(kind)
+    return key if target == "nats" else f"{key}:{target}"
+
+
 async def enqueue(
-    conn: asyncpg.Connection, source: str, kind: str, payload: dict[str, Any]
+    conn: asyncpg.Connection,
+    source: str,
+    kind: str,
+    payload: dict[str, Any],
+    *,
+    key: str | None = None,
 ) -> None:
     """Add a row inside the caller's transaction, with the current trace context."""
     await conn.execute(
-        "INSERT INTO bus.outbox (source, kind, payload, trace) VALUES ($1, $2, $3, $4)",
-        source,
-        kind,
-        payload,
-        telemetry.inject(),
+        INSERT, source, kind, payload, telemetry.inject(), key or ordering_key(kind, payload)
     )
 
 
@@ -49,8 +100,8 @@ async def enqueue_many(
     """Several rows in one round trip, in this order."""
     trace = telemetry.inject()
     await conn.executemany(
-        "INSERT INTO bus.outbox (source, kind, payload, trace) VALUES ($1, $2, $3, $4)",
-        [(source, kind, payload, trace) for kind, payload in rows],
+        INSERT,
+        [(source, kind, payload, trace, ordering_key(kind, payload)) for kind, payload in rows],
     )
 
 
@@ -60,14 +111,21 @@ async def enqueue_event(conn: asyncpg.Connection, source: str, event: Event) -> 
 
 async def backlog(conn: asyncpg.Pool | asyncpg.Connection, source: str | None = None) -> int:
     return await conn.fetchval(
-        "SELECT count(*) FROM bus.outbox WHERE done_at IS NULL AND ($1::text IS NULL "
+        "SELECT count(*) FROM bus.outbox WHERE status = 'pending' AND ($1::text IS NULL "
         "OR source = $1)",
         source,
     )
 
 
-def backoff(attempts: int) -> float:
-    return min(0.5 * 2**attempts, MAX_BACKOFF_S)
+async def purge(conn: asyncpg.Pool | asyncpg.Connection, sources: list[str], days: float) -> int:
+    """Forget rows sent more than `days` ago (they are in NATS, Temporal or a mailbox)."""
+    result = await conn.execute(
+        """DELETE FROM bus.outbox WHERE status = 'done' AND source = ANY($1::text[])
+             AND done_at < now() - make_interval(secs => $2)""",
+        sources,
+        days * 86400.0,
+    )
+    return int(result.split()[-1])
 
 
 class OutboxRelay:
@@ -83,6 +141,7 @@ class OutboxRelay:
         poll_seconds: float = 1.0,
     ) -> None:
         self.pool = pool
+        self.policy = bus.policy
         self.sources = list(sources)
         self.senders: dict[str, Sender] = {
             "publish": lambda payload: bus.publish(Event.model_validate(payload)),
@@ -90,12 +149,15 @@ class OutboxRelay:
         }
         self.poll_seconds = poll_seconds
         self._wake = asyncio.Event()
+        self._outage_s = self.policy.outage_first_s
+        self._purged_at: float | None = None
 
     async def run(self) -> None:
         async with self.pool.acquire() as listener:
             await listener.add_listener("bus_outbox", self._on_notify)
             try:
                 while True:
+                    await self._purge_now_and_then()
                     if await self.drain():
                         continue
                     self._wake.clear()
@@ -107,57 +169,127 @@ class OutboxRelay:
     def _on_notify(self, *_: object) -> None:
         self._wake.set()
 
+    async def _purge_now_and_then(self) -> None:
+        now = asyncio.get_running_loop().time()
+        if self._purged_at is None or now - self._purged_at >= PURGE_EVERY_S:
+            self._purged_at = now
+            gone = await purge(self.pool, self.sources, self.policy.outbox_retention_days)
+            if gone:
+                log.info("outbox %s: %d sent rows purged", self.sources, gone)
+
     async def drain(self) -> int:
-        """Send one batch of due rows; returns how many were sent.
+        """Send one batch of due rows; returns how many were sent or parked.
 
         Rows are claimed with a lease in a short transaction, then sent with no connection
         held: senders may use the pool themselves, so holding one across the sends could
         starve it. A row whose relay died mid-send is due again when its lease ends.
         """
         async with self.pool.acquire() as conn:
-            rows = await conn.fetch(
-                """UPDATE bus.outbox SET next_attempt_at = now() + make_interval(secs => $3)
-                   WHERE id IN (
-                       SELECT id FROM bus.outbox
-                       WHERE done_at IS NULL AND source = ANY($1::text[])
-                         AND next_attempt_at <= now()
-                       ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED)
-                   RETURNING id, kind, payload, trace, attempts""",
-                self.sources,
-                BATCH,
-                LEASE_S,
-            )
+            rows = await conn.fetch(CLAIM, self.sources, BATCH, LEASE_S)
         if not rows:
             return 0
         rows = sorted(rows, key=lambda r: r["id"])
         results = await asyncio.gather(*(self._send(r) for r in rows))
         done = [r["id"] for r, err in zip(rows, results, strict=True) if err is None]
         failed = [(r, err) for r, err in zip(rows, results, strict=True) if err is not None]
-        async with self.pool.acquire() as conn, conn.transaction():
-            if done:
-                await conn.execute(
-                    "UPDATE bus.outbox SET done_at = now(), attempts = attempts + 1 "
-                    "WHERE id = ANY($1::bigint[])",
-                    done,
-                )
-            for row, err in failed:
-                await conn.execute(
-                    """UPDATE bus.outbox SET attempts = attempts + 1, last_error = $2,
-                           next_attempt_at = now() + make_interval(secs => $3)
-                       WHERE id = $1""",
-                    row["id"],
-                    (err or "")[:1000],
-                    backoff(row["attempts"]),
-                )
-        return len(done)
+        outages = [(r, e) for r, e in failed if is_outage(e)]
+        if outages:
+            delay = self._outage_s
+            self._outage_s = min(delay * 2, self.policy.outage_max_s)
+        else:
+            delay = self._outage_s = self.policy.outage_first_s
+        parked = 0
 
-    async def _send(self, row: asyncpg.Record) -> str | None:
+        async def record() -> None:
+            nonlocal parked
+            parked = 0
+            async with self.pool.acquire() as conn, conn.transaction():
+                if done:
+                    await conn.execute(
+                        """UPDATE bus.outbox SET status = 'done', done_at = now(),
+                               attempts = attempts + 1 WHERE id = ANY($1::bigint[])""",
+                        done,
+                    )
+                for row, _ in outages:  # the target is down: not the row's fault, not counted
+                    await conn.execute(
+                        """UPDATE bus.outbox SET next_attempt_at = now()
+                               + make_interval(secs => $2) WHERE id = $1""",
+                        row["id"],
+                        delay,
+                    )
+                for row, err in failed:
+                    if is_outage(err):
+                        continue
+                    parked += await self._failed(conn, row, err)
+
+        await through_outages(record, self.policy, what=f"outbox {self.sources}")
+        return len(done) + parked
+
+    async def _failed(self, conn: asyncpg.Connection, row: asyncpg.Record, err: Exception) -> int:
+        """Count an item failure; at the cap, park the row (one transaction with the count)."""
+        attempts = row["attempts"] + 1
+        error = describe(err)
+        if attempts < self.policy.outbox_max_attempts:
+            await conn.execute(
+                """UPDATE bus.outbox SET attempts = $2, last_error = $3,
+                       next_attempt_at = now() + make_interval(secs => $4)
+                   WHERE id = $1""",
+                row["id"],
+                attempts,
+                error,
+                self.policy.backoff(attempts),
+            )
+            return 0
+        await conn.execute(
+            """UPDATE bus.outbox SET attempts = $2, last_error = $3, status = 'parked'
+               WHERE id = $1""",
+            row["id"],
+            attempts,
+            error,
+        )
+        await park(
+            conn,
+            ParkedItem(
+                source="outbox",
+                name=row["source"],
+                ref=str(row["id"]),
+                kind=row["kind"],
+                subject=_subject(row),
+                data=json.dumps(row["payload"], ensure_ascii=False),
+                error=f"gave up after {attempts} attempts: {error}",
+                attempts=attempts,
+                dossier_id=_dossier_of_key(row["ordering_key"]),
+            ),
+        )
+        log.error("outbox row %s parked after %d attempts: %s", row["id"], attempts, error)
+        return 1
+
+    async def _send(self, row: asyncpg.Record) -> Exception | None:
         token = otel_context.attach(telemetry.extract(row["trace"]))
         try:
-            await self.senders[row["kind"]](row["payload"])
+            sender = self.senders.get(row["kind"])
+            if sender is None:
+                raise LookupError(f"no sender for outbox kind {row['kind']!r}")
+            await sender(row["payload"])
             return None
-        except Exception as exc:  # noqa: BLE001 - retried later with backoff
+        except Exception as exc:  # noqa: BLE001 - waited for, retried with backoff, or parked
             log.info("outbox row %s not sent yet: %r", row["id"], exc)
-            return repr(exc) or type(exc).__name__
+            return exc
         finally:
             otel_context.detach(token)
+
+
+def _subject(row: asyncpg.Record) -> str:
+    payload = row["payload"]
+    if row["kind"] == "publish" and isinstance(payload, dict):
+        return str(payload.get("type", "publish"))
+    return str(row["kind"])
+
+
+def _dossier_of_key(key: str | None) -> str | None:
+    if not key:
+        return None
+    try:
+        return str(uuid.UUID(key.split(":", 1)[0]))
+    except ValueError:
+        return None

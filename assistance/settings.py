@@ -83,6 +83,16 @@ class Settings(BaseSettings):
     # The outbox relay polls at least this often (it is also woken by LISTEN/NOTIFY).
     relay_poll_seconds: float = Field(default=1.0, gt=0)
 
+    # Failure policy (docs/decisions/0013): item failures are retried this many times with
+    # this backoff, then parked; a dependency that is down is waited for, uncounted.
+    failure_max_attempts: int = Field(default=8, ge=1)
+    failure_backoff_seconds: str = "1,2,5,10,30,60,120"
+    outage_max_wait_seconds: float = Field(default=15.0, gt=0)
+    outbox_max_attempts: int = Field(default=10, ge=1)
+    outbox_retention_days: float = Field(default=7.0, gt=0)
+    stuck_activity_attempts: int = Field(default=3, ge=1)  # shown as stuck beyond this
+    operations_notify_seconds: float = Field(default=60.0, gt=0)  # admins' mail, batched
+
     def dossier_policy(self) -> dict[str, object]:
         """The rules a new dossier is opened under (`workflows.types.DossierPolicy`)."""
         return {

@@ -71,6 +71,7 @@ async def settings(endpoints: Endpoints) -> Settings:
         http_port=port,
         public_url=f"http://127.0.0.1:{port}",
         relay_poll_seconds=0.5,
+        operations_notify_seconds=1.0,
         mail_listen_port=free_port(),
         mail_lmtp_port=free_port(),
     )

@@ -13,7 +13,8 @@ and escalation without activity, customer reminders while waiting for them.
 Updates (validated, refused with a reason before anything is written): take, release,
 diagnose, respond, note, request_information, screen_share, record_workaround, close,
 confirm, reopen. Signals: customer_message (mail replies), service_event (facts from the
-training, bugs and evolutions services). Query: view.
+training, bugs and evolutions services), retry_effect (an administrator retries a side effect
+that had failed for good). Query: view.
 
 What the commands and facts do is in workflows/dossier_steps.py, how the workflow tells the
 world (events, mails, staff notices) in workflows/dossier_effects.py; both are passed through
@@ -37,6 +38,7 @@ with workflow.unsafe.imports_passed_through():
     from assistance.events import Event
     from services.dossier import domain
     from services.dossier.domain import Refused
+    from workflows.dossier_effects import RETRYABLE_EFFECTS
     from workflows.dossier_steps import DossierSteps
     from workflows.types import (
         CloseCmd,
@@ -599,6 +601,15 @@ class DossierWorkflow(DossierSteps):
                 return  # delivered twice: applied once
             self.state.seen_events = [*self.state.seen_events, event.id][-SEEN_EVENTS_KEPT:]
             await self._on_service_event(event)
+
+    @workflow.signal
+    async def retry_effect(self, order: dict[str, Any]) -> None:
+        """An administrator retries a side effect that had failed for good (docs/decisions/0013):
+        `{"parked_id", "activity", "args"}`, the arguments as the worker parked them."""
+        activity = str(order.get("activity", ""))
+        args = order.get("args")
+        if activity in RETRYABLE_EFFECTS and isinstance(args, list):
+            self._rerun_effect(activity, args)
 
     @workflow.query
     def view(self) -> DossierView:

@@ -1,16 +1,24 @@
 """The dossier workflow's side effects: events for the read model, mails to the customer,
-notices to staff — activities started without blocking a command, retried until they succeed,
-each idempotent per dossier step. Imported by workflows/dossier.py (passed through the
-sandbox: it runs inside the workflow, through the workflow API only)."""
+notices to staff — activities started without blocking a command, each idempotent per dossier
+step. Imported by workflows/dossier.py (passed through the sandbox: it runs inside the
+workflow, through the workflow API only).
+
+Failure policy (docs/decisions/0013): an effect is retried a bounded number of times (a
+dependency that is down is waited for inside the attempt, heartbeating, without using one
+up: assistance/activity_failures.py); an effect that fails for good is parked by the worker,
+recorded on the dossier (`dossier.dossier.effect_failed`, a timeline entry for staff) and
+never fails the workflow. An administrator's retry comes back as the `retry_effect` signal."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable
 from datetime import datetime, timedelta
 from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError
 
 from assistance.business_time import BusinessCalendar
 from assistance.events import Event
@@ -24,12 +32,27 @@ from workflows.types import (
     StaffNotice,
 )
 
-RETRY_FOREVER = RetryPolicy(
+# Bounded: ten attempts over about a quarter of an hour, then the effect is parked and recorded.
+EFFECT_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
     backoff_coefficient=2.0,
     maximum_interval=timedelta(minutes=5),
+    maximum_attempts=10,
 )
-QUICK = timedelta(seconds=30)
+# An attempt may wait out an outage of its dependency (heartbeating): long enough for one;
+# a worker that dies is noticed by the missing heartbeat.
+EFFECT_TIMEOUTS: dict[str, Any] = {
+    "start_to_close_timeout": timedelta(hours=1),
+    "heartbeat_timeout": timedelta(minutes=1),
+    "retry_policy": EFFECT_RETRY,
+}
+EFFECT_LABELS = {
+    "publish_dossier_event": "mise à jour de l'historique du dossier",
+    "send_dossier_mail": "mail au client",
+    "notify_staff": "avis à l'équipe",
+    "hand_over": "transmission au service concerné",
+}
+RETRYABLE_EFFECTS = frozenset(EFFECT_LABELS)
 
 
 class DossierEffects:
@@ -86,15 +109,11 @@ class DossierEffects:
             },
         )
         self._prune()
+        handle = workflow.start_activity("publish_dossier_event", event, **EFFECT_TIMEOUTS)
+        # the record of a failed effect is not recorded again if it fails itself
+        tell = what != "effect_failed"
         self.pending.append(
-            asyncio.ensure_future(
-                workflow.start_activity(
-                    "publish_dossier_event",
-                    event,
-                    start_to_close_timeout=QUICK,
-                    retry_policy=RETRY_FOREVER,
-                )
-            )
+            asyncio.ensure_future(self._guarded("publish_dossier_event", handle, tell))
         )
 
     def _mail(self, template: str, context: dict[str, Any], auto: bool = False) -> None:
@@ -119,14 +138,14 @@ class DossierEffects:
         )
 
         async def send() -> None:
-            mid = await workflow.execute_activity(
+            mid = await self._guarded(
                 "send_dossier_mail",
-                order,
-                start_to_close_timeout=timedelta(minutes=2),
-                retry_policy=RETRY_FOREVER,
-                result_type=str,
+                workflow.execute_activity(
+                    "send_dossier_mail", order, result_type=str, **EFFECT_TIMEOUTS
+                ),
             )
-            self.state.thread.append(mid)
+            if mid:
+                self.state.thread.append(mid)
 
         self.pending.append(asyncio.create_task(send()))
 
@@ -142,16 +161,49 @@ class DossierEffects:
             text=text,
             technician_id=self.state.technician_id,
         )
-        self.pending.append(
-            asyncio.ensure_future(
-                workflow.start_activity(
-                    "notify_staff",
-                    notice,
-                    start_to_close_timeout=timedelta(minutes=2),
-                    retry_policy=RETRY_FOREVER,
-                )
-            )
+        handle = workflow.start_activity("notify_staff", notice, **EFFECT_TIMEOUTS)
+        self.pending.append(asyncio.ensure_future(self._guarded("notify_staff", handle)))
+
+    async def _guarded(self, activity: str, effect: Awaitable[Any], tell: bool = True) -> Any:
+        """Await a side effect; if it fails for good, record it on the dossier instead of
+        failing the workflow (the worker parked it and administrators are told)."""
+        try:
+            return await effect
+        except ActivityError as error:
+            if tell:
+                self._effect_failed(activity, error)
+            return None
+
+    def _effect_failed(self, activity: str, error: ActivityError) -> None:
+        s = self.state
+        cause = error.cause
+        failed = s.details.get("failed_effects", 0) + 1
+        s.details["failed_effects"] = failed
+        what = EFFECT_LABELS.get(activity, "action automatique")
+        self._emit(
+            "effect_failed",
+            timeline=self._entry(
+                "effect_failed",
+                f"Échec définitif : {what}. Les administrateurs sont prévenus ; l'action "
+                "sera relancée depuis le travail bloqué une fois la cause réparée.",
+                author="système",
+                data={"effect": activity, "error": str(cause or error)[:500]},
+            ),
+            effect=activity,
         )
+
+    def _rerun_effect(self, activity: str, args: list[Any]) -> None:
+        """An administrator's retry of a parked effect (the `retry_effect` signal)."""
+
+        async def rerun() -> None:
+            result = await self._guarded(
+                activity, workflow.execute_activity(activity, args=args, **EFFECT_TIMEOUTS)
+            )
+            if activity == "send_dossier_mail" and isinstance(result, str):
+                self.state.thread.append(result)
+            self.changed = True
+
+        self.pending.append(asyncio.create_task(rerun()))
 
     def _prune(self) -> None:
         self.pending = [t for t in self.pending if not t.done()]

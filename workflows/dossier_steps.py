@@ -11,7 +11,7 @@ from temporalio import workflow
 
 from assistance.events import Event
 from services.dossier import domain
-from workflows.dossier_effects import QUICK, RETRY_FOREVER, DossierEffects
+from workflows.dossier_effects import EFFECT_TIMEOUTS, DossierEffects
 from workflows.types import (
     Actor,
     CustomerMessage,
@@ -335,13 +335,12 @@ class DossierSteps(DossierEffects):
         )
 
         async def ask() -> None:
-            answer = await workflow.execute_activity(
+            answer = await self._guarded(
                 "hand_over",
-                order,
-                start_to_close_timeout=QUICK,
-                retry_policy=RETRY_FOREVER,
-                result_type=dict,
+                workflow.execute_activity("hand_over", order, result_type=dict, **EFFECT_TIMEOUTS),
             )
+            if answer is None:
+                return  # failed for good: recorded on the dossier, parked for an administrator
             async with self.lock:
                 s.details[f"{service}_ticket"] = answer
                 self.changed = True

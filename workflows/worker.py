@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from temporalio.worker import Worker
 
 from assistance import temporal as temporal_client
+from assistance.activity_failures import ActivityFailures
 from services.dossier.activities import DossierActivities
 from services.dossier.handover import HandOverActivities
 from services.evolutions.activities import ReviewActivities
@@ -54,6 +55,7 @@ def start(rt: Runtime) -> None:
             task_queue=rt.settings.temporal_task_queue,
             workflows=WORKFLOWS,
             activities=activities(rt),
+            interceptors=[ActivityFailures(rt.pool, rt.bus.policy)],
         )
         await worker.run()
 

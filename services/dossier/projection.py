@@ -3,6 +3,8 @@
 Each `dossier.dossier.*` event carries `seq` (the workflow's step counter), an optional `set`
 of read-model fields, and an optional `timeline` entry. A field update applies only if its
 `seq` is newer than what the row already holds, so redelivery or reordering changes nothing.
+Timeline entries keep their `seq` and are read in that order (intake's `received` is 0); an
+event without `seq` (`dossier.operations.*`, an administrator's action) only adds an entry.
 """
 
 from __future__ import annotations
@@ -14,10 +16,15 @@ from typing import Any
 
 import asyncpg
 
-from assistance.bus import TransientError
 from assistance.events import Event
 
 log = logging.getLogger(__name__)
+
+
+class NotProjectedYet(Exception):
+    """An event of a dossier whose opening is not projected yet: an item failure, retried
+    with backoff (the opening is usually a moment behind), parked if it never comes."""
+
 
 # Read-model columns an event may set, and how to convert them from JSON.
 COLUMNS: dict[str, Any] = {
@@ -78,17 +85,21 @@ async def apply(conn: asyncpg.Connection, event: Event) -> None:
         }
     else:
         fields = _convert(data.get("set", {}))
-        seq = int(data["seq"])
+        seq = int(data["seq"]) if data.get("seq") is not None else None
         timeline = data.get("timeline")
-    if fields:
+    if fields and seq is not None:
         await _upsert(conn, dossier_id, fields, seq)
     if event.type == "dossier.dossier.first_response_breached":
         await _record_breach(conn, dossier_id, event)
     if timeline:
+        if seq is None:  # not a workflow step (an administrator's action): after the last one
+            seq = await conn.fetchval(
+                "SELECT last_seq FROM dossier.dossiers WHERE id = $1", dossier_id
+            )
         await conn.execute(
             """INSERT INTO dossier.timeline (event_id, dossier_id, at, kind, visibility, author,
-                   text, data)
-               VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (event_id) DO NOTHING""",
+                   text, data, seq)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (event_id) DO NOTHING""",
             event.id,
             dossier_id,
             event.occurred_at,
@@ -97,6 +108,7 @@ async def apply(conn: asyncpg.Connection, event: Event) -> None:
             timeline.get("author"),
             timeline.get("text", ""),
             timeline.get("data", {}),
+            seq or 0,
         )
 
 
@@ -128,7 +140,7 @@ async def _upsert(
     if result == "UPDATE 0" and not await conn.fetchval(
         "SELECT 1 FROM dossier.dossiers WHERE id = $1", dossier_id
     ):
-        raise TransientError(f"dossier {dossier_id} not projected yet")
+        raise NotProjectedYet(f"dossier {dossier_id} not projected yet")
 
 
 async def _record_breach(conn: asyncpg.Connection, dossier_id: uuid.UUID, event: Event) -> None:

@@ -53,7 +53,7 @@ async def get_dossier(
     entries = await conn.fetch(
         """SELECT at, kind, visibility, author, text, data FROM dossier.timeline
            WHERE dossier_id = $1 AND ($2 OR visibility = 'customer')
-           ORDER BY at, event_id""",
+           ORDER BY seq, at, event_id""",
         dossier_id,
         who.is_staff,
     )

@@ -6,12 +6,19 @@ from __future__ import annotations
 from fastapi import APIRouter
 from fastapi.staticfiles import StaticFiles
 
-from services.site import dashboard, office, portal, public, staff
+from services.site import dashboard, office, operations, portal, public, staff
 from services.site.web import STATIC
 
 __all__ = ["router"]
 
 router = APIRouter(include_in_schema=False)
-for pages in (public.router, portal.router, office.router, dashboard.router, staff.router):
+for pages in (
+    public.router,
+    portal.router,
+    office.router,
+    dashboard.router,
+    staff.router,
+    operations.router,
+):
     router.include_router(pages)
 router.mount("/static/site", StaticFiles(directory=STATIC), name="site-static")

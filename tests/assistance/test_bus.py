@@ -1,4 +1,4 @@
-"""The bus on a real JetStream: idempotent publish, redelivery, dead letters in PostgreSQL."""
+"""The bus on a real JetStream: idempotent publish, redelivery, parking in PostgreSQL."""
 
 from __future__ import annotations
 
@@ -40,7 +40,7 @@ async def test_same_msg_id_is_stored_once(endpoints: Endpoints) -> None:
         await pool.close()
 
 
-async def test_transient_failure_is_redelivered_and_poison_is_dead_lettered(
+async def test_failure_is_redelivered_and_poison_is_parked(
     endpoints: Endpoints,
 ) -> None:
     bus, pool = await _fresh(endpoints)
@@ -70,7 +70,7 @@ async def test_transient_failure_is_redelivered_and_poison_is_dead_lettered(
 
         async def dead() -> list | None:
             rows = await pool.fetch(
-                "SELECT subject, reason FROM bus.dead_letters WHERE consumer = $1 ORDER BY id",
+                "SELECT subject, error AS reason FROM bus.parked WHERE name = $1 ORDER BY id",
                 f"test-{suffix}",
             )
             return rows if len(rows) == 2 else None

@@ -1,0 +1,1 @@
+"""Operations: the « travail bloqué » view for administrators (docs/decisions/0013)."""

@@ -1,0 +1,29 @@
+"""Operations: the « travail bloqué » API and, in the background, telling administrators of
+parked work (their mails go through the outbox, source `operations`)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from assistance.outbox import OutboxRelay
+from services.operations import notify
+from services.operations.api import router
+from services.operations.stuck import SOURCE
+
+__all__ = ["router", "start"]
+
+if TYPE_CHECKING:
+    from assistance.app import Runtime
+
+
+def start(rt: Runtime) -> None:
+    relay = OutboxRelay(
+        rt.pool,
+        rt.bus,
+        [SOURCE],
+        {notify.MAIL: notify.sender(rt.settings)},
+        rt.settings.relay_poll_seconds,
+    )
+    rt.background("operations outbox relay", relay.run)
+    notifier = notify.Notifier(rt.pool, rt.settings, rt.settings.operations_notify_seconds)
+    rt.background("parked work notifier", notifier.run)

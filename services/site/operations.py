@@ -1,0 +1,71 @@
+"""« Travail bloqué » in the back office, for administrators (docs/decisions/0013): what the
+operations API lists, with retry and discard on each parked item."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import Response
+
+from services.site.backend import ApiError
+from services.site.web import (
+    PageError,
+    SiteRoute,
+    User,
+    backend,
+    gettext_of,
+    page,
+    read_form,
+    redirect,
+    session_of,
+    signed_in,
+    tr,
+)
+
+router = APIRouter(route_class=SiteRoute, include_in_schema=False)
+
+AdminUser = Annotated[User, Depends(signed_in("admin"))]
+ACTIONS = {"relancer": "retry", "abandonner": "discard"}
+
+
+@router.get("/bureau/operations")
+async def stuck_work(request: Request, user: AdminUser) -> Response:
+    state = request.query_params.get("etat", "open")
+    state = state if state in ("open", "retried", "discarded", "all") else "open"
+    found = await backend(request).get("/api/v1/operations/stuck", state=state)
+    return page(
+        request,
+        "office_operations.html",
+        title=tr(request, "Stuck work"),
+        s=found,
+        state=state,
+    )
+
+
+@router.post("/bureau/operations/{parked_id}/{action}")
+async def act(request: Request, parked_id: int, action: str, user: AdminUser) -> Response:
+    _ = gettext_of(request)
+    chosen = ACTIONS.get(action)
+    if chosen is None:
+        raise PageError(404, _("Page not found."))
+    await read_form(request)  # checks the form token
+    session = session_of(request)
+    try:
+        await backend(request).post(
+            f"/api/v1/operations/stuck/{parked_id}/{chosen}",
+            headers={"Idempotency-Key": f"site-{parked_id}-{chosen}-{secrets.token_hex(4)}"},
+        )
+    except ApiError as exc:
+        if exc.status not in (404, 409, 503):
+            raise
+        session.flash("error", exc.message)
+        return redirect("/bureau/operations")
+    session.flash(
+        "success",
+        _("Sent again: it is no longer in the list.")
+        if chosen == "retry"
+        else _("Discarded: it is no longer in the list."),
+    )
+    return redirect("/bureau/operations")
