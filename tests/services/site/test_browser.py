@@ -13,7 +13,7 @@ import httpx
 
 from assistance.directory import Role
 from services.site import i18n
-from tests.helpers import auth
+from tests.helpers import auth, eventually
 from tests.services.site.support import opened_dossier, shoot, signed_in
 
 PHONE = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True}
@@ -212,18 +212,20 @@ async def test_browser_injected_scripts_never_run(
     await page.get_by_role("button", name="Envoyer ma demande").click()
     reference = await page.locator("[data-reference]").inner_text()
     await _nothing_injected(visitor)
-    listed = await http.get(
-        "/api/v1/dossiers", params={"q": reference}, headers=auth(system.tokens[Role.technician])
-    )
-    (summary,) = listed.json()["items"]
+
+    async def listed() -> list[dict[str, Any]]:
+        # the read model is projected from events: the deposit shows once they are applied
+        technician = auth(system.tokens[Role.technician])
+        got = await http.get("/api/v1/dossiers", params={"q": reference}, headers=technician)
+        return got.json()["items"]  # type: ignore[no-any-return]
+
+    (summary,) = await eventually(listed)
 
     async def opened() -> bool:
         got = await http.get(
             f"/api/v1/dossiers/{summary['id']}", headers=auth(system.tokens[Role.technician])
         )
         return any(e["kind"] == "opened" for e in got.json()["timeline"])
-
-    from tests.helpers import eventually
 
     await eventually(opened, timeout=15)
 
