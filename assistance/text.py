@@ -1,0 +1,86 @@
+"""One text policy at every boundary (HTTP JSON and forms, query parameters, mail, CLI).
+
+PostgreSQL text cannot hold NUL (a NUL once froze a dossier's projection for ever), and a CR or
+LF in a name or a subject ends up in a mail header (« address parts cannot contain CR or LF »).
+So every text a person or a machine hands in follows one of two shapes:
+
+- `Text`: multi-line text (descriptions, notes, resolutions, reasons). Tab, LF and CR (as part
+  of a line break) are kept; NUL and every other C0/C1 control character are refused.
+- `Line`: single-line text (names, subjects, filenames, phone numbers, references, codes).
+  Tab is kept; CR, LF and every other control character are refused.
+
+At HTTP boundaries a refusal is a 422 naming the field, in French (`assistance.web`). Mail cannot
+be refused for that: the mail intake *cleans* with `clean_text` / `clean_line` and records that
+it did. The functions here are pure: no framework but pydantic.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, Field, StringConstraints
+from pydantic_core import PydanticCustomError
+
+# C0 controls but tab (09), LF (0a) and CR (0d); DEL; C1 controls. Unicode line/paragraph
+# separators count as line breaks in single-line text (mail clients and terminals break on them).
+_CONTROL = "\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f"
+_BAD_TEXT = re.compile(f"[{_CONTROL}]")
+_BAD_LINE = re.compile(f"[{_CONTROL}\r\n\u2028\u2029\x85]")
+_BREAKS = re.compile("[\r\n\u2028\u2029\x85]+")
+
+CONTROL_MESSAGE = "Ce texte contient un caractère de contrôle interdit (caractère nul ou invisible)."
+LINE_MESSAGE = "Ce texte doit tenir sur une seule ligne, sans caractère de contrôle."
+
+
+def check_text(value: str) -> str:
+    """Refuse NUL and control characters other than tab and line breaks."""
+    if _BAD_TEXT.search(value):
+        raise PydanticCustomError("control_character", CONTROL_MESSAGE)
+    return value
+
+
+def check_line(value: str) -> str:
+    """Refuse line breaks and every control character other than tab."""
+    if _BAD_LINE.search(value):
+        raise PydanticCustomError("line_break", LINE_MESSAGE)
+    return value
+
+
+def clean_text(value: str) -> str:
+    """Mail cannot be refused: drop what `Text` would refuse (CR LF line breaks become LF)."""
+    return _BAD_TEXT.sub("", value.replace("\r\n", "\n").replace("\r", "\n"))
+
+
+def clean_line(value: str) -> str:
+    """Mail cannot be refused: fold line breaks to one space, drop other controls, trim."""
+    folded = _BREAKS.sub(" ", value)
+    return re.sub(" {2,}", " ", _BAD_TEXT.sub("", folded)).strip()
+
+
+def is_clean_text(value: str) -> bool:
+    return _BAD_TEXT.search(value) is None
+
+
+def is_clean_line(value: str) -> bool:
+    return _BAD_LINE.search(value) is None
+
+
+def cleaned(value: Any, single_line: bool) -> tuple[Any, bool]:
+    """`(clean value, whether it changed)` for a str; other values pass untouched."""
+    if not isinstance(value, str):
+        return value, False
+    result = clean_line(value) if single_line else clean_text(value)
+    return result, result != value
+
+
+# The types. Lengths and emptiness stay with each field (`Field(min_length=..., max_length=...)`).
+Text = Annotated[str, AfterValidator(check_text)]
+Line = Annotated[str, AfterValidator(check_line)]
+
+# Trimmed variants, for fields where surrounding spaces mean nothing.
+StrippedText = Annotated[str, StringConstraints(strip_whitespace=True), AfterValidator(check_text)]
+StrippedLine = Annotated[str, StringConstraints(strip_whitespace=True), AfterValidator(check_line)]
+
+# A search query: one line, bounded.
+SearchQuery = Annotated[str, Field(max_length=200), AfterValidator(check_line)]

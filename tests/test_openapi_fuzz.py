@@ -1,0 +1,105 @@
+"""A property-based run over the served OpenAPI, with a token of every role and none (issue 11).
+
+For every operation of `/openapi.json`, schemathesis generates requests (valid ones, and ones
+that break the schema) and checks each answer: never a server error, a status code the
+operation documents, a body that fits the schema documented for that code. Hypothesis runs
+derandomized, with no example database, so every run sends the same requests: a failure here
+is a defect to fix, never a flake to retry.
+
+The system under test is the real one (`system` fixture: every part in this process, over
+HTTP, against real Temporal, NATS and PostgreSQL). schemathesis speaks blocking HTTP, so the
+run happens in a thread while the server keeps serving on the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import httpx
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, Phase, given, settings
+from schemathesis import GenerationMode
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import (
+    response_schema_conformance,
+    status_code_conformance,
+)
+
+from assistance.directory import Role
+from tests.conftest import Running
+
+CHECKS = [not_a_server_error, status_code_conformance, response_schema_conformance]
+
+# Examples per operation, per caller and per mode: 8 callers × ~90 operations × 2 modes × this.
+EXAMPLES = 4
+
+# Operations left out of the run, each with its reason (nothing is left out silently).
+EXCLUDED: dict[tuple[str, str], str] = {}
+
+
+def _callers(system: Running) -> list[tuple[str, dict[str, str]]]:
+    callers: list[tuple[str, dict[str, str]]] = [("anonymous", {})]
+    for role in Role:
+        token = system.tokens.get(role)
+        if token:
+            callers.append((role.value, {"Authorization": f"Bearer {token}"}))
+    return callers
+
+
+def _run(system: Running, document: dict[str, Any]) -> tuple[list[str], int]:
+    schema = schemathesis.openapi.from_dict(document)
+    failures: list[str] = []
+    sent = 0
+    operations = []
+    for result in schema.get_all_operations():
+        operation = result.ok()
+        key = (operation.method.lower(), operation.path)
+        if key in EXCLUDED:
+            continue
+        operations.append(operation)
+    for caller, headers in _callers(system):
+        for operation in operations:
+            for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
+                strategy = operation.as_strategy(generation_mode=mode)
+
+                @settings(
+                    max_examples=EXAMPLES,
+                    derandomize=True,
+                    database=None,
+                    deadline=None,
+                    phases=[Phase.explicit, Phase.generate],
+                    suppress_health_check=list(HealthCheck),
+                )
+                @given(case=strategy)
+                def probe(case: Any, caller: str = caller, headers: dict[str, str] = headers) -> None:
+                    nonlocal sent
+                    merged = {**(case.headers or {}), **headers}
+                    response = case.call(base_url=system.base_url, headers=merged, timeout=60)
+                    sent += 1
+                    try:
+                        case.validate_response(response, checks=CHECKS, headers=merged)
+                    except Exception as exc:  # noqa: BLE001 - collected, reported together below
+                        failures.append(
+                            f"[{caller}] {case.method} {case.formatted_path} → "
+                            f"{response.status_code}: {str(exc)[:600]}\n"
+                            f"    {case.as_curl_command(headers=merged)[:600]}"
+                        )
+
+                probe()
+    return failures, sent
+
+
+@pytest.mark.timeout(600) if hasattr(pytest.mark, "timeout") else (lambda f: f)
+async def test_every_operation_answers_within_its_schema_for_every_caller(
+    system: Running,
+) -> None:
+    async with httpx.AsyncClient(base_url=system.base_url, timeout=20) as client:
+        document = (await client.get("/openapi.json")).json()
+    started = time.monotonic()
+    failures, sent = await asyncio.to_thread(_run, system, document)
+    elapsed = time.monotonic() - started
+    print(f"schemathesis: {sent} requests in {elapsed:.0f} s, {len(failures)} failures")
+    assert not failures, "\n".join(failures[:40]) + f"\n… {len(failures)} failures in all"
