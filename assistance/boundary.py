@@ -13,13 +13,39 @@
 from __future__ import annotations
 
 import json
-from http import HTTPStatus
 from collections.abc import Mapping, Sequence
-from typing import Any
+from datetime import datetime
+from http import HTTPStatus
+from typing import Annotated, Any
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Query
 from fastapi.openapi.utils import get_openapi
+from pydantic import AfterValidator
+from pydantic_core import PydanticCustomError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+# --- query parameters every service shares -------------------------------------------------------
+
+# A page offset PostgreSQL can take (bigint), and far past any real list: beyond it, a 422.
+MAX_OFFSET = 1_000_000
+Offset = Annotated[int, Query(ge=0, le=MAX_OFFSET, description="Rang du premier élément")]
+
+FIRST_YEAR, LAST_YEAR = 1970, 2200
+
+
+def plausible(moment: datetime) -> datetime:
+    """A date of the service's life: year 1 or 9999 would overflow time zone arithmetic."""
+    if not FIRST_YEAR <= moment.year <= LAST_YEAR:
+        raise PydanticCustomError(
+            "date_out_of_range",
+            f"Date hors des limites (années {FIRST_YEAR} à {LAST_YEAR}).",
+        )
+    return moment
+
+
+Moment = Annotated[datetime, AfterValidator(plausible)]
+OWN_ERRORS = {"control_character", "line_break", "date_out_of_range"}
+
 
 # --- French messages -----------------------------------------------------------------------------
 
@@ -95,7 +121,7 @@ def french_message(error: Mapping[str, Any]) -> str:
         "bytes_type": "Un contenu est attendu.",
         "value_error": "Cette valeur n'est pas acceptée.",
     }
-    if kind in ("control_character", "line_break"):
+    if kind in OWN_ERRORS:  # raised by our own validators, already in French
         return str(error.get("msg", "Texte refusé."))
     if kind == "string_too_short":
         if int(ctx.get("min_length", 1) or 1) <= 1:
@@ -133,7 +159,19 @@ def french_message(error: Mapping[str, Any]) -> str:
     return simple.get(kind, "Cette valeur n'est pas acceptée.")
 
 
-_FRENCH_HINTS = (" le ", " la ", " les ", " une ", " un ", " ne ", " pas", " du ", " des ", "é", "è")
+_FRENCH_HINTS = (
+    " le ",
+    " la ",
+    " les ",
+    " une ",
+    " un ",
+    " ne ",
+    " pas",
+    " du ",
+    " des ",
+    "é",
+    "è",
+)
 
 
 def _looks_french(text: str) -> bool:
@@ -170,6 +208,20 @@ HTTP_MESSAGES: dict[int, str] = {
     413: "La demande est trop volumineuse.",
     415: "Ce type de contenu n'est pas accepté.",
 }
+
+
+# FastAPI answers 400 « There was an error parsing the body » for a JSON body that is not even
+# text (bytes that are not UTF-8): the same refusal as any invalid JSON, a 422 `json_invalid`.
+UNREADABLE_BODY = ("json_invalid", "Le corps de la demande n'est pas un JSON valide.")
+
+
+def unreadable_body(request: Any, status: int, detail: Any) -> bool:
+    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    return (
+        status == 400
+        and str(detail).startswith("There was an error parsing the body")
+        and (kind == "application/json" or kind.endswith("+json"))
+    )
 
 
 def http_message(status: int, detail: Any) -> str:
@@ -380,9 +432,7 @@ def document_refusals(app: FastAPI, extra: Mapping[tuple[str, str], Sequence[int
                 wanted |= {int(c) for c in responses if str(c).isdigit() and int(c) >= 400}
                 for code in sorted(wanted):
                     entry = responses.setdefault(str(code), {})
-                    entry["description"] = entry.get("description") or REFUSALS.get(
-                        code, "Refus"
-                    )
+                    entry["description"] = entry.get("description") or REFUSALS.get(code, "Refus")
                     if entry["description"] == "Validation Error":
                         entry["description"] = REFUSALS[422]
                     entry["content"] = {"application/json": {"schema": ref}}

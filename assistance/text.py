@@ -17,6 +17,7 @@ it did. The functions here are pure: no framework but pydantic.
 from __future__ import annotations
 
 import re
+from email.headerregistry import Address
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, Field, StringConstraints
@@ -29,7 +30,9 @@ _BAD_TEXT = re.compile(f"[{_CONTROL}]")
 _BAD_LINE = re.compile(f"[{_CONTROL}\r\n\u2028\u2029\x85]")
 _BREAKS = re.compile("[\r\n\u2028\u2029\x85]+")
 
-CONTROL_MESSAGE = "Ce texte contient un caractère de contrôle interdit (caractère nul ou invisible)."
+CONTROL_MESSAGE = (
+    "Ce texte contient un caractère de contrôle interdit (caractère nul ou invisible)."
+)
 LINE_MESSAGE = "Ce texte doit tenir sur une seule ligne, sans caractère de contrôle."
 
 
@@ -48,8 +51,8 @@ def check_line(value: str) -> str:
 
 
 def clean_text(value: str) -> str:
-    """Mail cannot be refused: drop what `Text` would refuse (CR LF line breaks become LF)."""
-    return _BAD_TEXT.sub("", value.replace("\r\n", "\n").replace("\r", "\n"))
+    """Mail cannot be refused: drop what `Text` would refuse (line breaks stay as they are)."""
+    return _BAD_TEXT.sub("", value)
 
 
 def clean_line(value: str) -> str:
@@ -84,3 +87,15 @@ StrippedLine = Annotated[str, StringConstraints(strip_whitespace=True), AfterVal
 
 # A search query: one line, bounded.
 SearchQuery = Annotated[str, Field(max_length=200), AfterValidator(check_line)]
+
+
+def mail_address(name: str, email: str) -> Address:
+    """A header address built safely (defence in depth): whatever a stored name holds, no line
+    break nor control character reaches a mail header (« address parts cannot contain CR or
+    LF » would otherwise block that mail in the outbox for ever)."""
+    return Address(clean_line(name), addr_spec=clean_line(email))
+
+
+def header_text(value: str) -> str:
+    """Text for a mail header (a subject): one line, no control character."""
+    return clean_line(value)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
 import asyncpg
@@ -40,7 +40,10 @@ def install_error_handlers(app: FastAPI) -> None:
         return JSONResponse(error_body(code, message, field), status_code=422)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if boundary.unreadable_body(request, exc.status_code, exc.detail):
+            code, message = boundary.UNREADABLE_BODY
+            return JSONResponse(error_body(code, message), status_code=422)
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
         message = boundary.http_message(exc.status_code, exc.detail)
         return JSONResponse(

@@ -244,6 +244,7 @@ class ParsedMail:
     attachments: list[Attachment] = field(default_factory=list)
     headers: list[tuple[str, str]] = field(default_factory=list)  # decoded, for display
     defects: list[str] = field(default_factory=list)
+    cleaned: list[str] = field(default_factory=list)  # fields the text policy had to clean
 
     def header(self, name: str) -> str | None:
         lowered = name.lower()
