@@ -180,7 +180,10 @@ def _looks_french(text: str) -> bool:
 
 
 def field_of(loc: Sequence[Any]) -> str | None:
-    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header", "cookie")]
+    """`("body", "requester", "name")` → `requester.name`: the place, without where it was sent."""
+    parts = [str(p) for p in loc]
+    if parts and parts[0] in ("body", "query", "path", "header", "cookie"):
+        parts = parts[1:]
     return ".".join(parts) or None
 
 
@@ -194,7 +197,7 @@ def explain(errors: Sequence[Mapping[str, Any]]) -> tuple[str, str, str | None]:
     if kind == "json_invalid":
         return "json_invalid", french_message(first), None
     field = field_of(loc)
-    if kind == "missing" and loc == ("body",):
+    if kind == "missing" and loc == ("body",):  # no body at all
         return "invalid", "Le corps de la demande est obligatoire.", None
     message = french_message(first)
     return "invalid", (f"{field} : {message}" if field else message), field
