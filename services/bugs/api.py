@@ -11,6 +11,7 @@ from typing import Annotated, Any
 import asyncpg
 from fastapi import APIRouter, Depends, Header, Query
 
+from assistance.boundary import Offset
 from assistance.directory import Principal, Role
 from assistance.errors import NotFound
 from assistance.text import Line, SearchQuery
@@ -85,7 +86,7 @@ async def list_bugs(
     mine: Annotated[bool, Query(description="Seulement les bugs que je suis")] = False,
     q: Annotated[SearchQuery | None, Query(description="Recherche plein texte")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    offset: Annotated[int, Query(ge=0, le=100_000)] = 0,
+    offset: Offset = 0,
 ) -> BugPage:
     """Oldest first: the order in which developers should take them."""
     items, total = await repo.list_bugs(
@@ -118,7 +119,7 @@ async def search_workarounds(
     version: Annotated[Line | None, Query(max_length=50)] = None,
     q: Annotated[SearchQuery | None, Query(description="Mots (français)")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    offset: Annotated[int, Query(ge=0, le=100_000)] = 0,
+    offset: Offset = 0,
 ) -> WorkaroundPage:
     """The workarounds given to customers, best match first, each with its bug's state."""
     items, total = await repo.search_workarounds(

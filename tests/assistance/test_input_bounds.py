@@ -23,6 +23,7 @@ from tests.helpers import auth, deposit_body, eventually
 from tests.services.intake.mail_helpers import build_mail, dossier, mail_by_message_id, send
 from tests.services.site.support import csrf_of
 
+ROOT = Path(__file__).resolve().parents[2]
 CONTROL = "Ce texte contient un caractère de contrôle interdit (caractère nul ou invisible)."
 ONE_LINE = "Ce texte doit tenir sur une seule ligne, sans caractère de contrôle."
 FRENCH = re.compile(r"[àâçéèêëîïôûùœ]|\b(le|la|les|un|une|doit|est|au|ce|ne)\b", re.IGNORECASE)
@@ -308,7 +309,7 @@ async def test_a_mail_with_a_two_line_name_is_cleaned_and_the_dossier_says_so(
 
 
 async def test_the_migration_repairs_text_already_stored(pool: asyncpg.Pool) -> None:
-    sql = Path("services/intake/migrations/010_clean_text.sql").read_text()
+    sql = (ROOT / "services/intake/migrations/010_clean_text.sql").read_text()
     async with pool.acquire() as conn:
         mail_id = await conn.fetchval(
             """INSERT INTO intake.mail_messages (id, dedupe_key, source, from_name, subject,

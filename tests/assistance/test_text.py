@@ -67,7 +67,8 @@ def test_a_refusal_names_the_field_in_french() -> None:
     code, message, field = explain(caught.value.errors())
     assert (code, field) == ("invalid", "description")
     assert message == (
-        "description : Ce texte contient un caractère de contrôle interdit (caractère nul ou invisible)."
+        "description : Ce texte contient un caractère de contrôle interdit "
+        "(caractère nul ou invisible)."
     )
     with pytest.raises(ValidationError) as caught:
         Form(description="ok", name="Eve\r\nBcc: x@example.com")
