@@ -290,34 +290,38 @@ class BodyLimit:
                 await self._refuse(send, limit)
                 return
         seen = 0
-        started = False
+        over = False  # the body went past the cap: whatever the app answers, it is a 413
+        refused = False
 
         async def counting_receive() -> Message:
-            nonlocal seen
+            nonlocal seen, over
+            if over:
+                raise _TooLarge
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > limit:
+                    over = True
                     raise _TooLarge
             return message
 
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
+        async def guarded_send(message: Message) -> None:
+            nonlocal refused
+            if over:  # the app turned our signal into its own refusal (e.g. a 400): replace it
+                if not refused:
+                    refused = True
+                    await self._refuse(send, limit)
+                return
             await send(message)
 
         try:
-            await self.app(scope, counting_receive, tracking_send)
-        except _TooLarge:
-            if not started:
-                await self._refuse(send, limit)
-        except Exception as exc:  # the framework may wrap our signal in its own error
-            if _caused_by_too_large(exc):
-                if not started:
-                    await self._refuse(send, limit)
-                return
-            raise
+            await self.app(scope, counting_receive, guarded_send)
+        except Exception as exc:
+            if not (over or _caused_by_too_large(exc)):
+                raise
+        if over and not refused:
+            refused = True
+            await self._refuse(send, limit)
 
     async def _refuse(self, send: Send, limit: int) -> None:
         body = _too_large(limit)

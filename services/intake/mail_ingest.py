@@ -132,7 +132,7 @@ def _clean(parsed: ParsedMail) -> ParsedMail:
     for name in (*_ONE_LINE, *_MULTI_LINE):
         value, changed = cleaned(getattr(parsed, name), single_line=name in _ONE_LINE)
         setattr(parsed, name, pg_safe(value))
-        if changed:
+        if changed and name not in parsed.cleaned:
             parsed.cleaned.append(name)
     for att in parsed.attachments:
         for name in ("filename", "declared_type", "content_id"):
@@ -145,7 +145,7 @@ def _clean(parsed: ParsedMail) -> ParsedMail:
 
 def cleaned_notice(parsed: ParsedMail) -> str:
     """The line the dossier keeps when the mail's text had to be cleaned ("" otherwise)."""
-    labels = [CLEANED_LABELS[n] for n in parsed.cleaned if n in CLEANED_LABELS]
+    labels = [label for name, label in CLEANED_LABELS.items() if name in parsed.cleaned]
     if not parsed.cleaned:
         return ""
     where = ", ".join(dict.fromkeys(labels)) or "en-têtes"

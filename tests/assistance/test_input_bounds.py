@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
 import re
 from html import unescape
 from pathlib import Path
@@ -218,38 +219,51 @@ async def test_an_absence_reason_follows_the_policy(http: httpx.AsyncClient, sys
     refused(r, 422, "reason", f"reason : {CONTROL}")
 
 
+async def _raw_post(system, headers: dict[str, str], parts: list[bytes]) -> tuple[int, Any]:
+    """POST over a bare socket: send the headers and only `parts` of the body, then read the
+    answer (an HTTP client would fail writing the rest once the server has answered)."""
+    url = httpx.URL(system.base_url)
+    reader, writer = await asyncio.open_connection(url.host, url.port)
+    try:
+        head = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+        writer.write(
+            f"POST /api/v1/requests HTTP/1.1\r\nHost: {url.host}\r\n"
+            f"Content-Type: application/json\r\n{head}\r\n".encode()
+        )
+        for part in parts:
+            writer.write(part)
+            await writer.drain()
+        status_line = await asyncio.wait_for(reader.readline(), 60)
+        answer_head = await reader.readuntil(b"\r\n\r\n")
+        length = int(re.search(rb"content-length: (\d+)", answer_head, re.I).group(1))
+        body = await reader.readexactly(length)
+        return int(status_line.split()[1]), json.loads(body)
+    finally:
+        writer.close()
+
+
 async def test_a_body_over_the_cap_is_refused_before_it_is_read(system) -> None:
     cap = system.settings.max_body_bytes
-    fifty_mb = 50 * 1024 * 1024
+    too_large = {
+        "code": "body_too_large",
+        "message": f"La demande est trop volumineuse (au plus {cap // (1024 * 1024)} Mio).",
+        "field": None,
+    }
+    # 50 MB announced: refused on the Content-Length, after 64 KiB sent of the 50 MB
+    declared = await _raw_post(
+        system, {"Content-Length": str(50 * 1024 * 1024)}, [b"{" + b" " * 65_535]
+    )
+    assert declared == (413, {"error": too_large})
+    # no Content-Length: counted as it streams, refused once past the cap
+    # (exactly one byte past the cap: the server reads all that was sent, then answers)
+    sizes = [1024 * 1024] * (cap // (1024 * 1024)) + [cap % (1024 * 1024) + 1]
+    chunked = [b"%x\r\n%s\r\n" % (n, b" " * n) for n in sizes]
+    streamed = await _raw_post(system, {"Transfer-Encoding": "chunked"}, chunked)
+    assert streamed == (413, {"error": too_large})
+    # a body under the cap is read as usual
     async with httpx.AsyncClient(base_url=system.base_url, timeout=60) as client:
-        declared = await client.post(
-            "/api/v1/requests",
-            content=b"{" + b" " * fifty_mb + b"}",
-            headers={"Content-Type": "application/json"},
-        )
-        assert declared.status_code == 413, declared.text[:300]
-        assert declared.json()["error"] == {
-            "code": "body_too_large",
-            "message": f"La demande est trop volumineuse (au plus {cap // (1024 * 1024)} Mio).",
-            "field": None,
-        }
-
-        sent = 0
-
-        async def chunks() -> Any:  # no Content-Length: counted as it streams
-            nonlocal sent
-            for _ in range(50):
-                sent += 1
-                yield b" " * (1024 * 1024)
-
-        streamed = await client.post(
-            "/api/v1/requests", content=chunks(), headers={"Content-Type": "application/json"}
-        )
-        assert streamed.status_code == 413, streamed.text[:300]
-        assert streamed.json()["error"]["code"] == "body_too_large"
-        # a body under the cap is read as usual
         ok = await client.post("/api/v1/requests", json=deposit_body())
-        assert ok.status_code == 201, ok.text
+    assert ok.status_code == 201, ok.text
 
 
 async def test_the_site_form_refuses_a_name_on_two_lines(system) -> None:
@@ -279,10 +293,10 @@ async def test_a_mail_with_a_two_line_name_is_cleaned_and_the_dossier_says_so(
     sender = "eve.crlf@dupont-sa.fr"
     raw = build_mail(
         sender,
-        "[manao-compta] Objet\x0b sale",
+        "[manao-compta] Objet\x07 sale",
         "Bonjour\x00,\nle texte\x1b porte des contrôles.",
-        name=_encoded("Eve\r\nBcc: victime@exemple.fr"),
-    )
+        name="Placeholder",
+    ).replace(b"Placeholder", _encoded("Eve\r\nBcc: victime@exemple.fr").encode())
     assert await send(port, raw, sender) == {}
     message_id = re.search(rb"Message-ID: (<[^>]+>)", raw, re.IGNORECASE).group(1).decode()
     mail = await eventually(lambda: mail_by_message_id(pool, message_id), timeout=30)
