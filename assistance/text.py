@@ -17,11 +17,13 @@ it did. The functions here are pure: no framework but pydantic.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from email.headerregistry import Address
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, Field, StringConstraints
-from pydantic_core import PydanticCustomError
+from pydantic import AfterValidator, Field, GetJsonSchemaHandler, StringConstraints
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema, PydanticCustomError
 
 # C0 controls but tab (09), LF (0a) and CR (0d); DEL; C1 controls. Unicode line/paragraph
 # separators count as line breaks in single-line text (mail clients and terminals break on them).
@@ -77,16 +79,47 @@ def cleaned(value: Any, single_line: bool) -> tuple[Any, bool]:
     return result, result != value
 
 
+# The same rules as JSON Schema patterns (ECMA-262), so the OpenAPI tells clients the policy.
+TEXT_PATTERN = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*$"
+LINE_PATTERN = r"^[^\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029]*$"
+
+
+@dataclass(frozen=True)
+class _Documented:
+    """Adds the policy's pattern to a field's JSON Schema (validation stays with the checks)."""
+
+    pattern: str
+
+    def __get_pydantic_json_schema__(
+        self, core: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        schema = handler.resolve_ref_schema(handler(core))
+        schema.setdefault("pattern", self.pattern)  # a field's own pattern is stricter
+        return schema
+
+
 # The types. Lengths and emptiness stay with each field (`Field(min_length=..., max_length=...)`).
-Text = Annotated[str, AfterValidator(check_text)]
-Line = Annotated[str, AfterValidator(check_line)]
+Text = Annotated[str, AfterValidator(check_text), _Documented(TEXT_PATTERN)]
+Line = Annotated[str, AfterValidator(check_line), _Documented(LINE_PATTERN)]
 
 # Trimmed variants, for fields where surrounding spaces mean nothing.
-StrippedText = Annotated[str, StringConstraints(strip_whitespace=True), AfterValidator(check_text)]
-StrippedLine = Annotated[str, StringConstraints(strip_whitespace=True), AfterValidator(check_line)]
+StrippedText = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True),
+    AfterValidator(check_text),
+    _Documented(TEXT_PATTERN),
+]
+StrippedLine = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True),
+    AfterValidator(check_line),
+    _Documented(LINE_PATTERN),
+]
 
 # A search query: one line, bounded.
-SearchQuery = Annotated[str, Field(max_length=200), AfterValidator(check_line)]
+SearchQuery = Annotated[
+    str, Field(max_length=200), AfterValidator(check_line), _Documented(LINE_PATTERN)
+]
 
 
 def mail_address(name: str, email: str) -> Address:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from typing import Any
+
 import pytest
 from pydantic import BaseModel, Field, ValidationError
 
@@ -141,3 +144,20 @@ def test_an_invalid_json_body_is_json_invalid_without_a_field() -> None:
         "Le corps de la demande n'est pas un JSON valide.",
         None,
     )
+
+
+@pytest.mark.parametrize("char", [*CONTROLS, "\u2028", "\u2029", "é", " "], ids=repr)
+def test_the_openapi_pattern_says_what_the_checks_do(char: str) -> None:
+    properties = Form.model_json_schema()["properties"]
+    text, line = properties["description"]["pattern"], properties["name"]["pattern"]
+    value = f"a{char}b"
+    assert (re.fullmatch(text, value) is not None) == _passes(check_text, value)
+    assert (re.fullmatch(line, value) is not None) == _passes(check_line, value)
+
+
+def _passes(check: Any, value: str) -> bool:
+    try:
+        check(value)
+    except ValueError:
+        return False
+    return True
