@@ -305,13 +305,16 @@ class BodyLimit:
                     raise _TooLarge
             return message
 
+        started = False  # the app answered before the body went past the cap: its answer
+
         async def guarded_send(message: Message) -> None:
-            nonlocal refused
-            if over:  # the app turned our signal into its own refusal (e.g. a 400): replace it
+            nonlocal refused, started
+            if over and not started:  # the app turned our signal into its own refusal
                 if not refused:
                     refused = True
                     await self._refuse(send, limit)
                 return
+            started = started or message["type"] == "http.response.start"
             await send(message)
 
         try:
@@ -319,8 +322,7 @@ class BodyLimit:
         except Exception as exc:
             if not (over or _caused_by_too_large(exc)):
                 raise
-        if over and not refused:
-            refused = True
+        if over and not (refused or started):
             await self._refuse(send, limit)
 
     async def _refuse(self, send: Send, limit: int) -> None:
