@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from assistance.boundary import explain, french_message
 from assistance.text import (
+    LINE_MESSAGE,
     Line,
     Text,
     check_line,
@@ -161,3 +162,14 @@ def _passes(check: Any, value: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+def test_the_command_line_refuses_a_name_on_two_lines(capsys: pytest.CaptureFixture[str]) -> None:
+    from assistance.cli import parser
+
+    argv = ["user", "create", "--email", "eve@exemple.fr", "--role", "admin", "--name"]
+    with pytest.raises(SystemExit) as exited:
+        parser().parse_args([*argv, "Eve\r\nBcc: x@exemple.fr"])
+    assert exited.value.code == 2
+    assert "argument --name: " + LINE_MESSAGE in capsys.readouterr().err
+    assert parser().parse_args([*argv, "Ève\tMartin"]).name == "Ève\tMartin"
