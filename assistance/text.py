@@ -72,11 +72,13 @@ def is_clean_line(value: str) -> bool:
 
 
 def cleaned(value: Any, single_line: bool) -> tuple[Any, bool]:
-    """`(clean value, whether it changed)` for a str; other values pass untouched."""
+    """`(value, whether the policy changed it)`: a value that follows the policy, or is not a
+    str, is returned untouched (not even trimmed)."""
     if not isinstance(value, str):
         return value, False
-    result = clean_line(value) if single_line else clean_text(value)
-    return result, result != value
+    if single_line:
+        return (value, False) if is_clean_line(value) else (clean_line(value), True)
+    return (value, False) if is_clean_text(value) else (clean_text(value), True)
 
 
 # The same rules as JSON Schema patterns (ECMA-262), so the OpenAPI tells clients the policy.

@@ -134,6 +134,8 @@ def _clean(parsed: ParsedMail) -> ParsedMail:
         setattr(parsed, name, pg_safe(value))
         if changed and name not in parsed.cleaned:
             parsed.cleaned.append(name)
+    parsed.message_id = parsed.message_id or None
+    parsed.from_address = parsed.from_address or None
     for att in parsed.attachments:
         for name in ("filename", "declared_type", "content_id"):
             value, changed = cleaned(getattr(att, name), single_line=True)

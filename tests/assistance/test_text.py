@@ -88,6 +88,7 @@ def test_cleaning_drops_controls_and_folds_lines() -> None:
     assert clean_line("Eve\r\nBcc: x@example.com") == "Eve Bcc: x@example.com"
     assert clean_line("  Jean\x00\n\n Dupont\t ") == "Jean Dupont"
     assert cleaned("propre", single_line=True) == ("propre", False)
+    assert cleaned("  espaces gardés ", single_line=True) == ("  espaces gardés ", False)
     assert cleaned("sa\x00le", single_line=False) == ("sale", True)
     assert cleaned(None, single_line=True) == (None, False)
 
