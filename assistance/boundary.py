@@ -147,36 +147,20 @@ def french_message(error: Mapping[str, Any]) -> str:
         expected = str(ctx.get("expected", "")).replace(" or ", " ou ")
         return f"Valeur inconnue ; valeurs acceptées : {expected}." if expected else simple["enum"]
     if kind == "value_error":
-        # our own validators raise French ValueErrors; pydantic's and libraries' are English
-        reason = str(ctx.get("reason") or ctx.get("error") or "")
-        if "email" in reason.lower() or "@" in reason:
-            return "Adresse e-mail invalide."
-        if reason and _looks_french(reason):
+        if "reason" in ctx:  # pydantic's own checks (an e-mail address), in English
+            return (
+                "Adresse e-mail invalide."
+                if "email" in str(error.get("msg", "")).lower()
+                else (simple["value_error"])
+            )
+        # our validators raise ValueErrors in French, by the house rule: shown as they are
+        reason = str(ctx.get("error") or "").strip()
+        if reason:
             return reason[:1].upper() + reason[1:] + ("" if reason.endswith(".") else ".")
         return simple["value_error"]
     if kind == "assertion_error":
         return simple["value_error"]
     return simple.get(kind, "Cette valeur n'est pas acceptée.")
-
-
-_FRENCH_HINTS = (
-    " le ",
-    " la ",
-    " les ",
-    " une ",
-    " un ",
-    " ne ",
-    " pas",
-    " du ",
-    " des ",
-    "é",
-    "è",
-)
-
-
-def _looks_french(text: str) -> bool:
-    low = f" {text.lower()} "
-    return any(hint in low for hint in _FRENCH_HINTS)
 
 
 def field_of(loc: Sequence[Any]) -> str | None:

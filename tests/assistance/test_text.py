@@ -122,7 +122,11 @@ def test_a_header_address_never_carries_a_line_break() -> None:
         ({"type": "uuid_parsing"}, "Un identifiant (UUID) est attendu."),
         ({"type": "extra_forbidden"}, "Ce champ n'est pas attendu."),
         (
-            {"type": "value_error", "ctx": {"reason": "An email address must have an @-sign."}},
+            {
+                "type": "value_error",
+                "msg": "value is not a valid email address: An email address must have an @-sign.",
+                "ctx": {"reason": "An email address must have an @-sign."},
+            },
             "Adresse e-mail invalide.",
         ),
         (
@@ -130,8 +134,8 @@ def test_a_header_address_never_carries_a_line_break() -> None:
             "Ne peut pas être vide.",
         ),
         (
-            {"type": "value_error", "ctx": {"error": "Something odd"}},
-            "Cette valeur n'est pas acceptée.",
+            {"type": "value_error", "ctx": {"error": "chaque page a son propre slug"}},
+            "Chaque page a son propre slug.",
         ),
         ({"type": "some_future_type"}, "Cette valeur n'est pas acceptée."),
     ],
