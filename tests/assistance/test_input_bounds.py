@@ -325,21 +325,26 @@ async def test_a_mail_with_a_two_line_name_is_cleaned_and_the_dossier_says_so(
 async def test_the_migration_repairs_text_already_stored(pool: asyncpg.Pool) -> None:
     sql = (ROOT / "services/intake/migrations/010_clean_text.sql").read_text()
     async with pool.acquire() as conn:
-        mail_id = await conn.fetchval(
-            """INSERT INTO intake.mail_messages (id, dedupe_key, source, from_name, subject,
-                   raw, size_bytes, sha256, received_at, outcome, text_body)
-               VALUES (gen_random_uuid(), 'test:' || gen_random_uuid(), 'smtp', $1, $2,
-                   ''::bytea, 0, '', now(), 'quarantined', $3)
-               RETURNING id""",
-            "Eve\r\nBcc: victime@exemple.fr\x07",
-            "Objet\x0bsale",
-            "ligne 1\r\nligne 2\x1b\tfin",
-        )
-        await conn.execute(sql)
-        row = await conn.fetchrow(
-            "SELECT from_name, subject, text_body FROM intake.mail_messages WHERE id = $1",
-            mail_id,
-        )
+        rollback = conn.transaction()  # the row is never seen by other tests (the mail ledger)
+        await rollback.start()
+        try:
+            mail_id = await conn.fetchval(
+                """INSERT INTO intake.mail_messages (id, dedupe_key, source, from_name, subject,
+                       raw, size_bytes, sha256, received_at, outcome, text_body)
+                   VALUES (gen_random_uuid(), 'test:' || gen_random_uuid(), 'smtp', $1, $2,
+                       ''::bytea, 0, '', now(), 'quarantined', $3)
+                   RETURNING id""",
+                "Eve\r\nBcc: victime@exemple.fr\x07",
+                "Objet\x0bsale",
+                "ligne 1\r\nligne 2\x1b\tfin",
+            )
+            await conn.execute(sql)
+            row = await conn.fetchrow(
+                "SELECT from_name, subject, text_body FROM intake.mail_messages WHERE id = $1",
+                mail_id,
+            )
+        finally:
+            await rollback.rollback()
     assert dict(row) == {
         "from_name": "Eve Bcc: victime@exemple.fr",
         "subject": "Objetsale",
