@@ -10,7 +10,6 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_vali
 
 from assistance.text import StrippedLine, StrippedText, clean_text
 
-PRINTABLE = r"^[^\x00]*$"  # PostgreSQL text cannot hold NUL: a 422, never a 5xx
 # The text policy (`assistance.text`): multi-line text and single-line text, trimmed.
 Text = Annotated[StrippedText, StringConstraints(min_length=1, max_length=20_000)]
 Line = Annotated[StrippedLine, StringConstraints(min_length=1, max_length=500)]
