@@ -160,18 +160,24 @@ def create_app(settings: Settings, targets: Iterable[str] = ("all",)) -> FastAPI
     )
     app.state.settings = settings
     app.state.calendar = rt.calendar
+    from assistance.boundary import BodyLimit, document_refusals
     from assistance.web import install_error_handlers
 
     install_error_handlers(app)
     # every write under /api/v1 honours `Idempotency-Key`; first, so that middleware added
-    # later (a body cap) runs before it
+    # later (the body cap) runs before it
     idempotency.install(app)
+    # Issue 11: no body is read whole past its cap (413), every refusal is in the OpenAPI.
+    app.add_middleware(
+        BodyLimit, max_bytes=settings.max_body_bytes, max_upload_bytes=settings.max_upload_bytes
+    )
     _mount_health(app, rt)
     for name in SERVICES:
         router = getattr(service_module(name), "router", None) if name in chosen else None
         if router is not None:
             app.include_router(router)
     FastAPIInstrumentor.instrument_app(app, excluded_urls="healthz,readyz")
+    document_refusals(app)
     return app
 
 

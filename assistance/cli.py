@@ -30,6 +30,7 @@ from assistance.bus import Bus
 from assistance.directory import Role
 from assistance.settings import Settings
 from assistance.stack import LocalStack, StackConfig, free_port, start_process, stop_process
+from assistance.text import LINE_MESSAGE, is_clean_line
 
 
 def _serve(
@@ -176,6 +177,13 @@ async def _token_issue(settings: Settings, args: argparse.Namespace) -> None:
         await pool.close()
 
 
+def _line(value: str) -> str:
+    """The text policy at the command line too (issue 11): one line, no control character."""
+    if not is_clean_line(value):
+        raise argparse.ArgumentTypeError(LINE_MESSAGE)
+    return value
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="assistance", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -188,18 +196,18 @@ def parser() -> argparse.ArgumentParser:
     sub.add_parser("demo", help="load the demo directory and print fresh tokens")
     user = sub.add_parser("user", help="manage users").add_subparsers(dest="action", required=True)
     create = user.add_parser("create")
-    create.add_argument("--email", required=True)
-    create.add_argument("--name", required=True)
+    create.add_argument("--email", required=True, type=_line)
+    create.add_argument("--name", required=True, type=_line)
     create.add_argument("--role", required=True, choices=[r.value for r in Role])
-    create.add_argument("--organisation", help="organisation name (created if new)")
-    create.add_argument("--domain", action="append", help="organisation mail domain")
+    create.add_argument("--organisation", type=_line, help="organisation name (created if new)")
+    create.add_argument("--domain", action="append", type=_line, help="organisation mail domain")
     create.add_argument("--token", action="store_true", help="also issue an API token")
     token = sub.add_parser("token", help="manage tokens").add_subparsers(
         dest="action", required=True
     )
     issue = token.add_parser("issue")
     issue.add_argument("--email", required=True)
-    issue.add_argument("--label", default="cli")
+    issue.add_argument("--label", default="cli", type=_line)
     rebuild = sub.add_parser("rebuild", help="rebuild the dossier read model from the events")
     rebuild.add_argument("--dossier", type=uuid.UUID, help="only this dossier (its id)")
     return p

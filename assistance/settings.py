@@ -80,6 +80,12 @@ class Settings(BaseSettings):
     otel_exporter_otlp_endpoint: str = ""
     otel_service_name: str = "assistance"
 
+    # Request bodies (issue 11): larger ones get a 413 before they are read whole. Multipart
+    # uploads (the site's attachments) get the site's attachment limits: 5 files of 10 MiB
+    # (SITE_MAX_ATTACHMENTS × SITE_MAX_ATTACHMENT_BYTES) plus 1 MiB of form fields.
+    max_body_bytes: int = Field(default=4 * 1024 * 1024, gt=0)
+    max_upload_bytes: int = Field(default=51 * 1024 * 1024, gt=0)
+
     # The outbox relay polls at least this often (it is also woken by LISTEN/NOTIFY).
     relay_poll_seconds: float = Field(default=1.0, gt=0)
 

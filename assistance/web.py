@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
 import asyncpg
@@ -16,7 +16,7 @@ from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from assistance import directory
+from assistance import boundary, directory
 from assistance.directory import ANONYMOUS, Principal, Role
 from assistance.errors import DomainError, Forbidden, Unauthorized
 
@@ -29,11 +29,6 @@ def error_body(code: str, message: str, field: str | None = None) -> dict[str, A
     return {"error": {"code": code, "message": message, "field": field}}
 
 
-def _field_of(loc: Sequence[Any]) -> str | None:
-    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
-    return ".".join(parts) or None
-
-
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def _domain(_: Request, exc: DomainError) -> JSONResponse:
@@ -41,18 +36,19 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
-        first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
-        field = _field_of(first.get("loc", ()))
-        message = str(first.get("msg", "invalid request"))
-        if field:
-            message = f"{field}: {message}"
-        return JSONResponse(error_body("invalid", message, field), status_code=422)
+        # French, with the field named (issue 11): pydantic's English never reaches a person
+        code, message, field = boundary.explain(exc.errors())
+        return JSONResponse(error_body(code, message, field), status_code=422)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if boundary.unreadable_body(request, exc.status_code, exc.detail):
+            code, message = boundary.UNREADABLE_BODY
+            return JSONResponse(error_body(code, message), status_code=422)
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        message = boundary.http_message(exc.status_code, exc.detail)
         return JSONResponse(
-            error_body(code, str(exc.detail)), status_code=exc.status_code, headers=exc.headers
+            error_body(code, message), status_code=exc.status_code, headers=exc.headers
         )
 
     @app.exception_handler(Exception)

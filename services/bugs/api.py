@@ -11,13 +11,14 @@ from typing import Annotated, Any
 import asyncpg
 from fastapi import APIRouter, Depends, Query
 
+from assistance.boundary import Offset
 from assistance.directory import Principal, Role
 from assistance.errors import NotFound
+from assistance.text import Line, SearchQuery
 from assistance.web import PoolDep, require
 from services.bugs import repo, service
 from services.bugs.domain import State
 from services.bugs.models import (
-    PRINTABLE,
     BugOut,
     BugPage,
     DiagnosisIn,
@@ -67,13 +68,11 @@ async def list_bugs(
     pool: PoolDep,
     who: Staff,
     state: State | None = None,
-    software: Annotated[str | None, Query(max_length=100, pattern=PRINTABLE)] = None,
+    software: Annotated[Line | None, Query(max_length=100)] = None,
     mine: Annotated[bool, Query(description="Seulement les bugs que je suis")] = False,
-    q: Annotated[
-        str | None, Query(max_length=200, pattern=PRINTABLE, description="Recherche plein texte")
-    ] = None,
+    q: Annotated[SearchQuery | None, Query(description="Recherche plein texte")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    offset: Annotated[int, Query(ge=0, le=100_000)] = 0,
+    offset: Offset = 0,
 ) -> BugPage:
     """Oldest first: the order in which developers should take them."""
     items, total = await repo.list_bugs(
@@ -102,13 +101,11 @@ async def read_bug(bug_id: uuid.UUID, pool: PoolDep, who: Staff) -> BugOut:
 async def search_workarounds(
     pool: PoolDep,
     who: Staff,
-    software: Annotated[str | None, Query(max_length=100, pattern=PRINTABLE)] = None,
-    version: Annotated[str | None, Query(max_length=50, pattern=PRINTABLE)] = None,
-    q: Annotated[
-        str | None, Query(max_length=200, pattern=PRINTABLE, description="Mots (français)")
-    ] = None,
+    software: Annotated[Line | None, Query(max_length=100)] = None,
+    version: Annotated[Line | None, Query(max_length=50)] = None,
+    q: Annotated[SearchQuery | None, Query(description="Mots (français)")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    offset: Annotated[int, Query(ge=0, le=100_000)] = 0,
+    offset: Offset = 0,
 ) -> WorkaroundPage:
     """The workarounds given to customers, best match first, each with its bug's state."""
     items, total = await repo.search_workarounds(

@@ -8,14 +8,11 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
-PRINTABLE = r"^[^\x00]*$"  # PostgreSQL text cannot hold NUL: a 422, never a 5xx
-Text = Annotated[
-    str,
-    StringConstraints(strip_whitespace=True, min_length=1, max_length=20_000, pattern=PRINTABLE),
-]
-Line = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500, pattern=PRINTABLE)
-]
+from assistance.text import StrippedLine, StrippedText, clean_text
+
+# The text policy (`assistance.text`): multi-line text and single-line text, trimmed.
+Text = Annotated[StrippedText, StringConstraints(min_length=1, max_length=20_000)]
+Line = Annotated[StrippedLine, StringConstraints(min_length=1, max_length=500)]
 Version = Annotated[
     str,
     StringConstraints(
@@ -55,9 +52,7 @@ class FixIn(Body):
 
     version: Version
     change_reference: Line
-    notes: Annotated[
-        str, StringConstraints(strip_whitespace=True, max_length=20_000, pattern=PRINTABLE)
-    ] = ""
+    notes: Annotated[StrippedText, StringConstraints(max_length=20_000)] = ""
 
 
 class LinkIn(Body):
@@ -211,4 +206,4 @@ class HandOverIn(BaseModel):
     @classmethod
     def _printable(cls, value: Any) -> Any:
         """PostgreSQL text cannot hold NUL; a hand-over is never refused for one."""
-        return value.replace("\x00", "") if isinstance(value, str) else value
+        return clean_text(value) if isinstance(value, str) else value

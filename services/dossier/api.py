@@ -13,9 +13,11 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse
 
 from assistance import idempotency
+from assistance.boundary import Moment, Offset
 from assistance.clock import local
 from assistance.directory import Principal, Role
 from assistance.errors import NotFound
+from assistance.text import Line, SearchQuery
 from assistance.web import Anyone, PoolDep, require
 from assistance.web import AnyStaff as Staff
 from assistance.web import TechnicianOrAdmin as Technician
@@ -30,6 +32,7 @@ from services.dossier.models import (
     DiagnosisIn,
     DossierOut,
     DossierPage,
+    DossierStatus,
     QueueItem,
     QueueOut,
     ReopenIn,
@@ -82,11 +85,11 @@ async def read_dossier(dossier_id: uuid.UUID, pool: PoolDep, who: Anyone) -> Dos
 async def search_dossiers(
     pool: PoolDep,
     who: Anyone,
-    status: str | None = None,
-    q: Annotated[str | None, Query(max_length=200, description="Recherche plein texte")] = None,
+    status: DossierStatus | None = None,
+    q: Annotated[SearchQuery | None, Query(description="Recherche plein texte")] = None,
     organisation: uuid.UUID | None = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> DossierPage:
     """R10: open and archived dossiers alike, French full-text search."""
     items, total = await repo.list_dossiers(
@@ -153,9 +156,9 @@ async def queue(request: Request, pool: PoolDep, who: Staff) -> QueueOut:
 async def breach_report(
     pool: PoolDep,
     who: Staff,
-    since: datetime | None = None,
-    until: datetime | None = None,
-    software: str | None = None,
+    since: Moment | None = None,
+    until: Moment | None = None,
+    software: Annotated[Line | None, Query(max_length=100)] = None,
 ) -> BreachReport:
     """R3: every breach of the 4-business-hour first response, for reports."""
     rows = await repo.breaches(pool, since=since, until=until, software=software)

@@ -23,6 +23,7 @@ from jinja2 import ChainableUndefined, Environment, FileSystemLoader, Undefined,
 
 from assistance.mail import signed_message_id, subject_token
 from assistance.settings import Settings
+from assistance.text import header_text
 from workflows.types import MailOrder, StaffNotice
 
 PARIS = ZoneInfo("Europe/Paris")
@@ -180,7 +181,7 @@ def _message(
     message["From"] = Address(SENDER_NAME, addr_spec=settings.mail_from)
     message["To"] = to
     message["Reply-To"] = settings.support_address
-    message["Subject"] = subject
+    message["Subject"] = header_text(subject)  # one line whatever was stored (issue 11)
     message["Date"] = rfc2822_datetime(datetime.now(UTC))
     message["Message-ID"] = message_id
     if auto:

@@ -8,6 +8,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from assistance.text import Line, Text
+
 
 class TimelineEntry(BaseModel):
     at: datetime
@@ -60,6 +62,9 @@ class DossierPage(BaseModel):
 
 
 Kind = Literal["usage", "advanced_usage", "bug", "evolution"]
+DossierStatus = Literal[
+    "new", "in_progress", "waiting_customer", "waiting_service", "resolved", "closed"
+]
 
 
 class DiagnosisIn(BaseModel):
@@ -67,32 +72,32 @@ class DiagnosisIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     kind: Kind = Field(description="usage | advanced_usage | bug | evolution")
-    context: str = Field(min_length=1, max_length=10_000, description="Contexte de travail")
-    need: str = Field(min_length=1, max_length=10_000, description="Besoin technique")
-    version: str | None = Field(default=None, max_length=50)
+    context: Text = Field(min_length=1, max_length=10_000, description="Contexte de travail")
+    need: Text = Field(min_length=1, max_length=10_000, description="Besoin technique")
+    version: Line | None = Field(default=None, max_length=50)
 
 
 class TextIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    text: str = Field(min_length=1, max_length=20_000)
+    text: Text = Field(min_length=1, max_length=20_000)
 
 
 class WorkaroundIn(BaseModel):
     """R8: a workaround for the customer, or the reason none exists (exactly one)."""
 
     model_config = ConfigDict(extra="forbid")
-    text: str | None = Field(default=None, max_length=20_000)
-    none_reason: str | None = Field(default=None, max_length=5_000)
+    text: Text | None = Field(default=None, max_length=20_000)
+    none_reason: Text | None = Field(default=None, max_length=5_000)
 
 
 class CloseIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    resolution: str = Field(min_length=1, max_length=20_000, description="Résumé de la résolution")
+    resolution: Text = Field(min_length=1, max_length=20_000, description="Résumé de la résolution")
 
 
 class ReopenIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    reason: str = Field(min_length=1, max_length=5_000)
+    reason: Text = Field(min_length=1, max_length=5_000)
 
 
 class QueueItem(BaseModel):

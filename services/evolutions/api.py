@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import asyncpg
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
 from assistance import directory
+from assistance.boundary import FIRST_YEAR, LAST_YEAR, Offset
 from assistance.directory import Principal, Role
 from assistance.errors import DomainError, NotFound
 from assistance.web import AnyStaff as Staff
@@ -62,10 +63,10 @@ async def list_evolutions(
     who: Staff,
     software: SoftwareFilter = None,
     status: Annotated[
-        str | None, Query(pattern="^(open|merged|accepted|rejected)$", description="État")
+        Literal["open", "merged", "accepted", "rejected"] | None, Query(description="État")
     ] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> EvolutionPage:
     async with pool.acquire() as conn:
         items, total = await backlog.list_evolutions(conn, software, status, limit, offset)
@@ -287,9 +288,15 @@ async def announcements(
     settings = get_evolutions_settings()
     if week is not None:
         try:
-            domain.week_start(week)
+            start = domain.week_start(week)
         except ValueError as invalid:
             raise DomainError("invalid_week", "Semaine ISO inexistante.", "week") from invalid
+        if not FIRST_YEAR <= start.year <= LAST_YEAR:  # 9999-W52 would overflow (issue 11)
+            raise DomainError(
+                "invalid_week",
+                f"Semaine hors des limites (années {FIRST_YEAR} à {LAST_YEAR}).",
+                "week",
+            )
     async with pool.acquire() as conn:
         items = await publications.announcements(
             conn,

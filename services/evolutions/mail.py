@@ -25,6 +25,7 @@ from assistance.clock import PARIS
 from assistance.mail import send as smtp_send
 from assistance.mail import subject_token
 from assistance.settings import Settings
+from assistance.text import header_text
 
 MAIL = "mail"  # the outbox kind of a mail row
 SENDER_NAME = "Assistance Manao"
@@ -94,7 +95,7 @@ def build(payload: dict[str, Any], settings: Settings) -> EmailMessage:
     message["From"] = Address(SENDER_NAME, addr_spec=settings.mail_from)
     message["To"] = payload["to"]
     message["Reply-To"] = settings.support_address
-    message["Subject"] = payload["subject"]
+    message["Subject"] = header_text(payload["subject"])  # one line (issue 11)
     message["Date"] = rfc2822_datetime(datetime.now(UTC))
     message["Message-ID"] = payload["message_id"]
     message["Auto-Submitted"] = "auto-generated"  # RFC 3834: no auto-replies to this

@@ -9,6 +9,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 from assistance.clock import PARIS
+from assistance.text import Line, Text, clean_text
 from services.evolutions.domain import SLUG, Decision
 
 
@@ -20,16 +21,9 @@ def _paris(moment: datetime) -> datetime:
 Paris = Annotated[datetime, AfterValidator(_paris)]
 
 
-def _no_nul(value: str) -> str:
-    if "\x00" in value:
-        raise ValueError("le caractère nul n'est pas admis")
-    return value
-
-
-# Text a person typed: PostgreSQL stores no NUL character, so it is refused here (422).
-Text = Annotated[str, AfterValidator(_no_nul)]
-# Text handed over by the workflow: NUL characters are dropped rather than refused.
-Handed = Annotated[str, AfterValidator(lambda v: v.replace("\x00", ""))]
+# Text a person typed follows the text policy (`assistance.text`: `Text`, `Line`, refused with
+# a 422). Text handed over by the workflow is cleaned rather than refused.
+Handed = Annotated[str, AfterValidator(clean_text)]
 
 
 def _stripped(value: str | None) -> str | None:
@@ -107,7 +101,7 @@ class GroupIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     evolutions: list[uuid.UUID] = Field(min_length=1, max_length=100)
-    title: Text | None = Field(default=None, min_length=1, max_length=200)
+    title: Line | None = Field(default=None, min_length=1, max_length=200)
     summary: Text | None = Field(default=None, max_length=5000)
 
 
@@ -131,7 +125,7 @@ class DecisionIn(BaseModel):
     decision: Decision
     reason: Text | None = Field(default=None, max_length=5000)
     specification: Text | None = Field(default=None, max_length=200_000)
-    title: Text | None = Field(default=None, min_length=1, max_length=200)
+    title: Line | None = Field(default=None, min_length=1, max_length=200)
     summary: Text | None = Field(default=None, max_length=5000)
 
     @field_validator("reason", "specification", "title", "summary")
@@ -183,8 +177,8 @@ class ReviewScheduleOut(BaseModel):
 class DocPageIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    slug: Text = Field(min_length=1, max_length=100, pattern=SLUG.pattern)
-    title: Text = Field(min_length=1, max_length=200)
+    slug: Line = Field(min_length=1, max_length=100, pattern=SLUG.pattern)
+    title: Line = Field(min_length=1, max_length=200)
     markdown: Text = Field(max_length=500_000)
 
 
@@ -207,7 +201,7 @@ class ReleaseIn(BaseModel):
         },
     )
 
-    version: Text = Field(min_length=1, max_length=64)
+    version: Line = Field(min_length=1, max_length=64)
     notes: Text = Field(default="", max_length=50_000)
     evolutions: list[uuid.UUID] = Field(default_factory=list, max_length=500)
     documentation: list[DocPageIn] = Field(default_factory=list, max_length=500)

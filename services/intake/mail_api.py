@@ -8,7 +8,6 @@ bytes are, `application/octet-stream` when a browser could run them, with
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Annotated, Any, Literal
 from urllib.parse import quote
 
@@ -17,8 +16,10 @@ from fastapi import APIRouter, Query, Request, Response
 from pydantic import ValidationError
 
 from assistance import directory, outbox
+from assistance.boundary import Moment, Offset
 from assistance.directory import Principal
 from assistance.errors import Conflict, DomainError, Forbidden, NotFound
+from assistance.text import Line
 from assistance.web import Anyone, PoolDep
 from assistance.web import AnyStaff as Staff
 from assistance.web import TechnicianOrAdmin as Technician
@@ -78,8 +79,8 @@ def _text(value: str | None, field: str) -> None:
 async def ledger(
     pool: PoolDep,
     who: Technician,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    since: Moment | None = None,
+    until: Moment | None = None,
 ) -> LedgerOut:
     """Reconciliation over a period (all time by default): every delivery answered is counted
     once — received = ingested (opened + joined) + quarantined + duplicates — and refusals at
@@ -246,9 +247,9 @@ async def quarantine_list(
     pool: PoolDep,
     who: Technician,
     status: Literal["pending", "released", "discarded", "all"] = "pending",
-    reason: str | None = None,
+    reason: Annotated[Line | None, Query(max_length=100)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> list[QuarantineItem]:
     """What could not become a dossier, newest first, each with its reason."""
     _text(reason, "reason")

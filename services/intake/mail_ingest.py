@@ -44,6 +44,7 @@ from assistance.directory import STAFF
 from assistance.events import Event
 from assistance.mail import dossier_of_reply, reference_in_subject, verify_message_id
 from assistance.settings import Settings
+from assistance.text import cleaned
 from services.intake import domain, mail_repo, repo
 from services.intake.mail_parse import ParsedMail, as_email_message, parse
 from services.intake.mail_rules import (
@@ -111,17 +112,55 @@ class Decision:
     bounces: list[dict[str, str]] = field(default_factory=list)
 
 
+# What the text policy cleans in a mail (it cannot refuse one, issue 11), and how a person
+# reads the name of each field in the notice added to the dossier.
+_ONE_LINE = ("from_name", "subject", "in_reply_to", "references", "message_id", "from_address")
+_MULTI_LINE = ("text", "html")
+CLEANED_LABELS = {
+    "from_name": "nom de l'expéditeur",
+    "subject": "objet",
+    "text": "texte",
+    "html": "texte",
+    "attachments": "noms des pièces jointes",
+}
+
+
 def _clean(parsed: ParsedMail) -> ParsedMail:
-    for name in ("from_name", "subject", "text", "in_reply_to", "references"):
-        setattr(parsed, name, pg_safe(getattr(parsed, name)))
-    parsed.html = pg_safe(parsed.html) if parsed.html is not None else None
-    parsed.message_id = pg_safe(parsed.message_id) if parsed.message_id else None
-    parsed.from_address = pg_safe(parsed.from_address) if parsed.from_address else None
+    """The text policy (`assistance.text`), cleaning instead of refusing: no NUL nor control
+    character anywhere, no line break in a single-line field (the From display name ends up
+    in mail headers later); what changed is remembered in `parsed.cleaned`."""
+    for name in (*_ONE_LINE, *_MULTI_LINE):
+        value, changed = cleaned(getattr(parsed, name), single_line=name in _ONE_LINE)
+        setattr(parsed, name, pg_safe(value))
+        if changed and name not in parsed.cleaned:
+            parsed.cleaned.append(name)
+    parsed.message_id = parsed.message_id or None
+    parsed.from_address = parsed.from_address or None
     for att in parsed.attachments:
-        att.filename = pg_safe(att.filename)
-        att.declared_type = pg_safe(att.declared_type)
-        att.content_id = pg_safe(att.content_id) if att.content_id else None
+        for name in ("filename", "declared_type", "content_id"):
+            value, changed = cleaned(getattr(att, name), single_line=True)
+            setattr(att, name, pg_safe(value))
+            if changed and "attachments" not in parsed.cleaned:
+                parsed.cleaned.append("attachments")
     return parsed
+
+
+def cleaned_notice(parsed: ParsedMail) -> str:
+    """The line the dossier keeps when the mail's text had to be cleaned ("" otherwise)."""
+    labels = [label for name, label in CLEANED_LABELS.items() if name in parsed.cleaned]
+    if not parsed.cleaned:
+        return ""
+    where = ", ".join(dict.fromkeys(labels)) or "en-têtes"
+    return (
+        "\n\n[Texte nettoyé à la réception : caractères de contrôle retirés ou sauts de ligne "
+        f"repliés ({where}).]"
+    )
+
+
+def _with_notice(text: str, notice: str) -> str:
+    if not notice:
+        return text
+    return text[: MAX_DESCRIPTION - len(notice)] + notice
 
 
 def _details(parsed: ParsedMail, decision: Decision) -> dict[str, Any]:
@@ -139,6 +178,8 @@ def _details(parsed: ParsedMail, decision: Decision) -> dict[str, Any]:
             "original_message_id": parsed.report.original_message_id,
             "recipients": [vars(r) for r in parsed.report.recipients[:50]],
         }
+    if parsed.cleaned:
+        details["text_cleaned"] = parsed.cleaned
     if decision.action == "open":
         details["requester_verified"] = decision.organisation_id is not None
         details["software_guessed"] = decision.software_guessed
@@ -473,7 +514,7 @@ class MailIngestor:
                 requester=Requester(email=sender, name=name[:200]),
                 software=software,
                 subject=subject_of(subject),
-                description=description_of(parsed),
+                description=_with_notice(description_of(parsed), cleaned_notice(parsed)),
             )
         except ValidationError as exc:
             errors = exc.errors()
@@ -519,6 +560,7 @@ class MailIngestor:
                 # not in DossierOpening yet: carried in the intake.request.received event
                 "requester_verified": decision.organisation_id is not None,
                 "software_guessed": decision.software_guessed,
+                "text_cleaned": parsed.cleaned,
                 "mail_id": str(mail_id),
                 "attachments": await mail_repo.attachment_refs(conn, mail_id),
             },
@@ -544,6 +586,7 @@ class MailIngestor:
         text = strip_quoted(parsed.text)
         if len(text) > MAX_DESCRIPTION:
             text = text[: MAX_DESCRIPTION - 1] + "…"
+        text = _with_notice(text or "(message sans texte)", cleaned_notice(parsed))
         message = {
             "text": text or "(message sans texte)",
             "author_email": parsed.from_address,

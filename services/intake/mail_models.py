@@ -6,8 +6,9 @@ import uuid
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field
 
+from assistance.text import Line, Text
 from services.intake.models import Requester
 
 
@@ -111,25 +112,9 @@ class MailOut(BaseModel):
     quarantine: QuarantineInfo | None
 
 
-def _no_nul(value: Any) -> bool:
-    if isinstance(value, str):
-        return "\x00" not in value
-    if isinstance(value, dict):
-        return all(_no_nul(v) for v in value.values())
-    if isinstance(value, list):
-        return all(_no_nul(v) for v in value)
-    return True
-
-
 class _Text(BaseModel):
-    """A body whose strings PostgreSQL can store (no NUL character)."""
-
-    @model_validator(mode="before")
-    @classmethod
-    def _refuse_nul(cls, data: Any) -> Any:
-        if not _no_nul(data):
-            raise ValueError("caractère NUL interdit")
-        return data
+    """A body whose strings follow the text policy (`assistance.text`): each field says whether
+    it is one line or text, and a refusal names it (issue 11)."""
 
 
 class ReleaseIn(_Text):
@@ -146,16 +131,20 @@ class ReleaseIn(_Text):
     )
 
     action: Literal["open", "attach"]
-    reference: str | None = Field(default=None, description="attach : le dossier visé.")
+    reference: Line | None = Field(
+        default=None, max_length=100, description="attach : le dossier visé."
+    )
     dossier_id: uuid.UUID | None = Field(default=None, description="attach : ou son id.")
-    software: str | None = Field(default=None, description="open : le logiciel concerné.")
-    subject: str | None = Field(default=None, max_length=200, description="open : l'objet.")
+    software: Line | None = Field(
+        default=None, max_length=100, description="open : le logiciel concerné."
+    )
+    subject: Line | None = Field(default=None, max_length=200, description="open : l'objet.")
     requester: Requester | None = Field(default=None, description="open : par défaut From.")
 
 
 class DiscardIn(_Text):
     model_config = ConfigDict(extra="forbid")
-    reason: str = Field(min_length=1, max_length=500)
+    reason: Text = Field(min_length=1, max_length=500)
 
 
 class ReleaseOut(BaseModel):

@@ -244,6 +244,7 @@ class ParsedMail:
     attachments: list[Attachment] = field(default_factory=list)
     headers: list[tuple[str, str]] = field(default_factory=list)  # decoded, for display
     defects: list[str] = field(default_factory=list)
+    cleaned: list[str] = field(default_factory=list)  # fields the text policy had to clean
 
     def header(self, name: str) -> str | None:
         lowered = name.lower()
@@ -293,8 +294,9 @@ def _unescape_8bit(value: str) -> str:
     return decode_bytes(value.encode("utf-8", "surrogateescape"))
 
 
-def decode_header_value(value: Any) -> str:
-    """A header value as text: unfolded, 8-bit bytes and encoded-words decoded, no controls."""
+def decode_header_value(value: Any, cleaned: list[str] | None = None, name: str = "") -> str:
+    """A header value as text: unfolded, 8-bit bytes and encoded-words decoded, no controls
+    (`name` is added to `cleaned` when controls had to be removed: issue 11)."""
     try:
         text = value if isinstance(value, str) else str(value)
     except Exception:  # noqa: BLE001 - a header object that cannot even print itself
@@ -303,7 +305,10 @@ def decode_header_value(value: Any) -> str:
     text = re.sub(r"\r?\n[ \t]*", " ", text)[:MAX_HEADER_CHARS]
     if "=?" in text:
         text = _decode_encoded_words(text)
-    return _CONTROL.sub("", text).strip()
+    kept = _CONTROL.sub("", text)
+    if cleaned is not None and kept != text and name not in cleaned:
+        cleaned.append(name)
+    return kept.strip()
 
 
 def _decode_encoded_words(text: str) -> str:
@@ -731,7 +736,10 @@ def parse(raw: bytes, max_attachment_bytes: int = 10 * 1024 * 1024) -> ParsedMai
     except Exception as exc:  # noqa: BLE001
         mail.defects.append(f"body unreadable: {type(exc).__name__}")
         mail.text = "\n\n".join(texts)
-    mail.text = _CONTROL.sub("", mail.text.replace("\r\n", "\n").replace("\r", "\n"))
+    text = mail.text.replace("\r\n", "\n").replace("\r", "\n")
+    mail.text = _CONTROL.sub("", text)
+    if mail.text != text:
+        mail.cleaned.append("text")  # the dossier is told (issue 11)
     return mail
 
 
@@ -744,7 +752,7 @@ def _read_headers(message: Message, mail: ParsedMail) -> None:
         mail.from_name, mail.from_address = senders[0]
     mail.to = [address for _, address in _addresses(_first(raw, "To"))]
     mail.cc = [address for _, address in _addresses(_first(raw, "Cc"))]
-    mail.subject = decode_header_value(_first(raw, "Subject") or "")
+    mail.subject = decode_header_value(_first(raw, "Subject") or "", mail.cleaned, "subject")
     mail.date = _date(_first(raw, "Date"))
     mail.in_reply_to = decode_header_value(_first(raw, "In-Reply-To") or "")
     mail.references = decode_header_value(_first(raw, "References") or "")

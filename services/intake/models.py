@@ -8,12 +8,14 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator
 
+from assistance.text import Line, Text
+
 Channel = Literal["web", "mail", "phone"]
 
 
 class Requester(BaseModel):
     email: EmailStr = Field(description="Adresse du demandeur : les réponses y sont envoyées.")
-    name: str = Field(min_length=1, max_length=200)
+    name: Line = Field(min_length=1, max_length=200)
 
     @field_validator("name")
     @classmethod
@@ -42,11 +44,11 @@ class DepositIn(BaseModel):
     )
 
     requester: Requester
-    software: str = Field(min_length=1, max_length=100, description="Code du logiciel concerné.")
-    subject: str = Field(min_length=1, max_length=200)
-    description: str = Field(min_length=1, max_length=20_000)
-    organisation: str | None = Field(
-        default=None, description="Identifiant de l'organisation, si connu."
+    software: Line = Field(min_length=1, max_length=100, description="Code du logiciel concerné.")
+    subject: Line = Field(min_length=1, max_length=200)
+    description: Text = Field(min_length=1, max_length=20_000)
+    organisation: Line | None = Field(
+        max_length=100, default=None, description="Identifiant de l'organisation, si connu."
     )
 
     @field_validator("subject", "description", "software")
@@ -60,7 +62,7 @@ class DepositIn(BaseModel):
 class CallIn(DepositIn):
     """A phone request logged by the technician who took the call (R1)."""
 
-    caller_phone: str = Field(min_length=3, max_length=40, pattern=r"^[0-9+().\s-]+$")
+    caller_phone: Line = Field(min_length=3, max_length=40, pattern=r"^[0-9+().\s-]+$")
 
 
 class DepositOut(BaseModel):

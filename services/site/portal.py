@@ -12,6 +12,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
+from assistance.text import CONTROL_MESSAGE, is_clean_text
 from services.site import i18n, repo
 from services.site.backend import ApiError
 from services.site.uploads import UploadRefused, read_uploads
@@ -157,6 +158,10 @@ async def rate(request: Request, dossier_id: uuid.UUID, user: CustomerUser) -> R
     if score not in {"1", "2", "3", "4", "5"}:
         session.flash("error", _("Choose a rating from 1 to 5."))
         return redirect(f"/espace/dossiers/{dossier_id}#rating")
+    comment = field(form, "comment")[:5000]
+    if not is_clean_text(comment):  # the text policy (issue 11): stored here, so checked here
+        session.flash("error", CONTROL_MESSAGE)
+        return redirect(f"/espace/dossiers/{dossier_id}#rating")
     dossier = await backend(request).get(f"/api/v1/dossiers/{dossier_id}")
     closed_at = i18n.parse(dossier.get("closed_at"))
     if dossier["status"] != "closed" or closed_at is None:
@@ -166,7 +171,7 @@ async def rate(request: Request, dossier_id: uuid.UUID, user: CustomerUser) -> R
         dossier=dossier,
         closed_at=closed_at,
         score=int(score),
-        comment=field(form, "comment")[:5000],
+        comment=comment,
         rated_by=uuid.UUID(user.id),
     )
     session.flash(

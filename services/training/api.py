@@ -8,8 +8,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request, Response
 
 from assistance import directory
+from assistance.boundary import Offset
 from assistance.directory import Principal, Role
 from assistance.errors import Conflict, DomainError, Forbidden, NotFound
+from assistance.text import Line
 from assistance.web import require
 from services.training import appointments, booking, domain, repo, views
 from services.training.context import Context
@@ -113,7 +115,7 @@ async def update_profile(
     summary="Lister les formateurs",
 )
 async def list_trainers(
-    ctx: Ctx, who: Staff, software: Annotated[str | None, Query(max_length=100)] = None
+    ctx: Ctx, who: Staff, software: Annotated[Line | None, Query(max_length=100)] = None
 ) -> list[TrainerOut]:
     return [views.trainer_out(r) for r in await repo.list_trainers(ctx.pool, software)]
 
@@ -183,7 +185,7 @@ async def delete_absence(
 async def free_slots(
     ctx: Ctx,
     who: Staff,
-    software: Annotated[str, Query(min_length=1, max_length=100)],
+    software: Annotated[Line, Query(min_length=1, max_length=100)],
     limit: Annotated[int, Query(ge=1, le=100)] = 10,
 ) -> list[SlotOut]:
     """R7 window first; when it is full, the alternatives the training lead would get."""
@@ -269,7 +271,7 @@ async def list_appointments(
     status: AppointmentStatus | None = None,
     dossier: uuid.UUID | None = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> AppointmentPage:
     """`mine=true`: the caller's own appointments (a trainer's agenda)."""
     items, total = await repo.list_appointments(

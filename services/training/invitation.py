@@ -21,6 +21,7 @@ from icalendar import Calendar, Event, vCalAddress, vText
 
 from assistance.mail import subject_token
 from assistance.settings import Settings
+from assistance.text import mail_address
 from services.training.fr import PARIS, fr_datetime, fr_time
 
 Change = Literal["booked", "rescheduled", "cancelled"]
@@ -124,7 +125,7 @@ def message(inv: Invitation, recipient: Person, settings: Settings) -> EmailMess
     payload = ics(inv, settings, for_trainer)
     mail = EmailMessage()
     mail["From"] = Address(SENDER_NAME, addr_spec=settings.mail_from)
-    mail["To"] = Address(recipient.name, addr_spec=recipient.email)
+    mail["To"] = mail_address(recipient.name, recipient.email)  # no CR/LF (issue 11)
     mail["Reply-To"] = settings.support_address
     mail["Subject"] = _subject(inv)
     mail["Date"] = rfc2822_datetime(datetime.now(UTC))

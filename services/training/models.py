@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from assistance.text import Line, Text, cleaned
 
 AppointmentStatus = Literal["booked", "held", "missed", "cancelled"]
 RequestStatus = Literal["pending", "booked", "unavailable", "cancelled"]
@@ -46,6 +48,18 @@ class HandOverIn(BaseModel):
     workaround: str | None = None
     attempt: int = Field(default=1, ge=1, le=1000)
 
+    @field_validator("reference", "software", "requester_name", "subject", "version", mode="before")
+    @classmethod
+    def _one_line(cls, value: Any) -> Any:
+        """A hand-over is never refused for its text: cleaned by the policy (issue 11); the
+        requester's name goes into an invitation's `To` header, so it must hold no CR/LF."""
+        return cleaned(value, single_line=True)[0]
+
+    @field_validator("description", "context", "need", "workaround", mode="before")
+    @classmethod
+    def _text(cls, value: Any) -> Any:
+        return cleaned(value, single_line=False)[0]
+
 
 class TrainerProfileIn(BaseModel):
     """A trainer's profile: the softwares they teach (directory codes)."""
@@ -55,7 +69,7 @@ class TrainerProfileIn(BaseModel):
         json_schema_extra={"examples": [{"softwares": ["manao-compta"], "active": True}]},
     )
 
-    softwares: list[str] = Field(max_length=50)
+    softwares: list[Annotated[Line, Field(max_length=100)]] = Field(max_length=50)
     active: bool = True
 
     @field_validator("softwares")
@@ -77,7 +91,7 @@ class AbsenceIn(BaseModel):
 
     starts_at: AwareDatetime
     ends_at: AwareDatetime
-    reason: str = Field(default="", max_length=500)
+    reason: Text = Field(default="", max_length=500)
 
     _times = field_validator("starts_at", "ends_at")(_plausible)
 
@@ -182,7 +196,7 @@ class RescheduleIn(BaseModel):
 
     starts_at: AwareDatetime
     trainer_id: uuid.UUID | None = Field(default=None, description="Changer de formateur.")
-    reason: str = Field(default="", max_length=2000)
+    reason: Text = Field(default="", max_length=2000)
 
     _times = field_validator("starts_at")(_plausible)
 
@@ -201,7 +215,7 @@ class ManualBookingIn(BaseModel):
 class CancelIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    reason: str = Field(min_length=1, max_length=2000)
+    reason: Text = Field(min_length=1, max_length=2000)
 
     @field_validator("reason")
     @classmethod
@@ -212,7 +226,7 @@ class CancelIn(BaseModel):
 class HeldIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    notes: str = Field(min_length=1, max_length=20_000, description="Ce qui a été vu.")
+    notes: Text = Field(min_length=1, max_length=20_000, description="Ce qui a été vu.")
 
     @field_validator("notes")
     @classmethod
@@ -223,4 +237,4 @@ class HeldIn(BaseModel):
 class MissedIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    notes: str = Field(default="", max_length=20_000)
+    notes: Text = Field(default="", max_length=20_000)

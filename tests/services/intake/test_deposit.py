@@ -67,7 +67,11 @@ async def test_bad_input_is_a_clear_422(http: httpx.AsyncClient) -> None:
         "/api/v1/requests", content=b"{not json", headers={"Content-Type": "application/json"}
     )
     assert broken.status_code == 422
-    assert broken.json()["error"]["code"] == "invalid"
+    assert broken.json()["error"] == {  # issue 11: in French, with its own code
+        "code": "json_invalid",
+        "message": "Le corps de la demande n'est pas un JSON valide.",
+        "field": None,
+    }
 
 
 async def test_idempotency_key_replays_the_first_answer(http: httpx.AsyncClient) -> None:
