@@ -34,7 +34,7 @@ TARGETS = (*SERVICES, "worker")
 
 API_DESCRIPTION = """
 API du centre de service Manao : chaque demande (site, mail, téléphone) devient un dossier
-suivi jusqu'à sa clôture, avec un engagement de première réponse sous 4 heures ouvrées.
+suivi jusqu'à sa clôture, avec un engagement de première réponse sous {delay} (R3).
 
 Authentification : `Authorization: Bearer <jeton>`. Les erreurs ont la forme
 `{"error": {"code", "message", "field"}}`. Les écritures acceptent `Idempotency-Key`
@@ -152,7 +152,7 @@ def create_app(settings: Settings, targets: Iterable[str] = ("all",)) -> FastAPI
     app = FastAPI(
         title="Centre de service Manao",
         version="1.0.0",
-        description=API_DESCRIPTION,
+        description=API_DESCRIPTION.replace("{delay}", settings.commitment().delay_text()),
         lifespan=lifespan,
     )
     app.state.settings = settings

@@ -117,6 +117,8 @@ def render(order: MailOrder, settings: Settings) -> EmailMessage:
         raise UnknownTemplate(f"no mail template {order.template!r}")
     context = {"public_url": settings.public_url, **order.context}
     context.setdefault("reference", order.reference)
+    # R3: the dossier's own commitment, from the workflow; else today's (assistance/commitment.py)
+    context.setdefault("first_response_delay", settings.commitment().delay_text())
     text = _TEXT.get_template(f"{order.template}.txt").render(context)
     message = _message(
         settings,
