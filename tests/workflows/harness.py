@@ -14,11 +14,13 @@ from pathlib import Path
 from typing import Any
 
 from temporalio import activity
+from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from assistance.business_time import DEFAULT_CALENDAR
+from assistance.commitment import first_response_due
 from assistance.events import Event
 from assistance.temporal import data_converter
 from workflows.dossier import DossierWorkflow
@@ -104,8 +106,8 @@ def opening(received_at: datetime, channel: str = "web", **kw: Any) -> DossierOp
         subject="Export FEC impossible",
         description="L'export s'arrête à 50 %.",
         received_at=received_at,
-        first_response_due=DEFAULT_CALENDAR.add_business_time(
-            received_at, timedelta(hours=policy.first_response_hours)
+        first_response_due=first_response_due(
+            DEFAULT_CALENDAR, received_at, policy.first_response_hours
         ),
         organisation_id=None,
         policy=policy,
@@ -161,11 +163,26 @@ async def eventually(check: Callable[[], bool], timeout: float = 10.0) -> None:
 async def settled(handle: WorkflowHandle, timeout: float = 10.0) -> None:
     """Wait until no activity of the workflow is in flight (events, mails, notices, hand-overs).
 
-    Right after an update: its side effects were scheduled by the task that answered it."""
+    Right after an update: its side effects were scheduled by the task that answered it. Right
+    after a start or a signal, a workflow task may still be running, its activities not yet
+    scheduled (the test server does not report pending workflow tasks): wait for it first."""
     deadline = time.monotonic() + timeout
-    while (await handle.describe()).raw_description.pending_activities:
+    while (
+        await _workflow_task_in_flight(handle)
+        or (await handle.describe()).raw_description.pending_activities
+    ):
         assert time.monotonic() < deadline, "activities still pending after the timeout"
         await asyncio.sleep(0.02)
+
+
+async def _workflow_task_in_flight(handle: WorkflowHandle) -> bool:
+    last = None
+    async for event in handle.fetch_history_events():
+        last = event.event_type
+    return last in (
+        EventType.EVENT_TYPE_WORKFLOW_TASK_SCHEDULED,
+        EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED,
+    )
 
 
 async def view_when(
