@@ -27,19 +27,14 @@ __all__ = [
     "percent_text",
 ]
 
-# R3: the facts that count as a first response to the customer, by their timeline kind. The
-# dossier workflow stops the clock on each (workflows/dossier.py, dossier_steps.py): a written
-# response, a request for information, a screen-sharing session, a workaround, the immediate
-# answer telling the customer who takes over (training, evolution review), a resolution.
+# R3: what counts as a first response to the customer. The dossier workflow stops the clock
+# on each (`_first_response` in workflows/dossier.py and dossier_steps.py; a test drives every
+# one, tests/workflows/test_first_response_hours.py): a written response, a request for
+# information, a screen-sharing session, a workaround, and the immediate answer telling the
+# customer who takes over (a trainer, the evolution review). A phone call answered live counts
+# from its opening. A note, taking the dossier or classifying it do not stop the clock.
 CLOCK_STOPPERS = frozenset(
-    {
-        "response",
-        "information_request",
-        "screen_share",
-        "workaround",
-        "handover_answer",
-        "resolution",
-    }
+    {"response", "information_request", "screen_share", "workaround", "handover_answer"}
 )
 
 

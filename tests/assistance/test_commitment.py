@@ -134,7 +134,6 @@ def test_what_stops_the_clock() -> None:
         "screen_share",
         "workaround",
         "handover_answer",
-        "resolution",
     } == CLOCK_STOPPERS
     assert Commitment.stops_clock("response")
     assert not Commitment.stops_clock("note")

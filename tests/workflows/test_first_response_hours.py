@@ -7,17 +7,22 @@ and the API description: none of them may still say 4 hours.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from datetime import datetime, timedelta
 from html import unescape
 
 import httpx
+import pytest
+from temporalio.client import WorkflowHandle
 
 from assistance.app import create_app
+from assistance.commitment import CLOCK_STOPPERS
 from assistance.settings import Settings
 from services.dossier.mail import render, render_notice
 from services.intake import domain as intake
 from tests.workflows.harness import (
+    TECH,
     Fakes,
     at_about,
     opening,
@@ -29,7 +34,14 @@ from tests.workflows.harness import (
     time_skipping,
 )
 from workflows.dossier import DossierWorkflow
-from workflows.types import DossierPolicy
+from workflows.types import (
+    DiagnosisCmd,
+    DossierPolicy,
+    MessageCmd,
+    ScreenShareCmd,
+    TakeCmd,
+    WorkaroundCmd,
+)
 
 TWO_HOURS = Settings(first_response_hours=2)
 
@@ -150,3 +162,83 @@ async def test_site_and_api_description_promise_two_hours() -> None:
     description = app.openapi()["info"]["description"]
     assert "un engagement de première réponse sous 2 heures ouvrées (R3)." in description
     assert "4 heures" not in description
+
+
+async def _take(h: WorkflowHandle) -> None:
+    await h.execute_update(DossierWorkflow.take, TakeCmd(actor=TECH))
+
+
+async def _diagnose(h: WorkflowHandle, kind: str) -> None:
+    await h.execute_update(
+        DossierWorkflow.diagnose,
+        DiagnosisCmd(actor=TECH, kind=kind, context="Clôture mensuelle", need="Exporter le FEC"),
+    )
+
+
+async def _respond(h: WorkflowHandle) -> None:
+    await h.execute_update(DossierWorkflow.respond, MessageCmd(actor=TECH, text="Bonjour."))
+
+
+async def _request_information(h: WorkflowHandle) -> None:
+    await h.execute_update(
+        DossierWorkflow.request_information, MessageCmd(actor=TECH, text="Quelle version ?")
+    )
+
+
+async def _screen_share(h: WorkflowHandle) -> None:
+    await h.execute_update(
+        DossierWorkflow.screen_share, ScreenShareCmd(actor=TECH, link="https://partage.test/1")
+    )
+
+
+async def _workaround(h: WorkflowHandle) -> None:
+    await _diagnose(h, "bug")
+    await h.execute_update(
+        DossierWorkflow.record_workaround, WorkaroundCmd(actor=TECH, text="Exporter par mois.")
+    )
+
+
+async def _handover_answer(h: WorkflowHandle) -> None:
+    await _diagnose(h, "advanced_usage")
+
+
+async def _nothing_that_answers(h: WorkflowHandle) -> None:
+    await h.execute_update(DossierWorkflow.note, MessageCmd(actor=TECH, text="Vu."))
+    await _diagnose(h, "usage")
+
+
+STOPPERS: dict[str, Callable[[WorkflowHandle], Awaitable[None]]] = {
+    "response": _respond,
+    "information_request": _request_information,
+    "screen_share": _screen_share,
+    "workaround": _workaround,
+    "handover_answer": _handover_answer,
+}
+
+
+def test_every_declared_clock_stopper_is_driven_below() -> None:
+    assert set(STOPPERS) == CLOCK_STOPPERS
+
+
+@pytest.mark.parametrize("kind", [*sorted(STOPPERS), None])
+async def test_what_stops_the_clock(kind: str | None) -> None:
+    """R3: each fact of CLOCK_STOPPERS is a first response; taking, noting, classifying are
+    not (then the warning still goes out)."""
+    fakes = Fakes()
+    received = paris("2032-12-06T09:00:00")  # Monday, open
+    async with time_skipping() as env, running_worker(env, fakes) as queue:
+        await skip_to(env, received)
+        handle = await start(env, queue, opening(received))
+        await skip_to(env, paris("2032-12-06T10:00:00"))
+        await _take(handle)
+        await (STOPPERS[kind] if kind else _nothing_that_answers)(handle)
+        view = await handle.query(DossierWorkflow.view)
+        if kind is None:
+            assert view.first_responded_at is None
+        else:
+            assert view.first_responded_at is not None
+            assert at_about(view.first_responded_at, paris("2032-12-06T10:00:00"))
+        await skip_to(env, paris("2032-12-06T12:30:00"))  # the warning was due at 12:00
+        await settled(handle)
+        warned = "first_response_warning" in fakes.notice_kinds()
+        assert warned is (kind is None)
