@@ -12,9 +12,9 @@ from typing import Any
 from temporalio import workflow
 from temporalio.common import RetryPolicy
 
+from assistance import french
 from assistance.business_time import BusinessCalendar
 from assistance.events import Event
-from services.dossier import domain
 from workflows.types import (
     Actor,
     DossierOpening,
@@ -175,8 +175,7 @@ class DossierEffects:
         }
 
     def _fmt(self, at: datetime) -> str:
-        local = at.astimezone(self.calendar.tz)
-        return f"{domain.WEEKDAYS[local.weekday()]} {local:%d/%m/%Y à %H:%M}"
+        return french.moment_short(at, self.calendar.tz)
 
     def _fmt_iso(self, value: str) -> str:
         try:

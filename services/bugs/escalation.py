@@ -13,12 +13,10 @@ from email.message import EmailMessage
 from email.utils import format_datetime as rfc2822_datetime
 
 import asyncpg
-from babel.dates import format_datetime
 
-from assistance import directory
+from assistance import directory, french
 from assistance import mail as smtp
 from assistance.business_time import BusinessCalendar
-from assistance.clock import PARIS
 from assistance.directory import Role
 from assistance.settings import Settings
 from services.bugs import domain, repo
@@ -116,9 +114,7 @@ class Escalator:
 
     def message(self, row: asyncpg.Record, recipients: list[str]) -> EmailMessage:
         """The French mail to the admins."""
-        since = format_datetime(
-            row["quiet_since"], "EEEE d MMMM y 'à' HH:mm", locale="fr_FR", tzinfo=PARIS
-        )
+        since = french.moment(row["quiet_since"])
         who = row["developer_name"] or "aucun développeur (bug non pris)"
         message = EmailMessage()
         message["From"] = Address("Assistance Manao", addr_spec=self.settings.mail_from)
