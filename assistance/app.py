@@ -44,6 +44,11 @@ Les heures sont en ISO 8601 avec décalage, affichées en Europe/Paris.
 """
 
 
+def api_description(settings: Settings) -> str:
+    """The OpenAPI description, with the R3 commitment of these settings."""
+    return API_DESCRIPTION.replace("{delay}", settings.commitment().delay_text())
+
+
 async def supervise(name: str, start: Callable[[], Awaitable[Any]]) -> None:
     """Keep a background part running: restart it with backoff when it stops or fails."""
     delay = 0.5
@@ -152,7 +157,7 @@ def create_app(settings: Settings, targets: Iterable[str] = ("all",)) -> FastAPI
     app = FastAPI(
         title="Centre de service Manao",
         version="1.0.0",
-        description=API_DESCRIPTION.replace("{delay}", settings.commitment().delay_text()),
+        description=api_description(settings),
         lifespan=lifespan,
     )
     app.state.settings = settings

@@ -14,13 +14,15 @@ from html import unescape
 
 import httpx
 import pytest
+from fastapi import FastAPI
 from temporalio.client import WorkflowHandle
 
-from assistance.app import create_app
+from assistance.app import api_description
 from assistance.commitment import CLOCK_STOPPERS
 from assistance.settings import Settings
 from services.dossier.mail import render, render_notice
 from services.intake import domain as intake
+from services.site import main as site
 from tests.workflows.harness import (
     TECH,
     Fakes,
@@ -149,9 +151,13 @@ async def test_a_one_and_a_half_hour_commitment_warned_at_half_time() -> None:
 
 
 async def test_site_and_api_description_promise_two_hours() -> None:
-    """The home page's engagement and the OpenAPI description are built from the settings
-    (the site's pages render from the app's settings; no server behind them is called)."""
-    app = create_app(TWO_HOURS, targets=["site"])
+    """The home page's engagement and the OpenAPI description are built from the settings.
+
+    The site's router alone, on an app holding these settings (the home page calls no
+    service); `create_app` would also install the process's tracing, once per process."""
+    app = FastAPI()
+    app.state.settings, app.state.calendar = TWO_HOURS, TWO_HOURS.calendar()
+    app.include_router(site.router)
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://site.test") as web:
         home = await web.get("/")
@@ -159,9 +165,10 @@ async def test_site_and_api_description_promise_two_hours() -> None:
     html = unescape(home.text)
     assert "Le centre de service répond à toutes les demandes sous 2 heures." in html
     assert "4 heures" not in html
-    description = app.openapi()["info"]["description"]
+    description = api_description(TWO_HOURS)
     assert "un engagement de première réponse sous 2 heures ouvrées (R3)." in description
     assert "4 heures" not in description
+    assert "sous 4 heures ouvrées (R3)." in api_description(Settings())
 
 
 async def _take(h: WorkflowHandle) -> None:
