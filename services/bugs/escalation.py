@@ -17,6 +17,7 @@ import asyncpg
 from assistance import directory, french
 from assistance import mail as smtp
 from assistance.business_time import BusinessCalendar
+from assistance.commitment import hours_text
 from assistance.directory import Role
 from assistance.settings import Settings
 from services.bugs import domain, repo
@@ -131,7 +132,7 @@ class Escalator:
             f"Bonjour,\n\n"
             f"Le bug {row['reference']} ({row['software']}) « {row['title']} » n'a connu "
             f"aucune activité des développeurs depuis le {since} "
-            f"({self.bugs.escalation_hours:g} heures ouvrées ou plus).\n\n"
+            f"({hours_text(self.bugs.escalation_hours)} ou plus).\n\n"
             f"État : {STATE_LABELS[State(row['state'])]}.\n"
             f"Suivi par : {who}.\n"
             f"Dossiers clients en attente : {row['n']}.\n\n"
