@@ -23,6 +23,7 @@ from assistance.business_time import DEFAULT_CALENDAR
 from assistance.commitment import first_response_due
 from assistance.events import Event
 from assistance.temporal import data_converter
+from tests.helpers import LIVENESS_FLOOR_S
 from workflows.dossier import DossierWorkflow
 from workflows.types import (
     Actor,
@@ -118,7 +119,10 @@ def opening(received_at: datetime, channel: str = "web", **kw: Any) -> DossierOp
 @asynccontextmanager
 async def time_skipping() -> AsyncIterator[WorkflowEnvironment]:
     env = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=str(TEST_SERVER), data_converter=data_converter
+        test_server_existing_path=str(TEST_SERVER),
+        data_converter=data_converter,
+        # a liveness bound (the SDK's default, 5 s, is missed on a loaded machine)
+        test_server_startup_timeout=timedelta(seconds=LIVENESS_FLOOR_S),
     )
     try:
         yield env
