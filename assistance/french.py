@@ -45,10 +45,11 @@ def local(at: datetime, tz: tzinfo = PARIS) -> datetime:
     return at.astimezone(tz)
 
 
-def moment(at: datetime, tz: tzinfo = PARIS) -> str:
-    """« lundi 30 novembre 2026 à 14:00 »: mails and letters."""
+def moment(at: datetime, tz: tzinfo = PARIS, *, seconds: bool = False) -> str:
+    """« lundi 30 novembre 2026 à 14:00 »: mails and letters (« à 14:00:05 » with seconds)."""
     at = local(at, tz)
-    return f"{WEEKDAYS[at.weekday()]} {_day_month_year(at.date())} à {at:%H:%M}"
+    hour = f"{at:%H:%M:%S}" if seconds else f"{at:%H:%M}"
+    return f"{WEEKDAYS[at.weekday()]} {_day_month_year(at.date())} à {hour}"
 
 
 def moment_short(at: datetime, tz: tzinfo = PARIS, *, year: bool = True) -> str:

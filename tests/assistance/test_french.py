@@ -16,6 +16,9 @@ from assistance.french import PARIS
 def test_a_moment_in_full_and_short() -> None:
     at = datetime(2026, 11, 30, 13, 0, tzinfo=UTC)  # 14:00 in Paris (winter)
     assert french.moment(at) == "lundi 30 novembre 2026 à 14:00"
+    assert french.moment(at + timedelta(seconds=5), seconds=True) == (
+        "lundi 30 novembre 2026 à 14:00:05"
+    )
     assert french.moment_short(at) == "lundi 30/11/2026 à 14:00"
     assert french.moment_short(at, year=False) == "lundi 30/11 à 14:00"
     assert french.clock(at) == "14:00"
