@@ -35,6 +35,7 @@ from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from assistance.business_time import BusinessCalendar
+    from assistance.commitment import Commitment
     from assistance.events import Event
     from services.dossier import domain
     from services.dossier.domain import Refused
@@ -87,6 +88,7 @@ class DossierWorkflow(DossierSteps):
             self.calendar = BusinessCalendar.parse(
                 self.policy.business_hours, self.policy.closed_days, timezone=self.policy.timezone
             )
+        self.commitment = Commitment(self.policy.first_response_hours, self.policy.warning_fraction)
         self.lock = asyncio.Lock()
         self.changed = False
         self.pending: list[asyncio.Task[Any]] = []
@@ -140,14 +142,16 @@ class DossierWorkflow(DossierSteps):
             },
             timeline=self._entry(
                 "opened",
-                f"Dossier ouvert ; première réponse garantie avant le "
-                f"{self._fmt(o.first_response_due)}.",
+                self.commitment.opened_text(self._fmt(o.first_response_due)),
                 visibility="customer",
             ),
         )
         self._mail(
             "acknowledgement",
-            {"first_response_due": o.first_response_due.isoformat()},
+            {
+                "first_response_due": o.first_response_due.isoformat(),
+                "first_response_delay": self.commitment.delay_text(),
+            },
             auto=True,
         )
 
@@ -205,9 +209,7 @@ class DossierWorkflow(DossierSteps):
             due = self.opening.first_response_due
             if not s.warned:
                 with _plain_python():
-                    at = self.calendar.fraction_point(
-                        self.opening.received_at, due, p.warning_fraction
-                    )
+                    at = self.commitment.warning_at(self.calendar, self.opening.received_at, due)
                 candidates.append((at, self._warn_first_response))
             elif not s.breached:
                 candidates.append((due, self._breach_first_response))
@@ -257,15 +259,12 @@ class DossierWorkflow(DossierSteps):
         self._notice(
             "technician" if self.state.technician_id else "team",
             "first_response_warning",
-            f"Première réponse attendue avant le {self._fmt(due)}",
-            f"Le dossier {self.opening.reference} n'a pas encore reçu de première réponse ; "
-            f"l'engagement de 4 heures ouvrées expire le {self._fmt(due)}.",
+            self.commitment.warning_subject(self._fmt(due)),
+            self.commitment.warning_text(self.opening.reference, self._fmt(due)),
         )
         self._emit(
             "first_response_warned",
-            timeline=self._entry(
-                "first_response_warning", "Alerte : 75 % du délai de première réponse écoulé."
-            ),
+            timeline=self._entry("first_response_warning", self.commitment.warning_entry()),
         )
 
     async def _breach_first_response(self) -> None:
@@ -275,10 +274,12 @@ class DossierWorkflow(DossierSteps):
         self._notice(
             "admins",
             "first_response_breach",
-            f"Engagement de première réponse dépassé : {self.opening.reference}",
-            f"Le dossier {self.opening.reference} ({self.opening.software}) n'a pas reçu de "
-            f"réponse dans les 4 heures ouvrées "
-            f"(échéance {self._fmt(self.opening.first_response_due)}).",
+            self.commitment.breach_subject(self.opening.reference),
+            self.commitment.breach_text(
+                self.opening.reference,
+                self.opening.software,
+                self._fmt(self.opening.first_response_due),
+            ),
         )
         self._emit(
             "first_response_breached",

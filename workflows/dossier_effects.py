@@ -20,9 +20,9 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError
 
+from assistance import french
 from assistance.business_time import BusinessCalendar
 from assistance.events import Event
-from services.dossier import domain
 from workflows.types import (
     Actor,
     DossierOpening,
@@ -227,8 +227,7 @@ class DossierEffects:
         }
 
     def _fmt(self, at: datetime) -> str:
-        local = at.astimezone(self.calendar.tz)
-        return f"{domain.WEEKDAYS[local.weekday()]} {local:%d/%m/%Y à %H:%M}"
+        return french.moment_short(at, self.calendar.tz)
 
     def _fmt_iso(self, value: str) -> str:
         try:
