@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from temporalio import activity
+from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
@@ -159,13 +160,34 @@ async def eventually(check: Callable[[], bool], timeout: float = 10.0) -> None:
 
 
 async def settled(handle: WorkflowHandle, timeout: float = 10.0) -> None:
-    """Wait until no activity of the workflow is in flight (events, mails, notices, hand-overs).
+    """Wait until the workflow is at rest: no activity in flight and no workflow task
+    scheduled or running (events, mails, notices, hand-overs all done).
 
-    Right after an update: its side effects were scheduled by the task that answered it."""
+    No pending activity alone is not enough: when one completes, the server schedules a
+    workflow task in the same write, and that task may publish more (a hand-over's answer, a
+    mail's thread): until it has completed, the count of effects is not final."""
     deadline = time.monotonic() + timeout
-    while (await handle.describe()).raw_description.pending_activities:
-        assert time.monotonic() < deadline, "activities still pending after the timeout"
+    while not await _at_rest(handle):
+        assert time.monotonic() < deadline, "the workflow is still busy after the timeout"
         await asyncio.sleep(0.02)
+
+
+_TASK_EVENTS = {
+    EventType.EVENT_TYPE_WORKFLOW_TASK_SCHEDULED: False,
+    EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED: False,
+    EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED: True,
+}
+
+
+async def _at_rest(handle: WorkflowHandle) -> bool:
+    if (await handle.describe()).raw_description.pending_activities:
+        return False
+    history = await handle.fetch_history()
+    last_task = [_TASK_EVENTS[e.event_type] for e in history.events if e.event_type in _TASK_EVENTS]
+    if not last_task or not last_task[-1]:
+        return False
+    # an activity that completed after the history was read shows as pending no more
+    return not (await handle.describe()).raw_description.pending_activities
 
 
 async def view_when(
