@@ -45,8 +45,22 @@ async def is_visible(
 
 
 async def get_dossier(
-    conn: asyncpg.Pool | asyncpg.Connection, dossier_id: uuid.UUID, who: Principal
+    db: asyncpg.Pool | asyncpg.Connection, dossier_id: uuid.UUID, who: Principal
 ) -> DossierOut | None:
+    """The dossier and its timeline read from one snapshot: read apart, an event projected
+    in between would show its timeline entry without its fields (or the reverse)."""
+    if isinstance(db, asyncpg.Pool):
+        async with db.acquire() as conn:
+            return await _dossier_in_snapshot(conn, dossier_id, who)
+    return await _dossier_in_snapshot(db, dossier_id, who)
+
+
+async def _dossier_in_snapshot(
+    conn: asyncpg.Connection, dossier_id: uuid.UUID, who: Principal
+) -> DossierOut | None:
+    if not conn.is_in_transaction():
+        async with conn.transaction(isolation="repeatable_read", readonly=True):
+            return await _dossier_in_snapshot(conn, dossier_id, who)
     row = await conn.fetchrow("SELECT * FROM dossier.dossiers WHERE id = $1", dossier_id)
     if row is None or not _visible_to(who, row["organisation_id"]):
         return None
