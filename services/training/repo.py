@@ -64,10 +64,18 @@ async def list_trainers(conn: Conn, software: str | None = None) -> list[asyncpg
 
 
 async def teaching(conn: Conn, software: str) -> list[asyncpg.Record]:
-    """Active trainers of `software`, share-locked so nobody adds an absence meanwhile."""
+    """Active trainers of `software`, locked (always in id order) for the booking.
+
+    Whoever writes a trainer's agenda locks the trainer's row first: two bookings that only
+    share-locked it both inserted into the same free slot, each waited in the exclusion
+    constraint's check for the other's uncommitted row, and PostgreSQL broke the deadlock.
+    Locked in one global order, bookings for the same trainers take turns instead; an absence
+    cannot be added meanwhile. Foreign keys only take KEY SHARE, which this does not block."""
     return await conn.fetch(
-        """SELECT id, name, email FROM training.trainers
-           WHERE active AND $1 = ANY(softwares) ORDER BY name, id FOR SHARE""",
+        """SELECT id, name, email FROM (
+               SELECT id, name, email FROM training.trainers
+                WHERE active AND $1 = ANY(softwares) ORDER BY id FOR NO KEY UPDATE
+           ) AS locked ORDER BY name, id""",
         software,
     )
 
