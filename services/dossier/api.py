@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 import uuid
 from collections import Counter
@@ -231,7 +232,12 @@ async def _send(
     """Run one lifecycle command as `who` and answer with the dossier as it now is."""
     cmd = command(actor=commands.actor_of(who), **fields)
     client = request.app.state.runtime.temporal
-    return await commands.send(client, pool, dossier_id, who, update, cmd)
+    key = request.headers.get("Idempotency-Key")
+    update_id = None
+    if key:  # a retry is the same update: applied once, its outcome answered again
+        digest = hashlib.sha256(f"{who.user_id}\0{update}\0{key}".encode()).hexdigest()
+        update_id = f"{update}-{digest[:32]}"
+    return await commands.send(client, pool, dossier_id, who, update, cmd, update_id)
 
 
 @router.post(

@@ -34,13 +34,19 @@ async def send(
     who: Principal,
     update: str,
     command: Any,
+    update_id: str | None = None,
 ) -> DossierOut:
-    """Run the update; refusals become 409 with the workflow's reason."""
+    """Run the update; refusals become 409 with the workflow's reason.
+
+    `update_id` (from the request's Idempotency-Key) makes a retry the same Temporal update:
+    the server answers it with the first one's outcome instead of applying it again."""
     if not await repo.is_visible(pool, dossier_id, who):
         raise NotFound("dossier_not_found", "Dossier introuvable.")
     handle = client.get_workflow_handle(str(dossier_id))
     try:
-        view: DossierView = await handle.execute_update(update, command, result_type=DossierView)
+        view: DossierView = await handle.execute_update(
+            update, command, id=update_id, result_type=DossierView
+        )
     except WorkflowUpdateFailedError as exc:
         cause = exc.cause
         if isinstance(cause, ApplicationError):
