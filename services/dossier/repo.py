@@ -11,6 +11,7 @@ import asyncpg
 from assistance.clock import local
 from assistance.directory import Principal, Role
 from services.dossier.models import DossierOut, DossierSummary, TimelineEntry
+from services.intake import repo as intake
 
 _TIMES = ("received_at", "first_response_due", "first_responded_at", "closed_at")
 
@@ -79,6 +80,44 @@ async def _dossier_in_snapshot(
         resolution=row["resolution"],
         details=row["details"] if who.is_staff else {},
         timeline=[TimelineEntry(**{**dict(e), "at": local(e["at"])}) for e in entries],
+    )
+
+
+async def just_deposited(
+    conn: asyncpg.Pool | asyncpg.Connection, dossier_id: uuid.UUID, who: Principal
+) -> DossierOut | None:
+    """A dossier accepted by intake that the read model does not hold yet (its `received`
+    event waits for NATS): intake answers from its own module (services/intake/repo.py), and
+    the dossier shows as new, with its reception as its only entry (decision 0014)."""
+    row = await intake.accepted(conn, dossier_id)
+    if row is None or not _visible_to(who, row["organisation_id"]):
+        return None
+    received = TimelineEntry(
+        at=local(row["received_at"]),
+        kind="received",
+        visibility="customer",
+        author=row["requester_name"],
+        text=row["description"],
+        data={"channel": row["channel"], "subject": row["subject"]},
+    )
+    return DossierOut(
+        id=row["id"],
+        reference=row["reference"],
+        status="new",
+        kind=None,
+        channel=row["channel"],
+        software=row["software"],
+        subject=row["subject"],
+        description=row["description"],
+        requester={"email": row["requester_email"], "name": row["requester_name"]},
+        organisation_id=row["organisation_id"],
+        received_at=local(row["received_at"]),
+        first_response_due=local(row["first_response_due"]),
+        first_responded_at=None,
+        technician=None,
+        closed_at=None,
+        resolution=None,
+        timeline=[received],
     )
 
 

@@ -30,6 +30,16 @@ async def test_deposit_accepted_while_temporal_and_nats_are_down(
         }
         assert ready.json()["deposits"] == "accepted"  # ... deposits do not (R13)
         assert ready.json()["commands"] == "unavailable"
+
+        # accepted is readable at once, as a new dossier, though not projected yet
+        staff = auth(system.tokens[Role.technician])
+        early = await http.get(f"/api/v1/dossiers/{accepted[0]['id']}", headers=staff)
+        assert early.status_code == 200, early.text
+        assert (early.json()["reference"], early.json()["status"]) == (
+            accepted[0]["reference"],
+            "new",
+        )
+        assert [e["kind"] for e in early.json()["timeline"]] == ["received"]
     finally:
         await stack.start_nats()
         await stack.start_temporal()
