@@ -1,16 +1,18 @@
 """`/readyz`: every dependency this process needs, each probed with a real round trip.
 
 - PostgreSQL: `SELECT 1` through the pool.
-- NATS: a PING/PONG (`flush`), not the client's idea of its socket: a frozen server (SIGSTOP)
-  keeps the TCP connection open and only a round trip shows it is gone.
+- NATS: a JetStream request and its answer, not the client's idea of its socket: a frozen
+  server (SIGSTOP) keeps the TCP connection open and only a round trip shows it is gone.
 - Temporal: the frontend's health check.
 - The Temporal worker, when this process sends commands to dossiers (the dossier API, the site):
   a poller on the dossiers' task queue seen recently. Without one, every command would hang.
 
 Each check is bounded (PROBE_S); they run together, so the answer comes within a few seconds
-whatever is frozen. The answer is 503 when something the process needs for commands is down;
-the body says that deposits are still accepted when PostgreSQL is up (R13: the outbox carries
-them to Temporal and NATS later).
+whatever is frozen. The answer is 503 when something the process's requests need is down: all
+of them for a process that sends commands (or runs the worker); PostgreSQL only for one that
+takes deposits or the other services' writes (R13: the outbox carries them on later), which
+then answers 200 "degraded". The body names every dependency with its state and says whether
+deposits are accepted.
 """
 
 from __future__ import annotations
@@ -62,9 +64,10 @@ class Readiness:
             probes["worker"] = self._worker
         states = await asyncio.gather(*(_probe(p) for p in probes.values()))
         dependencies = dict(zip(probes, states, strict=True))
-        ready = all(state == "up" for state in dependencies.values())
+        every = all(state == "up" for state in dependencies.values())
+        ready = all(dependencies[name] == "up" for name in self.required(dependencies))
         body: dict[str, Any] = {
-            "status": "ready" if ready else "not_ready",
+            "status": "ready" if every else ("degraded" if ready else "not_ready"),
             "dependencies": dependencies,
         }
         if "intake" in self.parts:
@@ -74,14 +77,26 @@ class Readiness:
             body["commands"] = "accepted" if ready else "unavailable"
         return (200 if ready else 503), body
 
+    def required(self, dependencies: dict[str, str]) -> list[str]:
+        """What this process's requests cannot do without. Commands and the worker need them
+        all; deposits and the other services' writes need PostgreSQL only (R13: the outbox
+        carries them on), so a process serving only those stays in its load balancer."""
+        if self.parts & COMMAND_PARTS or "worker" in self.parts:
+            return list(dependencies)
+        return ["postgres"]
+
     async def _postgres(self) -> None:
         await self.rt.pool.fetchval("SELECT 1")
 
     async def _nats(self) -> None:
+        """A JetStream request and its answer. Not `flush()`: while the client reconnects
+        its read loop is down and `flush()` returns at once, without any round trip."""
         nc = self.rt.bus.nc
         if nc is None or not nc.is_connected:
             raise ConnectionError("NATS not connected")
-        await nc.flush(timeout=PROBE_S)
+        await nc.request("$JS.API.INFO", b"", timeout=PROBE_S)
+        if not nc.is_connected:
+            raise ConnectionError("NATS connection lost meanwhile")
 
     async def _temporal(self) -> None:
         client = self.rt.temporal

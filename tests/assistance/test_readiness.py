@@ -18,6 +18,7 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from assistance.app import create_app
+from assistance.readiness import Readiness
 from assistance.settings import Settings
 from assistance.stack import LocalStack, free_port
 from assistance.temporal import data_converter
@@ -99,3 +100,15 @@ async def test_commands_need_a_worker_on_the_task_queue(
                 await asyncio.sleep(0.2)
         assert r.json()["dependencies"]["worker"] == "up"
         assert r.json()["commands"] == "accepted"
+
+
+def test_deposits_alone_need_only_postgres() -> None:
+    """An intake-only process stays ready (200, "degraded") with NATS or Temporal down: the
+    outbox carries its deposits on later (R13); command parts and the worker need them all."""
+    every = {"postgres": "up", "nats": "down", "temporal": "down"}
+    assert Readiness(None, {"intake"}).required(every) == ["postgres"]
+    assert Readiness(None, {"training", "bugs"}).required(every) == ["postgres"]
+    assert Readiness(None, {"intake", "dossier"}).required(every) == list(every)
+    assert Readiness(None, {"worker"}).required(every) == list(every)
+    assert Readiness(None, {"dossier"}).needs_worker
+    assert not Readiness(None, {"dossier", "worker"}).needs_worker
