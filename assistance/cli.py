@@ -16,10 +16,7 @@ import logging
 import os
 import sys
 from collections.abc import Iterable
-from pathlib import Path
-from typing import Any
 
-import httpx
 import uvicorn
 import uvloop
 from fastapi import APIRouter, FastAPI
@@ -28,8 +25,8 @@ from assistance import db, demo, devmail, directory
 from assistance.app import SERVICES, TARGETS, create_app
 from assistance.directory import Role
 from assistance.settings import Settings
-from assistance.stack import LocalStack, StackConfig, free_port, start_process, stop_process
-from assistance.supervisor import Supervisor
+from assistance.stack import LocalStack, StackConfig, free_port
+from assistance.supervisor import Part, Supervisor
 
 
 def _serve(
@@ -69,7 +66,7 @@ async def _dev(settings: Settings) -> None:
     print("▸ Démarrage des composants (Temporal, NATS JetStream, PostgreSQL, mail)…", flush=True)
     ends = await stack.start()
     supervisor = Supervisor(say=lambda line: print(line, flush=True))
-    parts: list[_Part] = []
+    parts: list[Part] = []
     mail_pages: uvicorn.Server | None = None
     try:
         settings = settings.model_copy(
@@ -91,8 +88,16 @@ async def _dev(settings: Settings) -> None:
         # The services and the Temporal worker run as two processes: workflow code is
         # CPU-bound and must not slow the HTTP answers down (`assistance run --target …`).
         data = settings.data_dir.resolve()
-        services = _Part("services", list(SERVICES), data / "services.log", settings, True)
-        worker = _Part("worker", ["worker"], data / "worker.log", settings, False)
+        services = Part(
+            "services",
+            list(SERVICES),
+            data / "services.log",
+            _child_env(settings, serves_http=True),
+            settings.http_port,
+        )
+        worker = Part(
+            "worker", ["worker"], data / "worker.log", _child_env(settings, False), free_port()
+        )
         parts = [services, worker]
         await asyncio.gather(*(part.start() for part in parts))
         supervisor.watch("Temporal", stack.start_temporal, lambda: stack.running("temporal"))
@@ -149,51 +154,6 @@ def settings_database_given() -> bool:
     return bool(os.environ.get("DATABASE_URL"))
 
 
-class _Part:
-    """The services or the worker, run as `assistance run --target …` in a child process."""
-
-    def __init__(
-        self, name: str, targets: list[str], log: Path, settings: Settings, serves_http: bool
-    ) -> None:
-        self.name, self.targets, self.log = name, targets, log
-        self.settings, self.serves_http = settings, serves_http
-        self.child: Any = None
-
-    async def start(self) -> None:
-        if self.child is not None:
-            await stop_process(self.child)  # what is left of a dead one
-        argv = [str(Path(sys.executable).parent / "assistance"), "run"]
-        for target in self.targets:
-            argv += ["--target", target]
-        self.child = await start_process(
-            self.name, argv, self.log, _child_env(self.settings, self.serves_http)
-        )
-        if self.serves_http:
-            await _answers(self, f"http://{self.settings.http_host}:{self.settings.http_port}")
-
-    def alive(self) -> bool:
-        return self.child is not None and self.child.running
-
-    async def stop(self) -> None:
-        if self.child is not None:
-            await stop_process(self.child)
-
-
-async def _answers(part: _Part, base: str, timeout: float = 120.0) -> None:
-    """Wait until the part answers /healthz; fail if it exits first."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    async with httpx.AsyncClient(trust_env=False) as http:
-        while True:
-            if not part.alive():
-                raise RuntimeError(f"{part.name} s'est arrêté ; voir {part.log}")
-            with contextlib.suppress(httpx.HTTPError):
-                if (await http.get(f"{base}/healthz", timeout=2)).status_code == 200:
-                    return
-            if asyncio.get_running_loop().time() > deadline:
-                raise RuntimeError(f"{part.name} ne répond pas ; voir {part.log}")
-            await asyncio.sleep(0.2)
-
-
 def _mail_pages(stack: LocalStack, host: str, port: int) -> uvicorn.Server:
     """The caught mails' pages, served by this process (the catcher lives here)."""
     app = FastAPI(title="Mails envoyés", docs_url=None, redoc_url=None, openapi_url=None)
@@ -204,7 +164,7 @@ def _mail_pages(stack: LocalStack, host: str, port: int) -> uvicorn.Server:
 
 def _child_env(settings: Settings, serves_http: bool) -> dict[str, str]:
     """The environment of a part started as a child: the same settings; the services keep the
-    HTTP port and the mail receivers, the worker gets a port of its own and no receiver."""
+    mail receivers, the worker has none."""
     env = {
         **os.environ,
         "DATABASE_URL": settings.database_url,
@@ -214,7 +174,7 @@ def _child_env(settings: Settings, serves_http: bool) -> dict[str, str]:
         "SMTP_PORT": str(settings.smtp_port),
     }
     if not serves_http:
-        env.update({"HTTP_PORT": str(free_port()), "MAIL_LISTEN_PORT": "0", "MAIL_LMTP_PORT": "0"})
+        env.update({"MAIL_LISTEN_PORT": "0", "MAIL_LMTP_PORT": "0"})
     return env
 
 

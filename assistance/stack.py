@@ -684,7 +684,8 @@ class LocalStack:
         """Start (or restart, same port) the mail catcher; what it caught is kept."""
         if self.mail.running:
             return
-        await self.mail.stop()
+        with contextlib.suppress(Exception):  # what is left of a dead one
+            await self.mail.stop()
         await self._start_mail()
 
     async def start_temporal(self) -> None:

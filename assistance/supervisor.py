@@ -19,9 +19,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import sys
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from assistance.stack import start_process, stop_process
 
 log = logging.getLogger(__name__)
 
@@ -120,3 +127,52 @@ class Supervisor:
                 return
         finally:
             self._restarting.discard(item.name)
+
+
+class Part:
+    """A part of the system run as `assistance run --target …` in a child process: started,
+    restarted (what is left of a dead one is cleared first) and stopped; `start()` returns once
+    the part answers `/healthz` on its HTTP port."""
+
+    def __init__(
+        self, name: str, targets: list[str], log: Path, env: dict[str, str], http_port: int
+    ) -> None:
+        self.name, self.targets, self.log = name, targets, log
+        self.env = {**env, "HTTP_PORT": str(http_port)}
+        self.http_port = http_port
+        self.child: Any = None
+
+    async def start(self) -> None:
+        if self.child is not None:
+            await stop_process(self.child)
+        argv = [str(Path(sys.executable).parent / "assistance"), "run"]
+        for target in self.targets:
+            argv += ["--target", target]
+        self.child = await start_process(self.name, argv, self.log, self.env)
+        await self._answers(f"http://127.0.0.1:{self.http_port}/healthz")
+
+    def alive(self) -> bool:
+        return self.child is not None and self.child.running
+
+    def pid(self) -> int | None:
+        return int(self.child.process.pid) if self.alive() else None
+
+    async def stop(self) -> None:
+        if self.child is not None:
+            await stop_process(self.child)
+
+    async def _answers(self, url: str, timeout: float = 120.0) -> None:
+        """Wait until the part answers; fail if it exits first (with the end of its log)."""
+        deadline = time.monotonic() + timeout
+        async with httpx.AsyncClient(trust_env=False) as http:
+            while True:
+                if not self.alive():
+                    raise RuntimeError(
+                        f"{self.name} s'est arrêté ({self.log}) :\n{self.child.log_tail()}"
+                    )
+                with contextlib.suppress(httpx.HTTPError):
+                    if (await http.get(url, timeout=2)).status_code == 200:
+                        return
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"{self.name} ne répond pas ; voir {self.log}")
+                await asyncio.sleep(0.2)

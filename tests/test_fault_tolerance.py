@@ -19,17 +19,14 @@ restart keeps their state), the services and the worker as child processes
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import random
 import signal
-import sys
 import time
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -39,8 +36,8 @@ from temporalio.client import Client
 
 from assistance import db, demo
 from assistance.directory import Role
-from assistance.stack import LocalStack, StackConfig, free_port, start_process, stop_process
-from assistance.supervisor import Supervisor
+from assistance.stack import LocalStack, StackConfig, free_port
+from assistance.supervisor import Part, Supervisor
 from tests.helpers import auth, deposit_body
 
 DOSSIERS = 24
@@ -50,48 +47,6 @@ REQUEST_TIMEOUT_S = 20.0
 LIVENESS_S = 240.0  # bounds on waits for things to happen at all, never speed checks
 KILLED_IN_TURN = ("worker", "services", "NATS", "Temporal", "PostgreSQL")
 SERVICES = ("intake", "dossier")
-
-
-@dataclass
-class Part:
-    """A part of the system run as a child process, restartable."""
-
-    name: str
-    targets: tuple[str, ...]
-    env: dict[str, str]
-    log: Path
-    http_port: int
-    child: Any = None
-
-    async def start(self) -> None:
-        if self.child is not None:
-            await stop_process(self.child)  # what is left of the dead one's group
-        argv = [str(Path(sys.executable).parent / "assistance"), "run"]
-        for target in self.targets:
-            argv += ["--target", target]
-        env = {**self.env, "HTTP_PORT": str(self.http_port)}
-        self.child = await start_process(self.name, argv, self.log, env)
-        await _healthy(self, f"http://127.0.0.1:{self.http_port}/healthz")
-
-    def alive(self) -> bool:
-        return self.child is not None and self.child.running
-
-    def pid(self) -> int:
-        return int(self.child.process.pid)
-
-
-async def _healthy(part: Part, url: str) -> None:
-    deadline = time.monotonic() + 60
-    async with httpx.AsyncClient(trust_env=False) as http:
-        while True:
-            if not part.alive():
-                raise RuntimeError(f"{part.name} exited:\n{part.child.log_tail()}")
-            with contextlib.suppress(httpx.HTTPError):
-                if (await http.get(url, timeout=2)).status_code == 200:
-                    return
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"{part.name} not healthy:\n{part.child.log_tail()}")
-            await asyncio.sleep(0.2)
 
 
 @dataclass
@@ -141,8 +96,8 @@ async def system(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Syst
         port = free_port()
         env["PUBLIC_URL"] = f"http://127.0.0.1:{port}"
         parts = {
-            "services": Part("services", SERVICES, env, data / "services.log", port),
-            "worker": Part("worker", ("worker",), env, data / "worker.log", free_port()),
+            "services": Part("services", list(SERVICES), data / "services.log", env, port),
+            "worker": Part("worker", ["worker"], data / "worker.log", env, free_port()),
         }
         await asyncio.gather(*(part.start() for part in parts.values()))
         lines: list[str] = []
@@ -159,8 +114,7 @@ async def system(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Syst
             )  # fmt: skip
     finally:
         for part in parts.values():
-            if part.child is not None:
-                await stop_process(part.child)
+            await part.stop()
         await stack.stop()
 
 
