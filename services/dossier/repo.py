@@ -38,10 +38,15 @@ def _common(row: asyncpg.Record) -> dict[str, Any]:
 async def is_visible(
     conn: asyncpg.Pool | asyncpg.Connection, dossier_id: uuid.UUID, who: Principal
 ) -> bool:
-    """Whether the dossier exists for `who` (staff, or a customer of its organisation)."""
+    """Whether the dossier exists for `who` (staff, or a customer of its organisation).
+
+    One accepted by intake but not projected yet (NATS down) exists too: a command then goes
+    to its workflow (answered "en cours d'ouverture", 503, until the workflow runs)."""
     row = await conn.fetchrow(
         "SELECT organisation_id FROM dossier.dossiers WHERE id = $1", dossier_id
     )
+    if row is None:
+        row = await intake.accepted(conn, dossier_id)
     return row is not None and _visible_to(who, row["organisation_id"])
 
 
