@@ -1,7 +1,8 @@
 """Fault tolerance (issue 11, item 7): rien de perdu, rien d'oublié, nothing done twice.
 
 A few dozen dossiers go through deposit → take → diagnose (usage) → respond → close while the
-worker, the services process, NATS, Temporal and PostgreSQL are SIGKILLed in turn; the
+worker, the services process, NATS, Temporal and PostgreSQL are SIGKILLed in turn (each kill
+meets a fresh wave of dossiers in flight, and the earlier waves' later steps); the
 supervisor that `make run` uses (assistance/supervisor.py) brings each back. Then every 201 is
 accounted for: one dossier in the read model, one workflow, closed, no duplicated timeline
 entry, one acknowledgement, one response and one closure mail at the SMTP server, nothing
@@ -40,8 +41,8 @@ from assistance.stack import LocalStack, StackConfig, free_port
 from assistance.supervisor import Part, Supervisor
 from tests.helpers import auth, deposit_body
 
-DOSSIERS = 24
-AT_ONCE = 8
+DOSSIERS = 24  # in 6 waves of 4: one before each of the 5 kills, one after
+KILL_AFTER_S = 1.5  # into a wave: its dossiers are being deposited and opened
 MAIL_LEASE_S = 15  # a mail whose sender was killed mid-send goes again after this
 REQUEST_TIMEOUT_S = 20.0
 LIVENESS_S = 240.0  # bounds on waits for things to happen at all, never speed checks
@@ -184,11 +185,14 @@ async def lifecycle(http: httpx.AsyncClient, tokens: dict[Role, str], n: int) ->
     return opened
 
 
-async def chaos(system: System) -> list[str]:
-    """SIGKILL each part in turn while the dossiers go through; wait for it to be back."""
+async def chaos(system: System, wave: Callable[[], None]) -> list[str]:
+    """Dossiers come in waves; a part is SIGKILLed while each wave is in flight (the first
+    one or two steps of its dossiers, the later steps of the earlier waves), then waited back
+    before the next wave, so every kill meets work in progress."""
     killed = []
-    await asyncio.sleep(3)
     for name in KILLED_IN_TURN:
+        wave()
+        await asyncio.sleep(KILL_AFTER_S)
         restarts = system.supervisor.restarts(name)
         pid = system.pid(name)
         assert pid is not None, f"{name} is not running"
@@ -199,25 +203,27 @@ async def chaos(system: System) -> list[str]:
             return system.supervisor.restarts(name) > restarts
 
         await until(back, f"{name} restarted")
-        if name != KILLED_IN_TURN[-1]:
-            await asyncio.sleep(4)
+    wave()  # the last one meets parts that have all been killed once
     return killed
 
 
 async def test_every_dossier_accounted_for_after_killing_each_part(system: System) -> None:
     started = time.monotonic()
-    limit = asyncio.Semaphore(AT_ONCE)
-
-    async def one(n: int) -> dict[str, Any]:
-        async with limit:
-            return await lifecycle(http, system.tokens, n)
+    flows: list[asyncio.Task[dict[str, Any]]] = []
+    per_wave = DOSSIERS // (len(KILLED_IN_TURN) + 1)
 
     async with httpx.AsyncClient(base_url=system.base_url, trust_env=False) as http:
-        killer = asyncio.create_task(chaos(system))
-        accepted = await asyncio.gather(*(one(n) for n in range(DOSSIERS)))
-        killed = await killer
+
+        def wave() -> None:
+            first = len(flows)
+            for n in range(first, first + per_wave):
+                flows.append(asyncio.create_task(lifecycle(http, system.tokens, n)))
+
+        killed = await chaos(system, wave)
+        accepted = await asyncio.gather(*flows)
     assert killed == list(KILLED_IN_TURN)
     assert all(system.supervisor.restarts(name) >= 1 for name in KILLED_IN_TURN), system.lines
+    assert len(accepted) == DOSSIERS
 
     ids = {uuid.UUID(d["id"]) for d in accepted}
     references = {d["reference"] for d in accepted}
