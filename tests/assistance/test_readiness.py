@@ -81,7 +81,10 @@ async def test_commands_need_a_worker_on_the_task_queue(
 ) -> None:
     base, queue = commands_only
     async with httpx.AsyncClient(base_url=base, timeout=20) as client:
-        r = await client.get("/readyz")
+        deadline = time.monotonic() + 30  # a fresh process connects to NATS in the background
+        while (r := await client.get("/readyz")).json()["dependencies"]["nats"] != "up":
+            assert time.monotonic() < deadline, r.text
+            await asyncio.sleep(0.2)
         assert r.status_code == 503
         assert r.json()["dependencies"] == {
             "postgres": "up",

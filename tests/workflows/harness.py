@@ -117,7 +117,10 @@ def opening(received_at: datetime, channel: str = "web", **kw: Any) -> DossierOp
 @asynccontextmanager
 async def time_skipping() -> AsyncIterator[WorkflowEnvironment]:
     env = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=str(TEST_SERVER), data_converter=data_converter
+        test_server_existing_path=str(TEST_SERVER),
+        data_converter=data_converter,
+        # a liveness bound, not a speed check: the SDK's 5 s default failed on a loaded machine
+        test_server_startup_timeout=timedelta(seconds=60),
     )
     try:
         yield env
