@@ -20,6 +20,9 @@ from workflows.types import (
 
 # Facts reaching a closed dossier used to move it out of "closed" without a reopening.
 LATE_FACTS_KEEP_CLOSED = "late-facts-keep-closed"
+# A resolution mailed to the customer did not count as a response: a dossier resolved or closed
+# without a separate answer kept first_responded_at empty (and its R3 timers live).
+RESOLUTION_ANSWERS = "resolution-is-first-response"
 
 
 class DossierSteps(DossierEffects):
@@ -230,6 +233,8 @@ class DossierSteps(DossierEffects):
         s = self.state
         s.status, s.waiting_for, s.resolved_at = "resolved", "customer", workflow.now()
         s.details["proposed_resolution"] = resolution
+        if mail:
+            self._resolution_answers()
         self._emit("resolved", timeline=self._entry("resolved", resolution, visibility="customer"))
         if mail:
             self._mail("resolved", {"resolution": resolution})
@@ -242,6 +247,8 @@ class DossierSteps(DossierEffects):
         s.status, s.waiting_for, s.closed_at, s.resolution = "closed", None, now, resolution
         if "usage_target" in s.details:
             s.details["usage_target_met"] = now <= datetime.fromisoformat(s.details["usage_target"])
+        if mail:
+            self._resolution_answers()
         self._emit(
             "closed", timeline=self._entry("closed", resolution, actor, "customer", author=by)
         )
@@ -272,6 +279,12 @@ class DossierSteps(DossierEffects):
         """R3: the first response to the customer stops the clock."""
         if self.state.first_responded_at is None:
             self.state.first_responded_at = workflow.now()
+
+    def _resolution_answers(self) -> None:
+        """R3: the mail carrying the resolution answers the customer; if nothing did before,
+        it is the first response (else /reports/activity shows the dossier pending for ever)."""
+        if self.state.first_responded_at is None and workflow.patched(RESOLUTION_ANSWERS):
+            self._first_response()
 
     def _touch(self) -> None:
         """R2: activity restarts the follow-through timer."""
