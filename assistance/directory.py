@@ -157,6 +157,17 @@ async def organisation_for_email(
     )
 
 
+async def customer_organisation(
+    conn: asyncpg.Pool | asyncpg.Connection, email: str
+) -> uuid.UUID | None:
+    """The organisation of the customer user with this address, else None (never a guess from
+    the address's domain)."""
+    return await conn.fetchval(
+        "SELECT organisation_id FROM directory.users WHERE email = $1 AND role = 'customer'",
+        email.strip().lower(),
+    )
+
+
 async def organisation_exists(conn: asyncpg.Pool | asyncpg.Connection, org_id: uuid.UUID) -> bool:
     return bool(await conn.fetchval("SELECT 1 FROM directory.organisations WHERE id = $1", org_id))
 

@@ -350,23 +350,26 @@ class DossierWorkflow(DossierSteps):
     @workflow.update
     async def take(self, cmd: TakeCmd) -> DossierView:
         async with self.lock:
-            self._check(domain.check_take, cmd.actor)
+            # histories recorded before the explicit take-over replay as they ran
+            takeover = cmd.takeover or not workflow.patched("explicit-takeover")
+            self._check(domain.check_take, cmd.actor, takeover)
             s = self.state
+            text = f"Pris en charge par {cmd.actor.name}."
+            if s.technician_id is not None:  # an admin's explicit take-over (issue 13)
+                text = f"Repris par {cmd.actor.name} (suivi jusque-là par {s.technician_name})."
             s.technician_id, s.technician_name = cmd.actor.user_id, cmd.actor.name
             if s.status == "new":
                 s.status = "in_progress"
             self._touch()
             self._emit(
                 "taken",
-                timeline=self._entry(
-                    "taken", f"Pris en charge par {cmd.actor.name}.", cmd.actor, "customer"
-                ),
+                timeline=self._entry("taken", text, cmd.actor, "customer"),
             )
             return self.view()
 
     @take.validator
     def _validate_take(self, cmd: TakeCmd) -> None:
-        self._check(domain.check_take, cmd.actor)
+        self._check(domain.check_take, cmd.actor, cmd.takeover)
 
     @workflow.update
     async def release(self, cmd: TakeCmd) -> DossierView:

@@ -64,6 +64,8 @@ class Actor:
 @dataclass
 class TakeCmd:
     actor: Actor
+    # an admin taking a dossier another technician follows says so (issue 13)
+    takeover: bool = False
 
 
 @dataclass

@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from assistance.business_time import BusinessCalendar
-from assistance.errors import Conflict
+from assistance.errors import Conflict, Forbidden
 
 
 class State(StrEnum):
@@ -51,13 +51,14 @@ CLOSED = frozenset({State.released, State.duplicate})
 # States where the next move is the developers' (R2: their silence is escalated).
 AWAITING_DEVELOPERS = frozenset({State.new, State.reproduced, State.diagnosed})
 
-# R8: reproduce, then diagnose, then fix. A step may be recorded again to correct it
-# (new steps, a revised diagnosis, a fix moved to another version) until the fix ships.
+# R8: reproduce, then diagnose, then fix. A step may be recorded again to correct it (new
+# steps, a revised diagnosis) until the fix is signalled; the fix itself is signalled once
+# (the same version again is a replay: services/bugs/service.py), so customers are told once.
 _ALLOWED_FROM: dict[Step, frozenset[State]] = {
     Step.reproduced: frozenset({State.new, State.not_reproducible, State.reproduced}),
     Step.not_reproducible: frozenset({State.new, State.not_reproducible}),
     Step.diagnosed: frozenset({State.reproduced, State.diagnosed}),
-    Step.fix_completed: frozenset({State.diagnosed, State.fix_completed}),
+    Step.fix_completed: frozenset({State.diagnosed}),
 }
 _REFUSALS: dict[Step, tuple[str, str]] = {
     Step.reproduced: ("not_reproducible_now", "Ce bug ne peut plus être marqué reproduit."),
@@ -109,20 +110,42 @@ def check_claim(bug: BugFacts, developer_id: uuid.UUID, admin: bool = False) -> 
 def check_step(bug: BugFacts, step: Step, developer_id: uuid.UUID, admin: bool = False) -> None:
     """R8: the steps in order, by the developer who holds the bug (an admin may step in).
 
-    The fix may be signalled by any developer's token: CI runs under its own user."""
+    The fix is signalled by the developer who claimed the bug (CI calls with that developer's
+    token) or an admin: anyone else is refused (403), an unclaimed bug too."""
     check_open(bug)
-    if (
-        step is not Step.fix_completed
-        and not admin
-        and bug.developer_id not in (None, developer_id)
-    ):
+    if step is Step.fix_completed:
+        check_fix_author(bug, developer_id, admin)
+    elif not admin and bug.developer_id not in (None, developer_id):
         raise Conflict(
             "claimed_by_another",
             f"Ce bug est suivi par {bug.developer_name or 'un autre développeur'}.",
         )
+    if bug.state is State.fix_completed and step is Step.fix_completed:
+        raise Conflict(
+            "fix_already_completed",
+            "La correction de ce bug est déjà signalée dans une autre version : elle ne "
+            "change plus (le client n'est prévenu qu'une fois).",
+            "version",
+        )
     if bug.state not in _ALLOWED_FROM[step]:
         code, message = _REFUSALS[step]
         raise Conflict(code, message)
+
+
+def check_fix_author(bug: BugFacts, developer_id: uuid.UUID, admin: bool = False) -> None:
+    """Only the developer holding the bug (or an admin) signals its fix."""
+    if admin or bug.developer_id == developer_id:
+        return
+    if bug.developer_id is None:
+        raise Forbidden(
+            "bug_not_claimed",
+            "Prenez d'abord ce bug : seul le développeur qui le suit signale sa correction.",
+        )
+    raise Forbidden(
+        "not_your_bug",
+        f"Ce bug est suivi par {bug.developer_name or 'un autre développeur'} : "
+        "seul ce développeur (ou un administrateur) signale sa correction.",
+    )
 
 
 def check_link(bug: BugFacts) -> None:

@@ -114,17 +114,14 @@ async def diagnosed(conn: Conn, bug_id: uuid.UUID, body: DiagnosisIn, who: Princ
 
 
 async def complete_fix(conn: Conn, bug_id: uuid.UUID, body: FixIn, who: Principal) -> FixOut:
-    """API.md `fix-completed`: the same fix twice is one effect and the same answer; another
-    version or change before the release amends it; after the release it is refused."""
+    """API.md `fix-completed`, by the developer holding the bug or an admin: the same version
+    again answers the fix as recorded (one effect); another version once the fix is signalled
+    is a 409, so the customers are never told twice."""
     row = await _bug(conn, bug_id)
-    same = (row["fix_version"], row["change_reference"], row["fix_notes"] or "") == (
-        body.version,
-        body.change_reference,
-        body.notes,
-    )
-    if same:
-        return FixOut(bug_id=bug_id, **repo.fix_fields(row))
     user_id, admin = _ids(who)
+    domain.check_fix_author(repo.facts(row), user_id, admin)
+    if row["fix_version"] is not None and row["fix_version"] == body.version:
+        return FixOut(bug_id=bug_id, **repo.fix_fields(row))
     domain.check_step(repo.facts(row), Step.fix_completed, user_id, admin)
     now = _now()
     await repo.update_bug(

@@ -288,10 +288,18 @@ async def command_outcome(
     summary="Prendre le dossier en charge",
 )
 async def take(
-    request: Request, dossier_id: uuid.UUID, pool: PoolDep, who: Technician
+    request: Request,
+    dossier_id: uuid.UUID,
+    pool: PoolDep,
+    who: Technician,
+    takeover: Annotated[
+        bool,
+        Query(description="Administrateur : reprendre un dossier suivi par un autre technicien"),
+    ] = False,
 ) -> DossierOut:
-    """R2: the technician who takes a dossier follows it to closure."""
-    return await _send(request, pool, dossier_id, who, "take", TakeCmd)
+    """R2: the technician who takes a dossier follows it to closure. An admin takes over a
+    dossier another technician follows only with `takeover=true`; the timeline says so."""
+    return await _send(request, pool, dossier_id, who, "take", TakeCmd, takeover=takeover)
 
 
 @router.post(
@@ -341,8 +349,9 @@ async def respond(
     summary="Ajouter une note interne",
 )
 async def note(
-    request: Request, dossier_id: uuid.UUID, body: TextIn, pool: PoolDep, who: Staff
+    request: Request, dossier_id: uuid.UUID, body: TextIn, pool: PoolDep, who: Technician
 ) -> DossierOut:
+    """Technicians and admins (issue 13: other staff roles get a 403)."""
     return await _send(request, pool, dossier_id, who, "note", MessageCmd, text=body.text)
 
 

@@ -13,7 +13,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from assistance import directory
 from assistance.boundary import FIRST_YEAR, LAST_YEAR, Offset
 from assistance.directory import Principal, Role
-from assistance.errors import DomainError, NotFound
+from assistance.errors import DomainError, Forbidden, NotFound
 from assistance.web import AnyStaff as Staff
 from assistance.web import PoolDep, require
 from services.evolutions import backlog, decisions, domain, publications, releases, reviews
@@ -98,8 +98,24 @@ async def group_evolutions(
     requesting client. Grouping again the same ones answers the same."""
     async with pool.acquire() as conn, conn.transaction():
         target = await backlog.find_id(conn, evolution_id)
+        await _may_group(conn, target, who)
         others = [await _evolution_in_body(conn, i) for i in body.evolutions]
         return await backlog.group(conn, target, others, body.title, body.summary)
+
+
+async def _may_group(conn: asyncpg.Connection, target: uuid.UUID, who: Principal) -> None:
+    """Issue 13: a product manager groups only the evolutions of a software they manage
+    (technicians and admins group any)."""
+    if who.role is not Role.product_manager:
+        return
+    software = await conn.fetchval(
+        "SELECT software FROM evolutions.evolutions WHERE id = $1", target
+    )
+    if not await backlog.is_product_manager(conn, software, who.user_id):
+        raise Forbidden(
+            "not_product_manager",
+            f"Seul un chef de produit de {software} peut regrouper ses évolutions.",
+        )
 
 
 async def _evolution_in_body(conn: asyncpg.Connection, some_id: uuid.UUID) -> uuid.UUID:

@@ -30,17 +30,24 @@ ERRORS = {
 async def _organisation(
     conn: asyncpg.Connection, body: DepositIn, who: Principal
 ) -> uuid.UUID | None:
+    """Whose dossier this is (issue 13, least privilege): a customer deposits for their own
+    organisation; a technician or an admin may name one (a call logged for a client); anyone
+    else never chooses: an anonymous `organisation` is ignored, and the dossier belongs to the
+    organisation of the customer owning the requester's address, else to none (a domain alone
+    is not proof enough to show a stranger's text to a whole organisation)."""
     if who.role is Role.customer:
-        return who.organisation_id  # a customer deposits for their own organisation
-    if body.organisation:
-        try:
-            org = uuid.UUID(body.organisation)
-        except ValueError:
-            org = None
-        if org is None or not await directory.organisation_exists(conn, org):
-            raise DomainError("unknown_organisation", "Organisation inconnue.", "organisation")
-        return org
-    return await directory.organisation_for_email(conn, str(body.requester.email))
+        return who.organisation_id
+    if who.role in (Role.technician, Role.admin):
+        if body.organisation:
+            try:
+                org = uuid.UUID(body.organisation)
+            except ValueError:
+                org = None
+            if org is None or not await directory.organisation_exists(conn, org):
+                raise DomainError("unknown_organisation", "Organisation inconnue.", "organisation")
+            return org
+        return await directory.organisation_for_email(conn, str(body.requester.email))
+    return await directory.customer_organisation(conn, str(body.requester.email))
 
 
 async def _accept(

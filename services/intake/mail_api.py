@@ -17,11 +17,10 @@ from pydantic import ValidationError
 
 from assistance import directory, outbox
 from assistance.boundary import Moment, Offset
-from assistance.directory import Principal
+from assistance.directory import Principal, Role
 from assistance.errors import Conflict, DomainError, Forbidden, NotFound
 from assistance.text import Line
 from assistance.web import Anyone, PoolDep
-from assistance.web import AnyStaff as Staff
 from assistance.web import TechnicianOrAdmin as Technician
 from services.intake import domain, mail_repo, repo
 from services.intake.mail_models import (
@@ -294,7 +293,7 @@ async def quarantine_detail(mail_id: uuid.UUID, pool: PoolDep, who: Technician) 
 
 
 @router.get("/messages/{mail_id}", response_model=MailOut, responses=ERRORS, summary="Un mail reçu")
-async def mail_detail(mail_id: uuid.UUID, pool: PoolDep, who: Staff) -> MailOut:
+async def mail_detail(mail_id: uuid.UUID, pool: PoolDep, who: Technician) -> MailOut:
     """Any stored mail: text, sanitised HTML (no remote images), attachments, outcome."""
     async with pool.acquire() as conn:
         return await _mail(conn, mail_id)
@@ -583,7 +582,8 @@ def _download_headers(filename: str) -> dict[str, str]:
     summary="Télécharger une pièce jointe",
 )
 async def attachment(attachment_id: uuid.UUID, pool: PoolDep, who: Anyone) -> Response:
-    """Staff, or a customer of the organisation of the dossier the mail belongs to."""
+    """Technicians and admins, or a customer of the organisation of the dossier the mail belongs
+    to (issue 13: other staff roles read no customer mail)."""
     row = await pool.fetchrow(
         """SELECT a.filename, a.sniffed_type, a.dangerous, a.content, a.dropped,
                   m.dossier_id, r.organisation_id
@@ -594,8 +594,10 @@ async def attachment(attachment_id: uuid.UUID, pool: PoolDep, who: Anyone) -> Re
     )
     if row is None:
         raise NotFound("attachment_not_found", "Pièce jointe inconnue.")
-    if not who.is_staff and (
-        row["organisation_id"] is None or row["organisation_id"] != who.organisation_id
+    if who.role not in (Role.technician, Role.admin) and (
+        who.role is not Role.customer
+        or row["organisation_id"] is None
+        or row["organisation_id"] != who.organisation_id
     ):
         raise Forbidden("forbidden", "Cette pièce jointe ne concerne pas votre organisation.")
     if row["content"] is None:

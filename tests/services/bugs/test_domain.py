@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from assistance.business_time import DEFAULT_CALENDAR
-from assistance.errors import Conflict
+from assistance.errors import Conflict, Forbidden
 from services.bugs.domain import (
     BugFacts,
     State,
@@ -46,12 +46,18 @@ def test_the_steps_follow_reproduce_diagnose_fix() -> None:
     check_step(bug(State.new), Step.not_reproducible, DEV)
     check_step(bug(State.not_reproducible), Step.reproduced, DEV)
     check_step(bug(State.reproduced), Step.diagnosed, DEV)
-    check_step(bug(State.diagnosed), Step.fix_completed, DEV)
-    check_step(bug(State.fix_completed), Step.fix_completed, DEV)  # an amended fix
+    check_step(bug(State.diagnosed, DEV), Step.fix_completed, DEV)
+    # signalled once: another version would tell the customers twice
+    assert (
+        refusal(check_step, bug(State.fix_completed, DEV), Step.fix_completed, DEV)
+        == "fix_already_completed"
+    )
 
     assert refusal(check_step, bug(State.new), Step.diagnosed, DEV) == "not_reproduced"
-    assert refusal(check_step, bug(State.new), Step.fix_completed, DEV) == "not_diagnosed"
-    assert refusal(check_step, bug(State.reproduced), Step.fix_completed, DEV) == "not_diagnosed"
+    assert refusal(check_step, bug(State.new, DEV), Step.fix_completed, DEV) == "not_diagnosed"
+    assert (
+        refusal(check_step, bug(State.reproduced, DEV), Step.fix_completed, DEV) == "not_diagnosed"
+    )
     assert (
         refusal(check_step, bug(State.reproduced), Step.not_reproducible, DEV)
         == "already_reproduced"
@@ -68,11 +74,22 @@ def test_a_released_or_duplicate_bug_takes_no_more_work() -> None:
     check_link(bug(State.released))  # a new dossier is told the shipped version at once
 
 
-def test_the_developer_holding_a_bug_works_on_it_but_ci_may_signal_the_fix() -> None:
+def forbidden(call, *args) -> str:  # type: ignore[no-untyped-def]
+    with pytest.raises(Forbidden) as caught:
+        call(*args)
+    return caught.value.code
+
+
+def test_only_the_developer_holding_a_bug_works_on_it_and_signals_its_fix() -> None:
     held = bug(State.reproduced, DEV)
     assert refusal(check_step, held, Step.diagnosed, OTHER) == "claimed_by_another"
     check_step(held, Step.diagnosed, OTHER, admin=True)
-    check_step(bug(State.diagnosed, DEV), Step.fix_completed, OTHER)  # CI's own user
+    diagnosed = bug(State.diagnosed, DEV)
+    assert forbidden(check_step, diagnosed, Step.fix_completed, OTHER) == "not_your_bug"
+    assert forbidden(check_step, bug(State.diagnosed), Step.fix_completed, OTHER) == (
+        "bug_not_claimed"
+    )
+    check_step(diagnosed, Step.fix_completed, OTHER, admin=True)
 
 
 def test_claiming() -> None:

@@ -69,14 +69,35 @@ async def test_an_idempotency_key_replays_the_first_answer(
     assert reused.status_code == 422
     assert reused.json()["error"]["code"] == "idempotency_key_reused"
     assert reused.json()["error"]["field"] == "Idempotency-Key"
-    # without the key, another version before the release amends the fix: a new fact
+    # without the key, another version is refused: the fix is signalled once (issue 13)
     amended = await http.post(
         path, headers=auth(system.tokens[Role.developer]), json={**FIX, "version": "5.4"}
     )
-    assert amended.status_code == 200 and amended.json()["version"] == "5.4"
+    assert amended.status_code == 409
+    assert amended.json()["error"]["code"] == "fix_already_completed"
+    # the same version again (another change reference) answers the fix as recorded
+    again = await http.post(
+        path, headers=auth(system.tokens[Role.developer]), json={**FIX, "notes": "Autre note."}
+    )
+    assert again.status_code == 200 and again.json() == first.json()
     await settled(pool)
     versions = [e.data["version"] for e in await bug_events(bus, bug_id, "fix_completed")]
-    assert versions == ["5.3", "5.4"]
+    assert versions == ["5.3"]
+
+
+async def test_only_the_developer_holding_the_bug_or_an_admin_signals_the_fix(
+    http: httpx.AsyncClient, system, bus: Bus, pool: asyncpg.Pool
+) -> None:
+    bug_id, _ = await new_bug(bus, software=software())
+    await develop(http, system.tokens, bug_id, upto="diagnosis")
+    path = f"/api/v1/bugs/{bug_id}/fix-completed"
+    other = await directory.create_user(pool, "dev3@manao.eu", "Dora Dev", Role.developer)
+    r = await http.post(path, headers=auth(await directory.issue_token(pool, other)), json=FIX)
+    assert r.status_code == 403
+    assert r.json()["error"]["code"] == "not_your_bug"
+    assert "David Développeur" in r.json()["error"]["message"]
+    r = await http.post(path, headers=auth(system.tokens[Role.admin]), json=FIX)
+    assert r.status_code == 200 and r.json()["version"] == "5.3"
 
 
 async def test_the_steps_come_in_order(
@@ -92,10 +113,12 @@ async def test_the_steps_come_in_order(
         assert r.json()["error"]["code"] == code
         assert r.json()["error"]["message"]
 
-    await refused("fix-completed", FIX, "not_diagnosed")
+    r = await http.post(f"{base}/fix-completed", headers=dev, json=FIX)
+    assert r.status_code == 403 and r.json()["error"]["code"] == "bug_not_claimed"
     await refused("diagnosis", {"diagnosis": "Cause"}, "not_reproduced")
     claimed = await http.post(f"{base}/claim", headers=dev)
     assert claimed.json()["developer"]["name"] == "David Développeur"
+    await refused("fix-completed", FIX, "not_diagnosed")
     await develop(http, system.tokens, bug_id, upto="reproduced")
     await refused("not-reproducible", {"questions": "Quelle version ?"}, "already_reproduced")
     # a second developer may not take over; an admin may step in

@@ -149,8 +149,17 @@ async def test_refused_transitions_say_why(http: httpx.AsyncClient, system) -> N
     await refused("workaround", tech, {"text": "Passer par l'export CSV"}, "not_a_bug")
     assert (await http.post(f"{base}/diagnosis", headers=tech, json=diagnosis)).status_code == 200
     await refused("workaround", tech, {"text": "x"}, "not_a_bug")
-    # an admin may step in; a customer may not act as a technician
-    assert (await http.post(f"{base}/take", headers=admin)).status_code == 200
+    # an admin steps in only by an explicit take-over, recorded on the dossier (issue 13)
+    await refused("take", admin, None, "takeover_required")
+    taken_over = await http.post(f"{base}/take?takeover=true", headers=admin)
+    assert taken_over.status_code == 200, taken_over.text
+    assert taken_over.json()["timeline"][-1]["text"] == (
+        "Repris par Alice Admin (suivi jusque-là par Thomas Technicien)."
+    )
+    # a customer may not act as a technician; other staff may not write notes
+    trainer = auth(system.tokens[Role.trainer])
+    r = await http.post(f"{base}/notes", headers=trainer, json={"text": "Vu"})
+    assert r.status_code == 403 and r.json()["error"]["code"] == "forbidden"
     assert (await http.post(f"{base}/take", headers=customer)).status_code == 403
     await refused("diagnosis", tech, diagnosis, "taken_by_another")
     assert (
