@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 from urllib.parse import quote
 
 import asyncpg
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import ValidationError
 
 from assistance import directory, outbox
@@ -20,7 +20,7 @@ from assistance.boundary import Moment, Offset
 from assistance.directory import Principal, Role
 from assistance.errors import Conflict, DomainError, Forbidden, NotFound
 from assistance.text import Line
-from assistance.web import Anyone, PoolDep
+from assistance.web import PoolDep, require
 from assistance.web import TechnicianOrAdmin as Technician
 from services.intake import domain, mail_repo, repo
 from services.intake.mail_models import (
@@ -576,12 +576,16 @@ def _download_headers(filename: str) -> dict[str, str]:
     }
 
 
+# Who reads a customer's attachment: technicians and admins, or a customer of its organisation.
+Reader = Annotated[Principal, Depends(require(Role.technician, Role.admin, Role.customer))]
+
+
 @router.get(
     "/attachments/{attachment_id}",
     responses={**ERRORS, 410: {"description": "Pièce jointe non conservée (trop volumineuse)"}},
     summary="Télécharger une pièce jointe",
 )
-async def attachment(attachment_id: uuid.UUID, pool: PoolDep, who: Anyone) -> Response:
+async def attachment(attachment_id: uuid.UUID, pool: PoolDep, who: Reader) -> Response:
     """Technicians and admins, or a customer of the organisation of the dossier the mail belongs
     to (issue 13: other staff roles read no customer mail)."""
     row = await pool.fetchrow(
