@@ -10,6 +10,7 @@ import secrets
 import time
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 
 import asyncpg
@@ -98,17 +99,34 @@ async def create_user(
 
 
 async def issue_token(
-    conn: asyncpg.Pool | asyncpg.Connection, user_id: uuid.UUID, label: str = ""
+    conn: asyncpg.Pool | asyncpg.Connection,
+    user_id: uuid.UUID,
+    label: str = "",
+    *,
+    token: str | None = None,
+    expires_at: datetime | None = None,
 ) -> str:
-    """A new API token for the user; only its hash is stored, so show it once."""
-    token = "mna_" + secrets.token_urlsafe(32)
+    """A new API token for the user (or this one, e.g. a site session's derived token); only
+    its hash is stored, so show it once."""
+    token = token or "mna_" + secrets.token_urlsafe(32)
     await conn.execute(
-        "INSERT INTO directory.tokens (token_hash, user_id, label) VALUES ($1, $2, $3)",
+        """INSERT INTO directory.tokens (token_hash, user_id, label, expires_at)
+           VALUES ($1, $2, $3, $4)""",
         hash_token(token),
         user_id,
         label,
+        expires_at,
     )
     return token
+
+
+async def revoke_user_tokens(conn: asyncpg.Pool | asyncpg.Connection, user_id: uuid.UUID) -> int:
+    """Every live token of the user revoked (their site sessions die with them); how many."""
+    result = await conn.execute(
+        "UPDATE directory.tokens SET revoked_at = now() WHERE user_id = $1 AND revoked_at IS NULL",
+        user_id,
+    )
+    return int(result.rpartition(" ")[2])
 
 
 async def revoke_token(conn: asyncpg.Pool | asyncpg.Connection, token: str) -> bool:
@@ -124,7 +142,8 @@ async def authenticate(conn: asyncpg.Pool | asyncpg.Connection, token: str) -> P
     row = await conn.fetchrow(
         """SELECT u.id, u.role, u.organisation_id, u.email, u.name
            FROM directory.tokens t JOIN directory.users u ON u.id = t.user_id
-           WHERE t.token_hash = $1 AND t.revoked_at IS NULL""",
+           WHERE t.token_hash = $1 AND t.revoked_at IS NULL
+             AND (t.expires_at IS NULL OR t.expires_at > now())""",
         hash_token(token),
     )
     return _principal(row)

@@ -15,7 +15,7 @@ from fastapi.responses import Response
 from markupsafe import Markup
 
 from assistance import directory
-from services.site import i18n, sign_in_links
+from services.site import i18n, limits, sign_in_links
 from services.site.backend import ApiError
 from services.site.repo import add_attachments
 from services.site.sessions import User
@@ -23,6 +23,7 @@ from services.site.uploads import UploadRefused, read_uploads
 from services.site.web import (
     SiteRoute,
     backend,
+    client_address,
     field,
     gettext_of,
     local_path,
@@ -30,6 +31,7 @@ from services.site.web import (
     read_form,
     redirect,
     session_of,
+    session_store,
     softwares,
     tr,
 )
@@ -267,8 +269,14 @@ async def sign_in(request: Request) -> Response:
     form = await read_form(request)
     email, token = field(form, "email").lower(), field(form, "token")
     target = local_path(field(form, "next"), "")
-    found = await directory.authenticate(request.app.state.pool, token) if token else None
+    pool, client = request.app.state.pool, client_address(request)
+    try:
+        await limits.check(pool, email, client)
+    except limits.Limited as limited:
+        return _limited(request, limited, "signin.html", values={"email": email}, next=target)
+    found = await directory.authenticate(pool, token) if token else None
     if found is None or found.email.lower() != email or found.role is None:
+        await limits.record(pool, email, client)
         return page(
             request,
             "signin.html",
@@ -279,9 +287,27 @@ async def sign_in(request: Request) -> Response:
         )
     user = _user_of(found)
     session = session_of(request)
-    session.sign_in(token, user)
+    await _open_session(request, user)
     session.flash("success", tr(request, "Welcome, %(name)s.") % {"name": user.name})
     return redirect(target or HOME_OF_ROLE.get(user.role, "/"))
+
+
+def _limited(request: Request, limited: limits.Limited, template: str, **context: Any) -> Response:
+    """429 with the French message and `Retry-After` (issue 13)."""
+    answer = page(request, template, http_status=429, error=limited.message, **context)
+    answer.headers["Retry-After"] = str(limited.retry_after)
+    return answer
+
+
+async def _open_session(request: Request, user: User) -> None:
+    """A server-side session: the cookie gets only its random id (issue 13)."""
+    await session_store(request).open(
+        request.app.state.pool,
+        session_of(request),
+        user,
+        client_address(request),
+        request.headers.get("user-agent", ""),
+    )
 
 
 @router.post("/connexion/lien")
@@ -289,6 +315,12 @@ async def ask_sign_in_link(request: Request) -> Response:
     """Sign-in by mail: a single-use link to a known address; the same answer either way."""
     form = await read_form(request)
     email = field(form, "email").lower()
+    pool, client = request.app.state.pool, client_address(request)
+    try:
+        await limits.check(pool, email, client)
+    except limits.Limited as limited:
+        return _limited(request, limited, "signin.html", values={"email": email}, next="")
+    await limits.record(pool, email, client)
     if email:
         await sign_in_links.send_link(
             request.app.state.pool,
@@ -311,10 +343,9 @@ async def follow_sign_in_link(request: Request, secret: str) -> Response:
             "error", tr(request, "This sign-in link is invalid, used or expired.")
         )
         return redirect("/connexion")
-    found, token = redeemed
-    user = _user_of(found)
+    user = _user_of(redeemed)
     session = session_of(request)
-    session.sign_in(token, user, issued=True)
+    await _open_session(request, user)
     session.flash("success", tr(request, "Welcome, %(name)s.") % {"name": user.name})
     return redirect(HOME_OF_ROLE.get(user.role, "/"))
 
@@ -323,8 +354,7 @@ async def follow_sign_in_link(request: Request, secret: str) -> Response:
 async def sign_out(request: Request) -> Response:
     await read_form(request)
     session = session_of(request)
-    if session.issued and session.token:
-        await directory.revoke_token(request.app.state.pool, session.token)
+    await session_store(request).close(request.app.state.pool, session)
     session.sign_out()
     session.flash("success", tr(request, "You are signed out."))
     return redirect("/")

@@ -72,8 +72,8 @@ def _message(settings: Settings, who: Principal, link: str) -> EmailMessage:
     return msg
 
 
-async def redeem(pool: asyncpg.Pool, secret: str) -> tuple[Principal, str] | None:
-    """The user of a valid, unused link, and a new API token for their session."""
+async def redeem(pool: asyncpg.Pool, secret: str) -> Principal | None:
+    """The user of a valid, unused link (the site then opens their session)."""
     async with pool.acquire() as conn, conn.transaction():
         user_id = await conn.fetchval(
             """UPDATE site.sign_in_links SET used_at = now()
@@ -86,5 +86,4 @@ async def redeem(pool: asyncpg.Pool, secret: str) -> tuple[Principal, str] | Non
         who = await directory.principal_by_id(conn, uuid.UUID(str(user_id)))
         if who is None or who.user_id is None:
             return None
-        token = await directory.issue_token(conn, who.user_id, "site session")
-    return who, token
+    return who

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote, urlsplit
 
+import asyncpg
 from fastapi import Depends, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse
@@ -79,6 +80,12 @@ def session_store(request: Request) -> SessionStore:
     return _store(secret, settings.session_hours)
 
 
+def client_address(request: Request) -> str:
+    """The client's address as this process sees it (put the proxy's own address handling in
+    front: uvicorn's `--forwarded-allow-ips`)."""
+    return request.client.host if request.client else ""
+
+
 def session_of(request: Request) -> Session:
     return request.state.session  # type: ignore[no-any-return]
 
@@ -134,6 +141,11 @@ class SiteRoute(APIRoute):
             store = session_store(request)
             session = store.read(request)
             request.state.session = session
+            try:
+                await store.resolve(request.app.state.pool, session)
+            except (OSError, asyncpg.PostgresError, TimeoutError):  # R13: pages still answer
+                log.warning("sessions unreadable: %s served signed out", request.url.path)
+                session.user = session.token = None
             try:
                 response = await handler(request)
             except SignInRequired:

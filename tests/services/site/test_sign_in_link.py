@@ -51,7 +51,7 @@ async def test_a_customer_signs_in_with_a_link_sent_by_mail(system, stack: Local
         try:
             issued = await pool.fetchval(
                 "SELECT count(*) FROM directory.tokens t JOIN directory.users u ON u.id = t.user_id"
-                " WHERE u.email = 'claire.martin@dupont-sa.fr' AND t.label = 'site session'"
+                " WHERE u.email = 'claire.martin@dupont-sa.fr' AND t.label = 'session du site'"
                 " AND t.revoked_at IS NULL"
             )
             assert issued == 1
@@ -59,7 +59,7 @@ async def test_a_customer_signs_in_with_a_link_sent_by_mail(system, stack: Local
             assert out.status_code == 303
             still = await pool.fetchval(
                 "SELECT count(*) FROM directory.tokens t JOIN directory.users u ON u.id = t.user_id"
-                " WHERE u.email = 'claire.martin@dupont-sa.fr' AND t.label = 'site session'"
+                " WHERE u.email = 'claire.martin@dupont-sa.fr' AND t.label = 'session du site'"
                 " AND t.revoked_at IS NULL"
             )
             assert still == 0
