@@ -214,6 +214,18 @@ async def _token_issue(settings: Settings, args: argparse.Namespace) -> None:
         await pool.close()
 
 
+async def _token_revoke_all(settings: Settings, args: argparse.Namespace) -> None:
+    """Every token of the user revoked; their site sessions end with them (issue 13)."""
+    pool = await db.create_pool(settings.database_url, 2)
+    try:
+        found = await directory.principal_by_email(pool, args.email)
+        if found is None or found.user_id is None:
+            sys.exit(f"no user with e-mail {args.email}")
+        print(f"{await directory.revoke_user_tokens(pool, found.user_id)} token(s) revoked")
+    finally:
+        await pool.close()
+
+
 def _line(value: str) -> str:
     """The text policy at the command line too (issue 11): one line, no control character."""
     if not is_clean_line(value):
@@ -245,6 +257,10 @@ def parser() -> argparse.ArgumentParser:
     issue = token.add_parser("issue")
     issue.add_argument("--email", required=True)
     issue.add_argument("--label", default="cli", type=_line)
+    revoke_all = token.add_parser(
+        "revoke-all", help="revoke every token and site session of a user"
+    )
+    revoke_all.add_argument("--email", required=True)
     rebuild = sub.add_parser("rebuild", help="rebuild the dossier read model from the events")
     rebuild.add_argument("--dossier", type=uuid.UUID, help="only this dossier (its id)")
     return p
@@ -271,6 +287,8 @@ def main(argv: list[str] | None = None) -> None:
         coro = _user_create(settings, args)
     elif args.command == "rebuild":
         coro = _rebuild(settings, args.dossier)
+    elif args.action == "revoke-all":
+        coro = _token_revoke_all(settings, args)
     else:
         coro = _token_issue(settings, args)
     with contextlib.suppress(KeyboardInterrupt):

@@ -6,13 +6,16 @@ in effect (a second call answers the item as the first left it) and accept
 
 from __future__ import annotations
 
+import uuid
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Header, Query, Request
+from pydantic import BaseModel
 
+from assistance import directory
 from assistance.directory import Principal, Role
 from assistance.errors import Conflict, NotFound, Unavailable
-from assistance.web import require
+from assistance.web import PoolDep, require
 from services.operations import stuck
 from services.operations.models import ParkedOut, StuckOut
 
@@ -112,3 +115,29 @@ async def discard(
     request: Request, parked_id: int, who: Admin, key: IdempotencyKey = None
 ) -> dict[str, Any]:
     return await _act(request, who, parked_id, "discard")
+
+
+# --- access (issue 13) ---------------------------------------------------------------------------
+
+
+class AccessRevoked(BaseModel):
+    user_id: uuid.UUID
+    tokens_revoked: int
+
+
+@router.post(
+    "/users/{user_id}/revoke-access",
+    response_model=AccessRevoked,
+    responses={**REFUSALS, 404: {"description": "Utilisateur inconnu"}},
+    summary="Révoquer toutes les sessions et tous les jetons d'un utilisateur",
+)
+async def revoke_access(
+    user_id: uuid.UUID, pool: PoolDep, who: Admin, key: IdempotencyKey = None
+) -> AccessRevoked:
+    """Every API token of the user revoked; their site sessions die with them (a site session
+    lives only while its token does). Again: 0 revoked, same effect."""
+    if await directory.principal_by_id(pool, user_id) is None:
+        raise NotFound("user_not_found", "Utilisateur inconnu.")
+    return AccessRevoked(
+        user_id=user_id, tokens_revoked=await directory.revoke_user_tokens(pool, user_id)
+    )

@@ -6,7 +6,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 from fastapi.staticfiles import StaticFiles
 
-from services.site import dashboard, office, operations, portal, public, staff
+from services.site import account, dashboard, office, operations, portal, public, staff
 from services.site.web import STATIC
 
 __all__ = ["router"]
@@ -19,6 +19,7 @@ for pages in (
     dashboard.router,
     staff.router,
     operations.router,
+    account.router,
 ):
     router.include_router(pages)
 router.mount("/static/site", StaticFiles(directory=STATIC), name="site-static")

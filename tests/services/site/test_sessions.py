@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import base64
 import json
+import re
+import uuid
 import zlib
 
 import httpx
 
-from assistance import db
+from assistance import db, directory
 from assistance.directory import Role
+from tests.helpers import auth
 from tests.services.site.support import EMAIL_OF, csrf_of
 
 COOKIE = "manao_session"
@@ -103,3 +106,56 @@ async def test_sign_in_is_rate_limited_per_address_with_a_french_429(system) -> 
             f"email:{email}",
         )
         await pool.close()
+
+
+async def test_a_user_sees_and_closes_sessions_and_an_admin_revokes_all(system) -> None:
+    base = system.base_url
+    pool = await db.create_pool(system.settings.database_url, 1)
+    try:  # a user of their own: revoking the demo trainer would sign other tests out
+        email = f"formateur-{uuid.uuid4().hex[:8]}@manao.eu"
+        user_id = await directory.create_user(pool, email, "Fabrice Formateur", Role.trainer)
+        token = await directory.issue_token(pool, user_id, "test")
+    finally:
+        await pool.close()
+
+    async def sign_in(web: httpx.AsyncClient) -> None:
+        csrf = csrf_of((await web.get("/connexion")).text)
+        r = await web.post("/connexion", data={"csrf": csrf, "email": email, "token": token})
+        assert r.status_code == 303, r.text
+
+    async with (
+        httpx.AsyncClient(base_url=base, timeout=20) as laptop,
+        httpx.AsyncClient(base_url=base, timeout=20) as phone,
+    ):
+        await sign_in(laptop)
+        await sign_in(phone)
+        listed = await laptop.get("/compte/sessions")
+        assert listed.status_code == 200 and "Mes sessions" in listed.text
+        keys = re.findall(r"/compte/sessions/([0-9a-f]{64})/revoquer", listed.text)
+        assert len(keys) == 2
+        current = re.search(
+            r"/compte/sessions/([0-9a-f]{64})/revoquer[^<]*<[^>]*>\s*<[^>]*>Fermer \(celle-ci\)",
+            listed.text,
+        )
+        assert current, listed.text
+        other = next(k for k in keys if k != current[1])
+        closed = await laptop.post(
+            f"/compte/sessions/{other}/revoquer", data={"csrf": csrf_of(listed.text)}
+        )
+        assert closed.status_code == 303
+        assert (await phone.get("/compte/sessions")).status_code == 303  # signed out
+        assert (await laptop.get("/compte/sessions")).status_code == 200
+
+        # an administrator revokes every session and token of the user (API; CLI alike)
+        admin = {"Authorization": f"Bearer {system.tokens[Role.admin]}"}
+        path = f"/api/v1/operations/users/{user_id}/revoke-access"
+        assert (await laptop.post(path, headers=auth(token))).status_code == 403
+        r = await laptop.post(path, headers=admin)
+        assert r.status_code == 200, r.text
+        assert r.json() == {"user_id": str(user_id), "tokens_revoked": 2}
+        assert (await laptop.get("/compte/sessions")).status_code == 303
+        assert (await laptop.get("/api/v1/queue", headers=auth(token))).status_code == 401
+        unknown = await laptop.post(
+            f"/api/v1/operations/users/{uuid.uuid4()}/revoke-access", headers=admin
+        )
+        assert unknown.status_code == 404
