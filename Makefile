@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml
 	@touch $@
 
 run: $(STAMP)
-	@$(BIN)/assistance dev
+	@DEV_PAGES=1 $(BIN)/assistance dev
 
 test: $(STAMP)
 	@$(BIN)/python -m pytest $(PYTEST_ARGS)

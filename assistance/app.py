@@ -21,7 +21,7 @@ from opentelemetry.instrumentation.asyncpg import AsyncPGInstrumentor
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from temporalio.client import Client
 
-from assistance import db, failures, idempotency, readiness, telemetry
+from assistance import apidocs, db, failures, headers, idempotency, readiness, telemetry
 from assistance import temporal as temporal_client
 from assistance.bus import Bus
 from assistance.settings import Settings
@@ -161,6 +161,8 @@ def create_app(settings: Settings, targets: Iterable[str] = ("all",)) -> FastAPI
         version="1.0.0",
         description=api_description(settings),
         lifespan=lifespan,
+        docs_url=None,  # served from local assets: assistance/apidocs.py
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.calendar = rt.calendar
@@ -182,6 +184,8 @@ def create_app(settings: Settings, targets: Iterable[str] = ("all",)) -> FastAPI
             app.include_router(router)
     FastAPIInstrumentor.instrument_app(app, excluded_urls="healthz,readyz")
     document_refusals(app)
+    apidocs.install(app)
+    headers.install(app)  # issue 13: every response, errors and files included
     return app
 
 

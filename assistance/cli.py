@@ -23,7 +23,7 @@ import uvicorn
 import uvloop
 from fastapi import APIRouter, FastAPI
 
-from assistance import db, demo, devmail, directory
+from assistance import db, demo, devmail, directory, headers
 from assistance.app import SERVICES, TARGETS, create_app
 from assistance.bus import Bus
 from assistance.directory import Role
@@ -112,10 +112,14 @@ async def _dev(settings: Settings) -> None:
         for part in parts:
             supervisor.watch(part.name, part.start, part.alive)
         mail_port = _port("MAIL_PAGES_PORT") or free_port()
-        mail_pages = _mail_pages(stack, settings.http_host, mail_port)
-        pages = asyncio.create_task(mail_pages.serve())
+        # the caught mails' pages only with the explicit dev setting (`make run` sets it)
+        if settings.dev_pages:
+            mail_pages = _mail_pages(stack, settings.http_host, mail_port)
+        pages = asyncio.create_task(mail_pages.serve() if mail_pages else asyncio.Event().wait())
         base = f"http://{settings.http_host}:{settings.http_port}"
         mails = f"http://{settings.http_host}:{mail_port}/dev/mails"
+        if mail_pages is None:
+            mails = "(pages locales : DEV_PAGES=1)"
         print(
             f"\nCentre de service prêt.\n"
             f"  API            {base}/api/v1\n"
@@ -162,6 +166,7 @@ def _mail_pages(stack: LocalStack, host: str, port: int) -> uvicorn.Server:
     """The caught mails' pages, served by this process (the catcher lives here)."""
     app = FastAPI(title="Mails envoyés", docs_url=None, redoc_url=None, openapi_url=None)
     app.include_router(devmail.router(stack.mail))
+    headers.install(app, {**headers.HEADERS, "Content-Security-Policy": devmail.CSP})
     config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off")
     return uvicorn.Server(config)
 

@@ -16,11 +16,14 @@ from fastapi import APIRouter, HTTPException
 from fastapi.responses import HTMLResponse
 
 from assistance import french
+from assistance.settings import Settings
 
 if TYPE_CHECKING:
     from assistance.stack import CaughtMail, MailCatcher
 
 
+# The pages' own CSP: their one inline stylesheet, nothing else (assistance/headers.py).
+CSP = "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'"
 _STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2rem; color: #1a1a1a; }
 table { border-collapse: collapse; width: 100%; }
@@ -33,7 +36,12 @@ pre { white-space: pre-wrap; background: #f8f8f8; padding: 1rem; border: 1px sol
 
 
 def router(catcher: MailCatcher) -> APIRouter:
-    """Pages over `catcher`'s messages; mount with `app.include_router(router(stack.mail))`."""
+    """Pages over `catcher`'s messages; mount with `app.include_router(router(stack.mail))`.
+
+    Refused unless the explicit dev setting is on (`DEV_PAGES=1`, set by `make run` only): the
+    caught mails hold live sign-in links."""
+    if not Settings().dev_pages:
+        raise RuntimeError("/dev/mails is for `make run` only: DEV_PAGES=1 is not set")
     pages = APIRouter(prefix="/dev", include_in_schema=False)
 
     @pages.get("/mails", response_class=HTMLResponse)

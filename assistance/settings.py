@@ -30,6 +30,9 @@ class Settings(BaseSettings):
 
     http_host: str = "127.0.0.1"
     http_port: int = 8000
+    # DEV_PAGES=1: the local-only pages (/dev/mails shows live sign-in links). `make run` sets
+    # it; production never does, and without it those pages cannot be mounted (issue 13).
+    dev_pages: bool = False
     public_url: str = "http://127.0.0.1:8000"
 
     # R3: business calendar (Europe/Paris), first-response budget in business hours.

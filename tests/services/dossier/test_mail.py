@@ -392,12 +392,15 @@ async def test_notice_audiences(activities: DossierActivities, pool: asyncpg.Poo
 
 
 async def test_the_dev_page_lists_caught_mails_escaped(
-    activities: DossierActivities, stack: LocalStack
+    activities: DossierActivities, stack: LocalStack, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     stack.mail.clear()
     context = {**CONTEXT, "subject": "Export <b>FEC</b>"}
     mid = await activities.send_mail(order("response", reference="D-2026-900200", context=context))
     app = FastAPI()
+    with pytest.raises(RuntimeError):  # issue 13: never outside `make run`
+        devmail.router(stack.mail)
+    monkeypatch.setenv("DEV_PAGES", "1")
     app.include_router(devmail.router(stack.mail))
 
     async with httpx.AsyncClient(
