@@ -102,5 +102,10 @@ AnyStaff = Annotated[Principal, Depends(require(*sorted(directory.STAFF)))]
 TechnicianOrAdmin = Annotated[Principal, Depends(require(Role.technician, Role.admin))]
 
 
+def client_of(request: Request) -> str:
+    """The caller's address as this process sees it (the audit's « from where »)."""
+    return request.client.host if request.client else ""
+
+
 def body_hash(body: Any) -> str:
     return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()

@@ -12,14 +12,14 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse
 
-from assistance import idempotency
+from assistance import audit, idempotency
 from assistance.boundary import Moment, Offset
 from assistance.clock import local
 from assistance.commitment import Commitment
 from assistance.directory import Principal, Role
 from assistance.errors import NotFound
 from assistance.text import Line, SearchQuery
-from assistance.web import Anyone, PoolDep, require
+from assistance.web import Anyone, PoolDep, client_of, require
 from assistance.web import AnyStaff as Staff
 from assistance.web import TechnicianOrAdmin as Technician
 from services.dossier import commands, domain, repo
@@ -73,14 +73,25 @@ REFUSALS[202] = {"model": CommandPending, "description": PENDING}
 
 
 @router.get("/dossiers/{dossier_id}", response_model=DossierOut, summary="Lire un dossier")
-async def read_dossier(dossier_id: uuid.UUID, pool: PoolDep, who: Anyone) -> DossierOut:
+async def read_dossier(
+    request: Request, dossier_id: uuid.UUID, pool: PoolDep, who: Anyone
+) -> DossierOut:
     """Staff see every dossier and its internal notes; a customer sees their organisation's
-    dossiers and the entries meant for them."""
+    dossiers and the entries meant for them. Every staff read is audited (issue 13)."""
     found = await repo.get_dossier(pool, dossier_id, who)
     if found is None:  # accepted while NATS was down: not projected yet, but not lost (R13)
         found = await repo.just_deposited(pool, dossier_id, who)
     if found is None:
         raise NotFound("dossier_not_found", "Dossier introuvable.")
+    if who.is_staff:
+        await audit.record(
+            pool,
+            who,
+            "dossier.read",
+            str(dossier_id),
+            client_of(request),
+            reference=found.reference,
+        )
     return found
 
 

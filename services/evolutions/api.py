@@ -10,12 +10,12 @@ from typing import Annotated, Any, Literal
 import asyncpg
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
-from assistance import directory
+from assistance import audit, directory
 from assistance.boundary import FIRST_YEAR, LAST_YEAR, Offset
 from assistance.directory import Principal, Role
 from assistance.errors import DomainError, Forbidden, NotFound
 from assistance.web import AnyStaff as Staff
-from assistance.web import PoolDep, require
+from assistance.web import PoolDep, client_of, require
 from services.evolutions import backlog, decisions, domain, publications, releases, reviews
 from services.evolutions.models import (
     AnnouncementsOut,
@@ -173,7 +173,7 @@ async def list_product_managers(
     summary="Nommer un chef de produit d'un logiciel",
 )
 async def assign_product_manager(
-    software: Software, user_id: uuid.UUID, pool: PoolDep, who: Admin
+    request: Request, software: Software, user_id: uuid.UUID, pool: PoolDep, who: Admin
 ) -> ProductManagerOut:
     async with pool.acquire() as conn, conn.transaction():
         await releases.require_software(conn, software)
@@ -181,6 +181,14 @@ async def assign_product_manager(
         if email is None:
             raise NotFound("user_not_found", "Utilisateur inconnu.", "user_id")
         await backlog.assign_product_manager(conn, software, user_id)
+        await audit.record(
+            conn,
+            who,
+            "permission.product_manager.granted",
+            str(user_id),
+            client_of(request),
+            software=software,
+        )
     return ProductManagerOut(software=software, user_id=user_id, email=email)
 
 
@@ -191,10 +199,18 @@ async def assign_product_manager(
     summary="Retirer un chef de produit d'un logiciel",
 )
 async def unassign_product_manager(
-    software: Software, user_id: uuid.UUID, pool: PoolDep, who: Admin
+    request: Request, software: Software, user_id: uuid.UUID, pool: PoolDep, who: Admin
 ) -> Response:
     if not await backlog.unassign_product_manager(pool, software, user_id):
         raise NotFound("not_product_manager", "Cet utilisateur n'est pas chef de ce produit.")
+    await audit.record(
+        pool,
+        who,
+        "permission.product_manager.revoked",
+        str(user_id),
+        client_of(request),
+        software=software,
+    )
     return Response(status_code=204)
 
 

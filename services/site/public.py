@@ -14,7 +14,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from markupsafe import Markup
 
-from assistance import directory
+from assistance import audit, directory
 from services.site import i18n, limits, sign_in_links
 from services.site.backend import ApiError
 from services.site.repo import add_attachments
@@ -277,6 +277,7 @@ async def sign_in(request: Request) -> Response:
     found = await directory.authenticate(pool, token) if token else None
     if found is None or found.email.lower() != email or found.role is None:
         await limits.record(pool, email, client)
+        await audit.record(pool, audit.Actor(None, email), "sign_in.failed", email, client)
         return page(
             request,
             "signin.html",
@@ -299,8 +300,16 @@ def _limited(request: Request, limited: limits.Limited, template: str, **context
     return answer
 
 
-async def _open_session(request: Request, user: User) -> None:
-    """A server-side session: the cookie gets only its random id (issue 13)."""
+async def _open_session(request: Request, user: User, how: str = "token") -> None:
+    """A server-side session: the cookie gets only its random id (issue 13); audited."""
+    await audit.record(
+        request.app.state.pool,
+        audit.Actor(uuid.UUID(user.id), user.email, user.role),
+        "sign_in",
+        user.email,
+        client_address(request),
+        method=how,
+    )
     await session_store(request).open(
         request.app.state.pool,
         session_of(request),
@@ -345,7 +354,7 @@ async def follow_sign_in_link(request: Request, secret: str) -> Response:
         return redirect("/connexion")
     user = _user_of(redeemed)
     session = session_of(request)
-    await _open_session(request, user)
+    await _open_session(request, user, "mail_link")
     session.flash("success", tr(request, "Welcome, %(name)s.") % {"name": user.name})
     return redirect(HOME_OF_ROLE.get(user.role, "/"))
 
