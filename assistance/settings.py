@@ -71,6 +71,9 @@ class Settings(BaseSettings):
     mail_lmtp_port: int = Field(default=0, ge=0, le=65535)  # LMTP, for a local MTA
     mail_max_bytes: int = Field(default=25 * 1024 * 1024, gt=0)  # larger: 552 at SMTP time
     mail_max_attachment_bytes: int = Field(default=10 * 1024 * 1024, gt=0)  # larger: not kept
+    # The authserv-id our MTA writes in Authentication-Results (issue 13); empty: no verdict is
+    # believed. A DMARC failure on a known organisation's domain is then quarantined.
+    mail_trusted_authserv_id: str = ""
     mail_rate_limit_per_hour: int = Field(default=20, ge=0)  # per sender; beyond: quarantine
     # Software of a mail naming none (subject tag `[code]`, or `support+code@`); empty: the
     # first software of the directory, flagged as guessed for the technician.

@@ -45,7 +45,7 @@ from assistance.events import Event
 from assistance.mail import dossier_of_reply, reference_in_subject, verify_message_id
 from assistance.settings import Settings
 from assistance.text import cleaned
-from services.intake import domain, mail_repo, repo
+from services.intake import domain, mail_auth, mail_repo, repo
 from services.intake.mail_parse import ParsedMail, as_email_message, parse
 from services.intake.mail_rules import (
     MAX_DESCRIPTION,
@@ -401,6 +401,9 @@ class MailIngestor:
             return Decision("quarantine", "report", reference=self._signed_reference(parsed))
         if sender.lower() in await self._staff(conn):
             return Decision("quarantine", "staff_sender", reference=self._any_reference(parsed))
+        forged = await self._dmarc_failed(conn, parsed, sender)
+        if forged is not None:
+            return forged
         marker = loop_marker(parsed, delivery.envelope_from)
         if marker is not None:
             return Decision("quarantine", marker, reference=self._any_reference(parsed))
@@ -418,6 +421,27 @@ class MailIngestor:
         if threaded is not None:
             return threaded
         return await self._plan_opening(conn, parsed, delivery, sender)
+
+    async def _dmarc_failed(
+        self, conn: asyncpg.Connection, parsed: ParsedMail, sender: str
+    ) -> Decision | None:
+        """Issue 13: our trusted MTA says DMARC failed for the From domain, and that domain is a
+        client organisation's (or the sender a known user's): a forged customer, quarantined."""
+        verdict = mail_auth.dmarc_of(parsed.headers, self.settings.mail_trusted_authserv_id)
+        if verdict is None or verdict.result != "fail":
+            return None
+        domain = verdict.domain or sender.rpartition("@")[2].lower()
+        if await directory.organisation_for_email(conn, sender) is None and (
+            await directory.organisation_for_email(conn, f"postmaster@{domain}") is None
+        ):
+            return None  # an unknown domain: DMARC says nothing we can weigh
+        return Decision(
+            "quarantine",
+            "dmarc_fail",
+            f"DMARC en échec pour {domain} selon {self.settings.mail_trusted_authserv_id} : "
+            "l'expéditeur est probablement usurpé.",
+            reference=self._any_reference(parsed),
+        )
 
     def _signed_reference(self, parsed: ParsedMail) -> str | None:
         try:
@@ -466,6 +490,14 @@ class MailIngestor:
             request = await mail_repo.request_by_reference(conn, signed)
             if request is None:
                 return Decision("quarantine", "unknown_dossier", reference=signed)
+            if not await self._is_requester_side(conn, sender, request):  # issue 13
+                return Decision(
+                    "quarantine",
+                    "reply_sender_mismatch",
+                    f"Réponse au dossier {signed}, mais {sender} n'est ni le demandeur ni de "
+                    "son organisation.",
+                    reference=signed,
+                )
             return Decision(
                 "join", reference=signed, dossier_id=request["id"], threaded_by="signed_id"
             )

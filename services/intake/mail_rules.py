@@ -58,6 +58,10 @@ REASONS = {
     "unknown_dossier": "Le mail cite un dossier inconnu.",
     "sender_mismatch": "Le sujet cite un dossier, mais l'expéditeur n'est ni le demandeur ni "
     "de son organisation.",
+    "reply_sender_mismatch": "Réponse à un de nos mails, mais l'expéditeur n'est ni le "
+    "demandeur ni de son organisation : non rattachée.",
+    "dmarc_fail": "Authentification DMARC en échec pour le domaine d'une organisation cliente "
+    "(expéditeur probablement usurpé).",
     "no_software": "Aucun logiciel n'est enregistré : impossible d'ouvrir le dossier.",
     "invalid_request": "Le mail ne peut pas devenir une demande valide.",
     "dossier_finished": "Le dossier est archivé (fenêtre de réouverture dépassée).",
