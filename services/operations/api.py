@@ -22,7 +22,7 @@ from assistance.directory import Principal, Role
 from assistance.errors import Conflict, NotFound, Unavailable
 from assistance.text import Line
 from assistance.web import PoolDep, client_of, require
-from services.operations import stuck
+from services.operations import personal_data, stuck
 from services.operations.models import ParkedOut, StuckOut
 
 if TYPE_CHECKING:
@@ -236,3 +236,45 @@ def _csv_cell(value: Any) -> str:
     """No formula injection when the export is opened in a spreadsheet."""
     text = "" if value is None else value.isoformat() if isinstance(value, datetime) else str(value)
     return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+# --- personal data (RGPD, issue 13 item 5) --------------------------------------------------------
+
+
+@router.get(
+    "/personal-data",
+    responses={
+        **REFUSALS,
+        422: {"description": "Adresse invalide"},
+        200: {
+            "content": {"application/json": {}, "application/zip": {}},
+            "description": "Tout ce que le centre détient sur la personne",
+        },
+    },
+    summary="Exporter les données personnelles d'une personne (droit d'accès)",
+)
+async def export_personal_data(
+    request: Request,
+    pool: PoolDep,
+    who: Admin,
+    email: Annotated[Line, Query(max_length=320, pattern=r"^[^@\s]+@[^@\s]+$")],
+    format: Annotated[Literal["json", "zip"], Query(description="json ou zip")] = "json",
+) -> Any:
+    """Dossiers requested, their customer-visible timeline, mails sent and their attachments,
+    uploads, ratings, training requests and appointments, evolution requests, sign-ins.
+    `format=zip` adds the files. Audited (`personal_data.exported`)."""
+    async with pool.acquire() as conn, conn.transaction(readonly=True, isolation="repeatable_read"):
+        if format == "zip":
+            body: Any = await personal_data.archive(conn, email)
+        else:
+            body = await personal_data.export(conn, email)
+    await audit.record(
+        pool, who, "personal_data.exported", email.lower(), client_of(request), format=format
+    )
+    if format == "json":
+        return body
+    return Response(
+        body,
+        media_type="application/zip",
+        headers={"Content-Disposition": 'attachment; filename="donnees-personnelles.zip"'},
+    )
