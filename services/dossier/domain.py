@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from assistance.business_time import BusinessCalendar
-from workflows.types import Actor, DossierState
+from services.dossier.state import Actor, DossierState
 
 KINDS = ("usage", "advanced_usage", "bug", "evolution")
 KIND_LABELS = {

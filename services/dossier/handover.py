@@ -15,7 +15,7 @@ from temporalio.exceptions import ApplicationError
 
 from assistance import telemetry
 from assistance.bus import Bus
-from workflows.types import HandOver
+from services.dossier.state import HandOver
 
 
 def command_subject(service: str, verb: str = "open") -> str:

@@ -24,7 +24,7 @@ from jinja2 import ChainableUndefined, Environment, FileSystemLoader, Undefined,
 from assistance.mail import signed_message_id, subject_token
 from assistance.settings import Settings
 from assistance.text import header_text
-from workflows.types import MailOrder, StaffNotice
+from services.dossier.state import MailOrder, StaffNotice
 
 PARIS = ZoneInfo("Europe/Paris")
 SENDER_NAME = "Assistance Manao"
