@@ -78,21 +78,22 @@ async def test_the_database_refuses_an_overlap_whoever_writes(
     row = await pool.fetchrow(
         "SELECT * FROM training.appointments WHERE id = $1", uuid.UUID(answer["appointment_id"])
     )
+    # rows as the product writes them (a real brief), since the shared system lists them later
     insert = """INSERT INTO training.appointments (id, request_id, dossier_id, trainer_id,
                     starts_at, ends_at, status, link, brief)
-                VALUES ($1, $2, $3, $4, $5, $6, $7, 'x', '{}')"""
+                VALUES ($1, $2, $3, $4, $5, $6, $7, 'x', $8)"""
     half_past = row["starts_at"] + timedelta(minutes=30)
     with pytest.raises(asyncpg.ExclusionViolationError):
         await pool.execute(
             insert, uuid.uuid4(), row["request_id"], row["dossier_id"], fanny.id,
-            half_past, half_past + timedelta(hours=1), "booked",
+            half_past, half_past + timedelta(hours=1), "booked", row["brief"],
         )  # fmt: skip
     # back to back is fine, and a cancelled appointment frees its time
     await pool.execute(
         insert, uuid.uuid4(), row["request_id"], row["dossier_id"], fanny.id,
-        row["ends_at"], row["ends_at"] + timedelta(hours=1), "booked",
+        row["ends_at"], row["ends_at"] + timedelta(hours=1), "booked", row["brief"],
     )  # fmt: skip
     await pool.execute(
         insert, uuid.uuid4(), row["request_id"], row["dossier_id"], fanny.id,
-        half_past, half_past + timedelta(hours=1), "cancelled",
+        half_past, half_past + timedelta(hours=1), "cancelled", row["brief"],
     )  # fmt: skip
