@@ -182,7 +182,7 @@ class BugPage(BaseModel):
 
 
 class HandOverIn(BaseModel):
-    """`workflows.types.HandOver` as JSON; `bug_id` names a known bug to link to."""
+    """`services.dossier.state.HandOver` as JSON; `bug_id` names a known bug to link to."""
 
     model_config = ConfigDict(extra="ignore")
 

@@ -31,7 +31,7 @@ def _stripped(value: str | None) -> str | None:
 
 
 class HandOverIn(BaseModel):
-    """`workflows.types.HandOver` as it arrives on `commands.evolutions.open` (R9)."""
+    """`services.dossier.state.HandOver` as it arrives on `commands.evolutions.open` (R9)."""
 
     model_config = ConfigDict(extra="ignore")
 

@@ -29,7 +29,7 @@ def _stripped(value: str) -> str:
 
 
 class HandOverIn(BaseModel):
-    """`commands.training.open`: the JSON of workflows.types.HandOver (docs/contracts.md)."""
+    """`commands.training.open`: the JSON of services.dossier.state.HandOver (docs/contracts.md)."""
 
     model_config = ConfigDict(extra="ignore")
 
