@@ -52,37 +52,35 @@ with workflow.unsafe.imports_passed_through():
     from assistance.events import Event
     from services.dossier.state import (
         CloseCmd,
+        Command,
+        Context,
         CustomerMessage,
         DiagnosisCmd,
         DossierOpening,
         DossierState,
         DossierView,
+        Effect,
+        EffectFailed,
         HandOver,
+        HandOverAnswered,
+        HandOverTo,
         MailOrder,
+        MailSent,
+        Message,
         MessageCmd,
+        NotifyStaff,
+        Open,
+        Publish,
         ReopenCmd,
         ScreenShareCmd,
+        SendMail,
         TakeCmd,
         WorkaroundCmd,
     )
 
 from services.dossier import process
 from services.dossier.domain import Refused
-from services.dossier.process import (
-    EFFECT_LABELS,
-    Command,
-    Context,
-    Effect,
-    EffectFailed,
-    HandOverAnswered,
-    HandOverTo,
-    MailSent,
-    Message,
-    NotifyStaff,
-    Open,
-    Publish,
-    SendMail,
-)
+from services.dossier.process import EFFECT_LABELS
 from workflows.activities import hand_over, notify_staff, publish_dossier_event, send_dossier_mail
 
 # Bounded: ten attempts over about a quarter of an hour, then the effect is parked and recorded.

@@ -6,9 +6,16 @@ models: data only, so one type (and one cached type adapter) per process."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Container
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any
+
+from assistance.events import Event
+
+if TYPE_CHECKING:
+    from assistance.business_time import BusinessCalendar
 
 
 @dataclass
@@ -233,3 +240,127 @@ class DossierState:
     seen_events: list[str] = field(default_factory=list)  # service events already applied
     details: dict[str, Any] = field(default_factory=dict)
     reopened: int = 0
+
+
+# --- the dossier process (services/dossier/process.py): what it is given, what it gives ------
+
+
+@dataclass(frozen=True)
+class Context:
+    """What a dossier's process is computed with: its opening (and the policy it was opened
+    under), the business calendar (R3), and the changes it runs with."""
+
+    opening: DossierOpening
+    calendar: BusinessCalendar
+    features: Container[str]  # services/dossier/process.py FEATURES: all of today's
+    carry_out: Callable[[Effect], None] | None = None  # told each effect as it is produced
+
+    @property
+    def policy(self) -> DossierPolicy:
+        return self.opening.policy
+
+
+# --- what comes in ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Open:
+    """The dossier opens (the first thing a fresh workflow does)."""
+
+
+@dataclass(frozen=True)
+class Command:
+    """A staff or customer command; `name` is the workflow update's."""
+
+    name: str
+    cmd: Any
+
+
+class Timer(StrEnum):
+    """What happens when the next deadline falls due."""
+
+    warn_first_response = "warn_first_response"  # R3: the warning fraction of the delay
+    breach_first_response = "breach_first_response"  # R3: the due time
+    remind_technician = "remind_technician"  # R2
+    escalate = "escalate"  # R2
+    remind_customer = "remind_customer"  # waiting for the customer
+    close_unanswered = "close_unanswered"  # resolved, never confirmed (R10)
+
+
+@dataclass(frozen=True)
+class MailSent:
+    """A mail left: its Message-ID joins the dossier's thread."""
+
+    message_id: str
+
+
+@dataclass(frozen=True)
+class HandOverAnswered:
+    """The service a dossier was handed over to answered (its ticket)."""
+
+    service: str
+    answer: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class EffectFailed:
+    """An effect failed for good (docs/decisions/0013): recorded on the dossier."""
+
+    activity: str
+    error: str
+
+
+Message = (
+    Open | Command | CustomerMessage | Event | Timer | MailSent | HandOverAnswered | EffectFailed
+)
+
+# --- what goes out ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Publish:
+    """Publish `dossier.dossier.<what>` (the read model, the other services)."""
+
+    event: Event
+
+    @property
+    def what(self) -> str:
+        return self.event.type.removeprefix("dossier.dossier.")
+
+
+@dataclass(frozen=True)
+class SendMail:
+    order: MailOrder
+
+
+@dataclass(frozen=True)
+class NotifyStaff:
+    notice: StaffNotice
+
+
+@dataclass(frozen=True)
+class HandOverTo:
+    """R7–R9: ask the owning service; its facts come back as events, its answer as
+    `HandOverAnswered`."""
+
+    order: HandOver
+
+
+Effect = Publish | SendMail | NotifyStaff | HandOverTo
+
+
+@dataclass
+class Outcome:
+    state: DossierState
+    effects: list[Effect] = field(default_factory=list)
+    changed: bool = False  # the follow-through deadline must be computed again
+
+    @property
+    def published(self) -> list[Publish]:
+        return [e for e in self.effects if isinstance(e, Publish)]
+
+
+@dataclass(frozen=True)
+class Deadline:
+    at: datetime
+    timer: Timer
