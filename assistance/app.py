@@ -34,7 +34,7 @@ TARGETS = (*SERVICES, "worker")
 
 API_DESCRIPTION = """
 API du centre de service Manao : chaque demande (site, mail, téléphone) devient un dossier
-suivi jusqu'à sa clôture, avec un engagement de première réponse sous 4 heures ouvrées.
+suivi jusqu'à sa clôture, avec un engagement de première réponse sous {delay} (R3).
 
 Authentification : `Authorization: Bearer <jeton>`. Les erreurs ont la forme
 `{"error": {"code", "message", "field"}}`. Les écritures acceptent `Idempotency-Key`
@@ -42,6 +42,11 @@ Authentification : `Authorization: Bearer <jeton>`. Les erreurs ont la forme
 n'a pas traitée à temps répond 202 avec `Location`, où lire son issue.
 Les heures sont en ISO 8601 avec décalage, affichées en Europe/Paris.
 """
+
+
+def api_description(settings: Settings) -> str:
+    """The OpenAPI description, with the R3 commitment of these settings."""
+    return API_DESCRIPTION.replace("{delay}", settings.commitment().delay_text())
 
 
 async def supervise(name: str, start: Callable[[], Awaitable[Any]]) -> None:
@@ -155,7 +160,7 @@ def create_app(settings: Settings, targets: Iterable[str] = ("all",)) -> FastAPI
     app = FastAPI(
         title="Centre de service Manao",
         version="1.0.0",
-        description=API_DESCRIPTION,
+        description=api_description(settings),
         lifespan=lifespan,
     )
     app.state.settings = settings

@@ -11,16 +11,15 @@ from __future__ import annotations
 
 from html import escape
 from typing import TYPE_CHECKING, Any
-from zoneinfo import ZoneInfo
 
-from babel.dates import format_datetime
 from fastapi import APIRouter, HTTPException
 from fastapi.responses import HTMLResponse
+
+from assistance import french
 
 if TYPE_CHECKING:
     from assistance.stack import CaughtMail, MailCatcher
 
-PARIS = ZoneInfo("Europe/Paris")
 
 _STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2rem; color: #1a1a1a; }
@@ -116,7 +115,7 @@ def _text(mail: CaughtMail) -> str:
 
 
 def _when(mail: CaughtMail) -> str:
-    return format_datetime(mail.received_at, "EEEE d MMMM y HH:mm:ss", locale="fr_FR", tzinfo=PARIS)
+    return french.moment(mail.received_at, seconds=True)
 
 
 def _page(title: str, body: str, refresh: bool = False) -> str:

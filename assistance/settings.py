@@ -9,6 +9,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from assistance.business_time import BusinessCalendar
+from assistance.commitment import Commitment
 
 
 class Settings(BaseSettings):
@@ -35,7 +36,9 @@ class Settings(BaseSettings):
     business_timezone: str = "Europe/Paris"
     business_hours: str = "09:00-12:00,13:00-18:00"
     closed_days: str = ""
-    first_response_hours: float = 4.0
+    # R3 first-response commitment (assistance/commitment.py): the budget, and when to warn.
+    first_response_hours: float = Field(default=4.0, gt=0)
+    first_response_warning_fraction: float = Field(default=0.75, gt=0, lt=1)
     # R2 follow-through, in business hours (a dossier keeps the values it was opened with).
     reminder_hours: float = 4.0
     escalation_hours: float = 8.0
@@ -106,6 +109,7 @@ class Settings(BaseSettings):
             "business_hours": self.business_hours,
             "closed_days": self.closed_days,
             "first_response_hours": self.first_response_hours,
+            "warning_fraction": self.first_response_warning_fraction,
             "reminder_hours": self.reminder_hours,
             "escalation_hours": self.escalation_hours,
             "customer_reminder_hours": self.customer_reminder_hours,
@@ -114,6 +118,10 @@ class Settings(BaseSettings):
             "usage_target_hours": self.usage_target_hours,
             "reopen_window_days": self.reopen_window_days,
         }
+
+    def commitment(self) -> Commitment:
+        """R3: the first-response commitment new dossiers are opened under."""
+        return Commitment(self.first_response_hours, self.first_response_warning_fraction)
 
     def calendar(self) -> BusinessCalendar:
         return BusinessCalendar.parse(

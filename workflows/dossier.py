@@ -20,8 +20,9 @@ What the commands, facts and deadlines do is decided by the pure state machine
 services/dossier/process.py (the rules, the next deadline, the effects in order); this file
 only feeds it and carries out its effects as activities (workflows/activities.py), in the
 order it gives them. The process and the rules are imported inside the sandbox like this
-file; only libraries and data pass through: the business calendar (and its `holidays`),
-the pydantic events and the plain dataclasses of services/dossier/state.py.
+file; only libraries and data pass through: the business calendar (and its `holidays`), the
+R3 commitment and the French wording (assistance/commitment.py and french.py, pure, scanned
+like the workflow code), the pydantic events and the dataclasses of services/dossier/state.py.
 
 Failure policy (docs/decisions/0013): an effect is retried a bounded number of times (a
 dependency that is down is waited for inside the attempt, heartbeating, without using one
@@ -48,6 +49,9 @@ from temporalio.exceptions import ActivityError, ApplicationError
 import services.dossier  # noqa: F401
 
 with workflow.unsafe.imports_passed_through():
+    # the kernel's pure libraries the process reads: R3 in one place, French wording
+    import assistance.commitment  # noqa: F401
+    import assistance.french  # noqa: F401
     from assistance.business_time import BusinessCalendar
     from assistance.events import Event
     from services.dossier.state import (

@@ -13,12 +13,11 @@ from email.message import EmailMessage
 from email.utils import format_datetime as rfc2822_datetime
 
 import asyncpg
-from babel.dates import format_datetime
 
-from assistance import directory
+from assistance import directory, french
 from assistance import mail as smtp
 from assistance.business_time import BusinessCalendar
-from assistance.clock import PARIS
+from assistance.commitment import hours_text
 from assistance.directory import Role
 from assistance.settings import Settings
 from services.bugs import domain, repo
@@ -116,9 +115,7 @@ class Escalator:
 
     def message(self, row: asyncpg.Record, recipients: list[str]) -> EmailMessage:
         """The French mail to the admins."""
-        since = format_datetime(
-            row["quiet_since"], "EEEE d MMMM y 'à' HH:mm", locale="fr_FR", tzinfo=PARIS
-        )
+        since = french.moment(row["quiet_since"])
         who = row["developer_name"] or "aucun développeur (bug non pris)"
         message = EmailMessage()
         message["From"] = Address("Assistance Manao", addr_spec=self.settings.mail_from)
@@ -135,7 +132,7 @@ class Escalator:
             f"Bonjour,\n\n"
             f"Le bug {row['reference']} ({row['software']}) « {row['title']} » n'a connu "
             f"aucune activité des développeurs depuis le {since} "
-            f"({self.bugs.escalation_hours:g} heures ouvrées ou plus).\n\n"
+            f"({hours_text(self.bugs.escalation_hours)} ou plus).\n\n"
             f"État : {STATE_LABELS[State(row['state'])]}.\n"
             f"Suivi par : {who}.\n"
             f"Dossiers clients en attente : {row['n']}.\n\n"

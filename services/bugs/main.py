@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from assistance.outbox import OutboxRelay
+from services.bugs import handover
 from services.bugs.api import router
 from services.bugs.consumers import (
     DOSSIER_SUBJECTS,
@@ -16,7 +17,6 @@ from services.bugs.consumers import (
     ReleaseConsumer,
 )
 from services.bugs.escalation import Escalator
-from services.bugs.handover import HandOverResponder
 from services.bugs.repo import SOURCE
 from services.bugs.settings import get_bugs_settings
 
@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 def start(rt: Runtime) -> None:
     relay = OutboxRelay(rt.pool, rt.bus, [SOURCE], poll_seconds=rt.settings.relay_poll_seconds)
     rt.background("bugs outbox relay", relay.run)
-    rt.background("bugs hand-over", HandOverResponder(rt.pool, rt.bus).run)
+    rt.background("bugs hand-over", handover.responder(rt.pool, rt.bus).run)
     releases, dossiers = ReleaseConsumer(rt.pool), DossierConsumer(rt.pool)
     rt.background(
         "bugs releases", lambda: rt.bus.consume(RELEASES, RELEASE_SUBJECTS, releases, pool=rt.pool)

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from assistance.text import StrippedLine, StrippedText, clean_text
+from assistance.handover import HandOver
+from assistance.text import StrippedLine, StrippedText
 
 # The text policy (`assistance.text`): multi-line text and single-line text, trimmed.
 Text = Annotated[StrippedText, StringConstraints(min_length=1, max_length=20_000)]
@@ -181,29 +182,8 @@ class BugPage(BaseModel):
 # --- the hand-over (docs/contracts.md §1) ----------------------------------------------------
 
 
-class HandOverIn(BaseModel):
-    """`services.dossier.state.HandOver` as JSON; `bug_id` names a known bug to link to."""
+class HandOverIn(HandOver):
+    """The hand-over contract (assistance/handover.py); `bug_id` names a known bug to link to."""
 
-    model_config = ConfigDict(extra="ignore")
-
-    service: str = "bugs"
-    dossier_id: uuid.UUID
-    reference: str = Field(min_length=1, max_length=100)
-    software: str = Field(min_length=1, max_length=100)
-    organisation_id: uuid.UUID | None = None
-    requester_email: str = ""
-    requester_name: str = ""
-    subject: str = Field(min_length=1, max_length=1000)
-    description: str = ""
-    context: str = ""
-    need: str = ""
-    version: str | None = Field(default=None, max_length=50)
-    workaround: str | None = None
-    attempt: int = Field(default=1, ge=1)
+    service: Literal["bugs"] = "bugs"
     bug_id: uuid.UUID | None = None
-
-    @field_validator("*", mode="before")
-    @classmethod
-    def _printable(cls, value: Any) -> Any:
-        """PostgreSQL text cannot hold NUL; a hand-over is never refused for one."""
-        return clean_text(value) if isinstance(value, str) else value

@@ -15,6 +15,7 @@ from fastapi.responses import JSONResponse
 from assistance import idempotency
 from assistance.boundary import Moment, Offset
 from assistance.clock import local
+from assistance.commitment import Commitment
 from assistance.directory import Principal, Role
 from assistance.errors import NotFound
 from assistance.text import Line, SearchQuery
@@ -119,12 +120,7 @@ async def queue(request: Request, pool: PoolDep, who: Staff) -> QueueOut:
         r = rows[entry.dossier_id]
         left = None
         if r["first_responded_at"] is None:
-            due = r["first_response_due"]
-            span = (
-                calendar.business_time_between(now, due)
-                if due > now
-                else -(calendar.business_time_between(due, now))
-            )
+            span = Commitment.time_left(calendar, now, r["first_response_due"])
             left = int(span.total_seconds() // 60)
         items.append(
             QueueItem(
@@ -160,7 +156,8 @@ async def breach_report(
     until: Moment | None = None,
     software: Annotated[Line | None, Query(max_length=100)] = None,
 ) -> BreachReport:
-    """R3: every breach of the 4-business-hour first response, for reports."""
+    """R3: every breach of the first-response commitment (assistance/commitment.py), for
+    reports."""
     rows = await repo.breaches(pool, since=since, until=until, software=software)
     items = [
         Breach(

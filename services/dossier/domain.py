@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from assistance import french
 from assistance.business_time import BusinessCalendar
 from services.dossier.state import Actor, DossierState
 
@@ -164,8 +165,6 @@ def check_reopen(state: DossierState, actor: Actor, reason: str) -> None:
 
 # --- R4: the queue -------------------------------------------------------------------------
 
-WEEKDAYS = ("lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche")
-
 
 def is_weekend_deposit(calendar: BusinessCalendar, received_at: datetime) -> bool:
     """Deposited while the centre was closed for a weekend (Friday evening to Monday
@@ -200,8 +199,7 @@ def queue_order(entries: list[QueueEntry]) -> list[QueueEntry]:
 
 
 def queue_reason(calendar: BusinessCalendar, entry: QueueEntry) -> str:
-    local = entry.received_at.astimezone(calendar.tz)
-    when = f"{WEEKDAYS[local.weekday()]} {local:%d/%m %H:%M}"
+    when = french.moment_short(entry.received_at, calendar.tz, year=False)
     if entry.weekend:
         return f"déposée pendant le week-end ({when}) : traitée en priorité lundi matin"
     return f"arrivée {when} : premier arrivé, premier servi"

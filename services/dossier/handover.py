@@ -1,7 +1,8 @@
 """The dossier's side of the hand-over to training, bugs and evolutions (R7–R9).
 
-A NATS request on `commands.<service>.open`; the service answers once it has durably
-recorded the dossier (idempotent on the dossier id). Its later facts come back as events.
+A NATS request on `commands.<service>.open`, the trace context in its headers; the service's
+responder (assistance/handover.py) answers once it has durably recorded the dossier
+(idempotent on the dossier id and attempt). Its later facts come back as events.
 """
 
 from __future__ import annotations
@@ -15,11 +16,8 @@ from temporalio.exceptions import ApplicationError
 
 from assistance import telemetry
 from assistance.bus import Bus
+from assistance.handover import command_subject
 from services.dossier.state import HandOver
-
-
-def command_subject(service: str, verb: str = "open") -> str:
-    return f"commands.{service}.{verb}"
 
 
 class HandOverActivities:

@@ -3,7 +3,8 @@
 `render(order, settings)` builds the mail to the customer for one step of a dossier;
 `render_notice(notice, recipient, settings)` the warning, reminder or escalation to one member
 of staff. Templates live in `templates/mail/<name>.txt` (plain text, the part people read); an
-escaped HTML alternative is derived from the text. Times are shown in Europe/Paris, in French.
+escaped HTML alternative is derived from the text. Times are shown in Europe/Paris, in French
+(assistance/french.py).
 """
 
 from __future__ import annotations
@@ -16,17 +17,15 @@ from email.message import EmailMessage
 from email.utils import format_datetime as rfc2822_datetime
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
-from babel.dates import format_datetime
 from jinja2 import ChainableUndefined, Environment, FileSystemLoader, Undefined, select_autoescape
 
+from assistance import french
 from assistance.mail import signed_message_id, subject_token
 from assistance.settings import Settings
 from assistance.text import header_text
 from services.dossier.state import MailOrder, StaffNotice
 
-PARIS = ZoneInfo("Europe/Paris")
 SENDER_NAME = "Assistance Manao"
 TEMPLATE_DIR = Path(__file__).parent / "templates" / "mail"
 
@@ -73,9 +72,7 @@ def fr_datetime(value: Any) -> str:
     moment = _as_datetime(value)
     if moment is None:
         return "" if _missing(value) else str(value)
-    local = moment.astimezone(PARIS)
-    day = "1er" if local.day == 1 else str(local.day)
-    return format_datetime(local, f"EEEE '{day}' MMMM y 'à' HH:mm", locale="fr_FR", tzinfo=PARIS)
+    return french.moment(moment)
 
 
 def _missing(value: Any) -> bool:
@@ -118,6 +115,8 @@ def render(order: MailOrder, settings: Settings) -> EmailMessage:
         raise UnknownTemplate(f"no mail template {order.template!r}")
     context = {"public_url": settings.public_url, **order.context}
     context.setdefault("reference", order.reference)
+    # R3: the dossier's own commitment, from the workflow; else today's (assistance/commitment.py)
+    context.setdefault("first_response_delay", settings.commitment().delay_text())
     text = _TEXT.get_template(f"{order.template}.txt").render(context)
     message = _message(
         settings,

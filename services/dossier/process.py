@@ -27,7 +27,9 @@ import copy
 from datetime import datetime, timedelta
 from typing import Any
 
+from assistance import french
 from assistance.business_time import BusinessCalendar
+from assistance.commitment import Commitment
 from assistance.events import Event
 from services.dossier import domain
 from services.dossier.domain import Refused
@@ -189,7 +191,7 @@ def next_deadline(state: DossierState, ctx: Context) -> Deadline | None:
     if s.first_responded_at is None and s.status != "closed":
         due = o.first_response_due
         if not s.warned:
-            at = cal.fraction_point(o.received_at, due, p.warning_fraction)
+            at = commitment(ctx).warning_at(cal, o.received_at, due)
             candidates.append(Deadline(at, Timer.warn_first_response))
         elif not s.breached:
             candidates.append(Deadline(due, Timer.breach_first_response))
@@ -252,8 +254,12 @@ def view(state: DossierState, ctx: Context) -> DossierView:
 
 
 def fmt(calendar: BusinessCalendar, at: datetime) -> str:
-    local = at.astimezone(calendar.tz)
-    return f"{domain.WEEKDAYS[local.weekday()]} {local:%d/%m/%Y à %H:%M}"
+    return french.moment_short(at, calendar.tz)
+
+
+def commitment(ctx: Context) -> Commitment:
+    """R3 as the dossier was opened under it (assistance/commitment.py)."""
+    return Commitment(ctx.policy.first_response_hours, ctx.policy.warning_fraction)
 
 
 def entry(
@@ -418,14 +424,16 @@ class _Step:
             },
             timeline=entry(
                 "opened",
-                f"Dossier ouvert ; première réponse garantie avant le "
-                f"{self._fmt(o.first_response_due)}.",
+                commitment(self.ctx).opened_text(self._fmt(o.first_response_due)),
                 visibility="customer",
             ),
         )
         self._mail(
             "acknowledgement",
-            {"first_response_due": o.first_response_due.isoformat()},
+            {
+                "first_response_due": o.first_response_due.isoformat(),
+                "first_response_delay": commitment(self.ctx).delay_text(),
+            },
             auto=True,
         )
 
@@ -444,31 +452,28 @@ class _Step:
     def _warn_first_response(self) -> None:
         self.s.warned = True
         due = self.o.first_response_due
+        c = commitment(self.ctx)
         self._notice(
             "technician" if self.s.technician_id else "team",
             "first_response_warning",
-            f"Première réponse attendue avant le {self._fmt(due)}",
-            f"Le dossier {self.o.reference} n'a pas encore reçu de première réponse ; "
-            f"l'engagement de 4 heures ouvrées expire le {self._fmt(due)}.",
+            c.warning_subject(self._fmt(due)),
+            c.warning_text(self.o.reference, self._fmt(due)),
         )
         self._emit(
             "first_response_warned",
-            timeline=entry(
-                "first_response_warning", "Alerte : 75 % du délai de première réponse écoulé."
-            ),
+            timeline=entry("first_response_warning", c.warning_entry()),
         )
 
     def _breach_first_response(self) -> None:
         s, o = self.s, self.o
         s.breached, s.breached_at = True, self.now
         s.details["first_response_breached_at"] = self.now.isoformat()
+        c = commitment(self.ctx)
         self._notice(
             "admins",
             "first_response_breach",
-            f"Engagement de première réponse dépassé : {o.reference}",
-            f"Le dossier {o.reference} ({o.software}) n'a pas reçu de "
-            f"réponse dans les 4 heures ouvrées "
-            f"(échéance {self._fmt(o.first_response_due)}).",
+            c.breach_subject(o.reference),
+            c.breach_text(o.reference, o.software, self._fmt(o.first_response_due)),
         )
         self._emit(
             "first_response_breached",

@@ -45,7 +45,21 @@ async def is_visible(
 
 
 async def get_dossier(
-    conn: asyncpg.Pool | asyncpg.Connection, dossier_id: uuid.UUID, who: Principal
+    db: asyncpg.Pool | asyncpg.Connection, dossier_id: uuid.UUID, who: Principal
+) -> DossierOut | None:
+    """The dossier and its timeline read from one snapshot: read in two statements, an event
+    projected in between showed its timeline entry beside the fields from before it."""
+    if isinstance(db, asyncpg.Pool):
+        async with db.acquire() as conn:
+            return await get_dossier(conn, dossier_id, who)
+    if db.is_in_transaction():
+        return await _read_dossier(db, dossier_id, who)
+    async with db.transaction(isolation="repeatable_read", readonly=True):
+        return await _read_dossier(db, dossier_id, who)
+
+
+async def _read_dossier(
+    conn: asyncpg.Connection, dossier_id: uuid.UUID, who: Principal
 ) -> DossierOut | None:
     row = await conn.fetchrow("SELECT * FROM dossier.dossiers WHERE id = $1", dossier_id)
     if row is None or not _visible_to(who, row["organisation_id"]):

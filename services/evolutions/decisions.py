@@ -9,7 +9,7 @@ from typing import Any
 
 import asyncpg
 
-from assistance import directory
+from assistance import directory, french
 from assistance.directory import Principal, Role
 from assistance.errors import Forbidden
 from assistance.settings import Settings
@@ -134,7 +134,7 @@ async def _specification_mail(
             "title": row["title"],
             "clients": backlog.clients(requests),
             "decided_by": row["decided_by_name"],
-            "decided_at": mail.fr_datetime(row["decided_at"]),
+            "decided_at": french.moment(row["decided_at"]),
             "reason": row["reason"],
             "specification": row["specification"],
             "evolution_id": row["id"],

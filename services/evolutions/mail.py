@@ -17,11 +17,9 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
-from babel.dates import format_datetime
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from assistance import outbox
-from assistance.clock import PARIS
 from assistance.mail import send as smtp_send
 from assistance.mail import subject_token
 from assistance.settings import Settings
@@ -38,13 +36,6 @@ _TEMPLATES = Environment(
     lstrip_blocks=True,
     keep_trailing_newline=True,
 )
-
-
-def fr_datetime(moment: datetime) -> str:
-    """« lundi 7 décembre 2026 à 10:00 », in Europe/Paris."""
-    return format_datetime(
-        moment.astimezone(PARIS), "EEEE d MMMM y 'à' HH:mm", locale="fr_FR", tzinfo=PARIS
-    )
 
 
 def message_id(purpose: str, key: str, recipient: str, domain: str) -> str:

@@ -8,8 +8,7 @@ from typing import TYPE_CHECKING
 from fastapi import APIRouter
 
 from assistance.outbox import OutboxRelay
-from services.evolutions import api, feeds
-from services.evolutions.handover import HandOverResponder
+from services.evolutions import api, feeds, handover
 from services.evolutions.mail import MAIL, MailSender
 from services.evolutions.schedules import ScheduleKeeper
 from services.evolutions.settings import get_evolutions_settings
@@ -34,7 +33,7 @@ def start(rt: Runtime) -> None:
         rt.settings.relay_poll_seconds,
     )
     rt.background("evolutions outbox relay", relay.run)
-    rt.background("evolutions hand-over", HandOverResponder(rt.pool, rt.bus).run)
+    rt.background("evolutions hand-over", handover.responder(rt.pool, rt.bus).run)
     keeper = ScheduleKeeper(
         rt.pool, rt.temporal, get_evolutions_settings(), rt.settings.temporal_task_queue
     )

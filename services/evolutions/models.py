@@ -9,7 +9,8 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 from assistance.clock import PARIS
-from assistance.text import Line, Text, clean_text
+from assistance.handover import HandOver
+from assistance.text import Line, Text
 from services.evolutions.domain import SLUG, Decision
 
 
@@ -22,33 +23,17 @@ Paris = Annotated[datetime, AfterValidator(_paris)]
 
 
 # Text a person typed follows the text policy (`assistance.text`: `Text`, `Line`, refused with
-# a 422). Text handed over by the workflow is cleaned rather than refused.
-Handed = Annotated[str, AfterValidator(clean_text)]
+# a 422); text handed over by the workflow is cleaned by the hand-over contract.
 
 
 def _stripped(value: str | None) -> str | None:
     return value.strip() if isinstance(value, str) else value
 
 
-class HandOverIn(BaseModel):
-    """`services.dossier.state.HandOver` as it arrives on `commands.evolutions.open` (R9)."""
+class HandOverIn(HandOver):
+    """The hand-over contract (assistance/handover.py), on `commands.evolutions.open` (R9)."""
 
-    model_config = ConfigDict(extra="ignore")
-
-    service: Literal["evolutions"]
-    dossier_id: uuid.UUID
-    reference: Handed = Field(min_length=1, max_length=64)
-    software: Handed = Field(min_length=1, max_length=100)
-    organisation_id: uuid.UUID | None = None
-    requester_email: Handed = Field(min_length=3, max_length=320)
-    requester_name: Handed = Field(max_length=200)
-    subject: Handed = Field(max_length=500)
-    description: Handed = Field(max_length=50_000)
-    context: Handed = Field(default="", max_length=20_000)
-    need: Handed = Field(default="", max_length=20_000)
-    version: Handed | None = Field(default=None, max_length=64)
-    workaround: Handed | None = None
-    attempt: int = Field(default=1, ge=1)
+    service: Literal["evolutions"] = "evolutions"
 
 
 # --- backlog ------------------------------------------------------------------------------------

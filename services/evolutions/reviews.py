@@ -12,7 +12,7 @@ from typing import Any
 
 import asyncpg
 
-from assistance import directory
+from assistance import directory, french
 from assistance.clock import PARIS
 from assistance.directory import Role
 from assistance.errors import NotFound
@@ -95,7 +95,7 @@ async def build_review(
     context = {
         "software_name": software_name,
         "week": week,
-        "held_at": mail.fr_datetime(order.held_at),
+        "held_at": french.moment(order.held_at),
         "items": items,
         "review_id": review_id,
     }

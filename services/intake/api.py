@@ -91,7 +91,8 @@ async def deposit(
     who: PrincipalDep,
 ) -> DepositOut:
     """R1/R13: open to anyone, 24/7. Answers 201 only once the request is committed;
-    `first_response_due` is the R3 commitment (4 business hours, Europe/Paris)."""
+    `first_response_due` is the R3 commitment (assistance/commitment.py: FIRST_RESPONSE_HOURS
+    business hours, Europe/Paris)."""
     return await _accept(request, pool, body, who, "web")
 
 

@@ -88,7 +88,6 @@ async def dashboard(request: Request, user: TechnicianUser) -> Response:
             css="s-late",
         ),
         satisfaction=satisfaction,
-        first_response_hours=request.app.state.settings.first_response_hours,
         by_score=charts.bars(
             _("Ratings at closure"),
             [(f"{'★' * s}", n) for s, n in sorted(satisfaction["counts"].items(), reverse=True)],

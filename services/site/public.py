@@ -61,7 +61,6 @@ async def home(request: Request) -> Response:
         "home.html",
         is_open=is_open,
         reopens=None if is_open else calendar.next_opening(now),
-        first_response_hours=request.app.state.settings.first_response_hours,
     )
 
 

@@ -252,6 +252,10 @@ def page(request: Request, template: str, http_status: int = 200, **context: Any
             path=request.url.path,
             here=request.url.path + (f"?{request.url.query}" if request.url.query else ""),
             opening=i18n.opening_periods(calendar, session.lang),
+            # R3: « 4 heures », worded from the one commitment (assistance/commitment.py)
+            first_response_delay=request.app.state.settings.commitment().short_delay_text(
+                session.lang
+            ),
             **context,
         )
     )

@@ -19,10 +19,10 @@ import asyncpg
 from assistance import directory
 from assistance.directory import Principal, Role
 from assistance.errors import Conflict, DomainError, Forbidden, NotFound
+from assistance.french import local as in_paris
 from services.training import brief, domain, events, notify, repo
 from services.training.context import Context
 from services.training.domain import Slot
-from services.training.fr import in_paris
 from services.training.models import Brief, HandOverIn, ManualBookingIn
 
 log = logging.getLogger(__name__)

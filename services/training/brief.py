@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from services.training.fr import fr_date, fr_datetime
+from assistance import french
 from services.training.models import Brief, BriefDossier, BriefTraining, HandOverIn
 
 KIND_LABELS = {
@@ -85,7 +85,7 @@ def render_text(brief: Brief) -> str:
 
 
 def _dossier_line(d: BriefDossier) -> str:
-    when = f" du {fr_date(d.received_at)}" if d.received_at else ""
+    when = f" du {french.day(d.received_at)}" if d.received_at else ""
     kind = f", {KIND_LABELS.get(d.kind, d.kind)}" if d.kind else ""
     state = "clos" if d.status == "closed" else "en cours"
     line = f"  - {d.reference}{when} ({d.software or '?'}{kind}, {state}) : {d.subject or ''}"
@@ -96,7 +96,7 @@ def _dossier_line(d: BriefDossier) -> str:
 
 def _training_line(t: BriefTraining) -> str:
     line = (
-        f"  - {fr_datetime(t.starts_at)} avec {t.trainer_name} ({t.software}, "
+        f"  - {french.moment(t.starts_at)} avec {t.trainer_name} ({t.software}, "
         f"{STATUS_LABELS.get(t.status, t.status)}, dossier {t.reference})"
     )
     if t.notes:

@@ -13,7 +13,7 @@ import asyncpg
 
 from assistance import outbox
 from assistance.events import Event
-from services.training.fr import in_paris
+from assistance.french import local as in_paris
 from services.training.mailer import SOURCE
 
 BOOKED = "training.appointment.booked"

@@ -19,10 +19,11 @@ from typing import Any, Literal
 
 from icalendar import Calendar, Event, vCalAddress, vText
 
+from assistance import french
+from assistance.french import PARIS
 from assistance.mail import subject_token
 from assistance.settings import Settings
 from assistance.text import mail_address
-from services.training.fr import PARIS, fr_datetime, fr_time
 
 Change = Literal["booked", "rescheduled", "cancelled"]
 SENDER_NAME = "Formation Manao"
@@ -151,12 +152,13 @@ def _subject(inv: Invitation) -> str:
     prefix = {"booked": "", "rescheduled": "Modifié : ", "cancelled": "Annulé : "}[inv.change]
     return (
         f"{subject_token(inv.reference)} {prefix}Formation {inv.software} le "
-        f"{fr_datetime(inv.starts_at)}"
+        f"{french.moment(inv.starts_at)}"
     )
 
 
 def _when(inv: Invitation) -> str:
-    return f"le {fr_datetime(inv.starts_at)} (heure de Paris), jusqu'à {fr_time(inv.ends_at)}"
+    starts, ends = french.moment(inv.starts_at), french.clock(inv.ends_at)
+    return f"le {starts} (heure de Paris), jusqu'à {ends}"
 
 
 def _description(inv: Invitation, for_trainer: bool) -> str:

@@ -10,10 +10,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from assistance.outbox import OutboxRelay
-from services.training import history, mailer
+from services.training import handover, history, mailer
 from services.training.api import router
 from services.training.context import Context
-from services.training.responder import Responder
 
 __all__ = ["router", "start"]
 
@@ -31,7 +30,7 @@ def start(rt: Runtime) -> None:
         rt.settings.relay_poll_seconds,
     )
     rt.background("training outbox relay", relay.run)
-    rt.background("training responder", Responder(ctx, rt.bus).run)
+    rt.background("training responder", handover.responder(ctx, rt.bus).run)
     recorder = history.Recorder(rt.pool)
 
     async def record_history() -> None:

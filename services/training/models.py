@@ -8,7 +8,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from assistance.text import Line, Text, cleaned
+from assistance.handover import HandOver
+from assistance.text import Line, Text
 
 AppointmentStatus = Literal["booked", "held", "missed", "cancelled"]
 RequestStatus = Literal["pending", "booked", "unavailable", "cancelled"]
@@ -28,37 +29,10 @@ def _stripped(value: str) -> str:
     return value
 
 
-class HandOverIn(BaseModel):
-    """`commands.training.open`: the JSON of services.dossier.state.HandOver (docs/contracts.md)."""
+class HandOverIn(HandOver):
+    """The hand-over contract (assistance/handover.py), on `commands.training.open` (R7)."""
 
-    model_config = ConfigDict(extra="ignore")
-
-    service: str = "training"
-    dossier_id: uuid.UUID
-    reference: str = Field(min_length=1, max_length=40)
-    software: str = Field(min_length=1, max_length=100)
-    organisation_id: uuid.UUID | None = None
-    requester_email: str = Field(min_length=3, max_length=320, pattern=r"^[^@\s]+@[^@\s]+$")
-    requester_name: str = Field(max_length=200)
-    subject: str = Field(max_length=500)
-    description: str = Field(default="", max_length=20_000)
-    context: str = Field(default="", max_length=20_000)
-    need: str = Field(default="", max_length=20_000)
-    version: str | None = Field(default=None, max_length=40)
-    workaround: str | None = None
-    attempt: int = Field(default=1, ge=1, le=1000)
-
-    @field_validator("reference", "software", "requester_name", "subject", "version", mode="before")
-    @classmethod
-    def _one_line(cls, value: Any) -> Any:
-        """A hand-over is never refused for its text: cleaned by the policy (issue 11); the
-        requester's name goes into an invitation's `To` header, so it must hold no CR/LF."""
-        return cleaned(value, single_line=True)[0]
-
-    @field_validator("description", "context", "need", "workaround", mode="before")
-    @classmethod
-    def _text(cls, value: Any) -> Any:
-        return cleaned(value, single_line=False)[0]
+    service: Literal["training"] = "training"
 
 
 class TrainerProfileIn(BaseModel):

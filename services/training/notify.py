@@ -14,11 +14,11 @@ from typing import Any, Literal
 
 import asyncpg
 
+from assistance import french
 from assistance.mail import subject_token
 from assistance.settings import Settings
 from services.training import invitation, mailer
 from services.training.domain import Slot
-from services.training.fr import fr_datetime
 from services.training.invitation import Change, Invitation, Person
 
 Recipient = Literal["customer", "trainer"]
@@ -96,7 +96,7 @@ def lead_message(
         lines.append("Aucun formateur n'est disponible dans ce délai.")
     lines += ["", "Meilleures alternatives :"]
     lines += [
-        f"  - {fr_datetime(s.starts_at)} avec {s.trainer_name} (formateur {s.trainer_id})"
+        f"  - {french.moment(s.starts_at)} avec {s.trainer_name} (formateur {s.trainer_id})"
         for s in alternatives
     ] or ["  aucune dans les jours ouvrés qui suivent"]
     lines += [

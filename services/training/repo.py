@@ -64,10 +64,16 @@ async def list_trainers(conn: Conn, software: str | None = None) -> list[asyncpg
 
 
 async def teaching(conn: Conn, software: str) -> list[asyncpg.Record]:
-    """Active trainers of `software`, share-locked so nobody adds an absence meanwhile."""
+    """Active trainers of `software`, locked in one order until the booking commits (R7).
+
+    Bookings sharing a trainer take turns, each planning from the appointments the one before
+    committed. Under a share lock they planned together and raced on the exclusion constraint,
+    where two conflicting inserts can wait on each other: twenty concurrent hand-overs deadlocked
+    more often than `in_transaction` retries. No absence is added meanwhile either. `NO KEY`:
+    inserting an appointment (its key-share lock on the trainer) is not blocked."""
     return await conn.fetch(
         """SELECT id, name, email FROM training.trainers
-           WHERE active AND $1 = ANY(softwares) ORDER BY name, id FOR SHARE""",
+           WHERE active AND $1 = ANY(softwares) ORDER BY name, id FOR NO KEY UPDATE""",
         software,
     )
 

@@ -7,8 +7,8 @@ from typing import Any
 import asyncpg
 
 from assistance.clock import local
+from assistance.french import local as in_paris
 from services.training.domain import Slot
-from services.training.fr import in_paris
 from services.training.models import (
     AbsenceOut,
     AppointmentOut,

@@ -14,13 +14,16 @@ from pathlib import Path
 from typing import Any
 
 from temporalio import activity
+from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from assistance.business_time import DEFAULT_CALENDAR
+from assistance.commitment import first_response_due
 from assistance.events import Event
 from assistance.temporal import data_converter
+from tests.helpers import LIVENESS_FLOOR_S
 from workflows.dossier import DossierWorkflow
 from workflows.types import (
     Actor,
@@ -104,8 +107,8 @@ def opening(received_at: datetime, channel: str = "web", **kw: Any) -> DossierOp
         subject="Export FEC impossible",
         description="L'export s'arrête à 50 %.",
         received_at=received_at,
-        first_response_due=DEFAULT_CALENDAR.add_business_time(
-            received_at, timedelta(hours=policy.first_response_hours)
+        first_response_due=first_response_due(
+            DEFAULT_CALENDAR, received_at, policy.first_response_hours
         ),
         organisation_id=None,
         policy=policy,
@@ -116,7 +119,10 @@ def opening(received_at: datetime, channel: str = "web", **kw: Any) -> DossierOp
 @asynccontextmanager
 async def time_skipping() -> AsyncIterator[WorkflowEnvironment]:
     env = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=str(TEST_SERVER), data_converter=data_converter
+        test_server_existing_path=str(TEST_SERVER),
+        data_converter=data_converter,
+        # a liveness bound (the SDK's default, 5 s, is missed on a loaded machine)
+        test_server_startup_timeout=timedelta(seconds=LIVENESS_FLOOR_S),
     )
     try:
         yield env
@@ -161,11 +167,26 @@ async def eventually(check: Callable[[], bool], timeout: float = 10.0) -> None:
 async def settled(handle: WorkflowHandle, timeout: float = 10.0) -> None:
     """Wait until no activity of the workflow is in flight (events, mails, notices, hand-overs).
 
-    Right after an update: its side effects were scheduled by the task that answered it."""
+    Right after an update: its side effects were scheduled by the task that answered it. Right
+    after a start or a signal, a workflow task may still be running, its activities not yet
+    scheduled (the test server does not report pending workflow tasks): wait for it first."""
     deadline = time.monotonic() + timeout
-    while (await handle.describe()).raw_description.pending_activities:
+    while (
+        await _workflow_task_in_flight(handle)
+        or (await handle.describe()).raw_description.pending_activities
+    ):
         assert time.monotonic() < deadline, "activities still pending after the timeout"
         await asyncio.sleep(0.02)
+
+
+async def _workflow_task_in_flight(handle: WorkflowHandle) -> bool:
+    last = None
+    async for event in handle.fetch_history_events():
+        last = event.event_type
+    return last in (
+        EventType.EVENT_TYPE_WORKFLOW_TASK_SCHEDULED,
+        EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED,
+    )
 
 
 async def view_when(

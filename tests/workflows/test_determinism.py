@@ -34,6 +34,8 @@ WORKFLOW_LOGIC = sorted(
         ROOT / "services/dossier/process.py",
         ROOT / "services/dossier/domain.py",
         ROOT / "services/dossier/state.py",
+        ROOT / "assistance/commitment.py",
+        ROOT / "assistance/french.py",
     ]
 )
 # calls that differ from one run (or replay) to the next
@@ -56,7 +58,13 @@ FORBIDDEN_CALLS = {
 }
 FORBIDDEN_MODULES = {"random", "secrets", "time", "os", "threading", "socket", "subprocess"}
 # what the workflow may pass through the sandbox: libraries and data, no workflow logic
-PASSED_THROUGH = {"assistance.business_time", "assistance.events", "services.dossier.state"}
+PASSED_THROUGH = {
+    "assistance.business_time",
+    "assistance.commitment",
+    "assistance.events",
+    "assistance.french",
+    "services.dossier.state",
+}
 
 
 def _calls(tree: ast.AST) -> list[tuple[int, str]]:

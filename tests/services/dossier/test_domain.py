@@ -65,9 +65,9 @@ def test_queue_order_weekend_first_then_first_come_first_served() -> None:
     ]
     reasons = [domain.queue_reason(DEFAULT_CALENDAR, e) for e in domain.queue_order(entries)]
     assert reasons[1] == (
-        "déposée pendant le week-end (samedi 05/12 11:00) : traitée en priorité lundi matin"
+        "déposée pendant le week-end (samedi 05/12 à 11:00) : traitée en priorité lundi matin"
     )
-    assert reasons[4] == "arrivée lundi 07/12 10:42 : premier arrivé, premier servi"
+    assert reasons[4] == "arrivée lundi 07/12 à 10:42 : premier arrivé, premier servi"
 
 
 def _refusal(rule, *args) -> str:
