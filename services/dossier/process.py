@@ -76,28 +76,6 @@ FEATURES = frozenset({FOLLOW_UP_CYCLES, HANDOVER_ANSWERS, LATE_FACTS_KEEP_CLOSED
 
 SEEN_EVENTS_KEPT = 500
 STATUSES = frozenset({*domain.OPEN, "closed"})
-__all__ = [  # the process's vocabulary, defined with the data (passed through the sandbox)
-    "Command",
-    "Context",
-    "Deadline",
-    "Effect",
-    "EffectFailed",
-    "HandOverAnswered",
-    "HandOverTo",
-    "MailSent",
-    "Message",
-    "NotifyStaff",
-    "Open",
-    "Outcome",
-    "Publish",
-    "SendMail",
-    "Timer",
-    "apply",
-    "check",
-    "next_deadline",
-    "reopen_until",
-    "view",
-]
 EFFECT_LABELS = {
     "publish_dossier_event": "mise à jour de l'historique du dossier",
     "send_dossier_mail": "mail au client",
