@@ -12,7 +12,6 @@ import importlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
-from datetime import timedelta
 from types import ModuleType
 from typing import Any
 
@@ -22,7 +21,7 @@ from opentelemetry.instrumentation.asyncpg import AsyncPGInstrumentor
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from temporalio.client import Client
 
-from assistance import db, failures, idempotency, telemetry
+from assistance import db, failures, idempotency, readiness, telemetry
 from assistance import temporal as temporal_client
 from assistance.bus import Bus
 from assistance.settings import Settings
@@ -176,7 +175,7 @@ def create_app(settings: Settings, targets: Iterable[str] = ("all",)) -> FastAPI
     app.add_middleware(
         BodyLimit, max_bytes=settings.max_body_bytes, max_upload_bytes=settings.max_upload_bytes
     )
-    _mount_health(app, rt)
+    _mount_health(app, rt, chosen)
     for name in SERVICES:
         router = getattr(service_module(name), "router", None) if name in chosen else None
         if router is not None:
@@ -186,37 +185,15 @@ def create_app(settings: Settings, targets: Iterable[str] = ("all",)) -> FastAPI
     return app
 
 
-def _mount_health(app: FastAPI, rt: Runtime) -> None:
+def _mount_health(app: FastAPI, rt: Runtime, parts: set[str]) -> None:
     @app.get("/healthz", tags=["operations"], summary="Liveness")
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
     @app.get("/readyz", tags=["operations"], summary="Readiness of each dependency")
     async def readyz(request: Request) -> JSONResponse:
-        checks = {
-            "postgres": await _check(lambda: rt.pool.fetchval("SELECT 1")),
-            "nats": "up" if rt.bus.connected else "down",
-            "temporal": await _check(_temporal_check(rt)),
-        }
-        # Deposits only need PostgreSQL (R13); the rest catches up through the outbox.
-        ready = checks["postgres"] == "up"
-        return JSONResponse(
-            {"status": "ready" if ready else "not_ready", "dependencies": checks},
-            status_code=200 if ready else 503,
-        )
+        """Each dependency by name, up or down (assistance/readiness.py); 503 when one that
+        commands need is down, with `deposits` saying whether deposits are still accepted."""
+        return readiness.response(*await probes.report())
 
-
-def _temporal_check(rt: Runtime) -> Callable[[], Awaitable[Any]]:
-    async def check() -> Any:
-        assert rt.temporal is not None
-        return await rt.temporal.service_client.check_health(timeout=timedelta(seconds=2))
-
-    return check
-
-
-async def _check(probe: Callable[[], Awaitable[Any]]) -> str:
-    try:
-        await asyncio.wait_for(probe(), 3)
-        return "up"
-    except Exception:  # noqa: BLE001 - reported, not raised
-        return "down"
+    probes = readiness.Readiness(rt, parts)

@@ -18,18 +18,18 @@ import os
 import sys
 import uuid
 from collections.abc import Iterable
-from pathlib import Path
 
 import uvicorn
 import uvloop
-from fastapi import APIRouter
+from fastapi import APIRouter, FastAPI
 
 from assistance import db, demo, devmail, directory
 from assistance.app import SERVICES, TARGETS, create_app
 from assistance.bus import Bus
 from assistance.directory import Role
 from assistance.settings import Settings
-from assistance.stack import LocalStack, StackConfig, free_port, start_process, stop_process
+from assistance.stack import LocalStack, StackConfig, free_port
+from assistance.supervisor import Part, Supervisor
 from assistance.text import LINE_MESSAGE, is_clean_line
 
 
@@ -52,6 +52,9 @@ async def _run(settings: Settings, targets: list[str]) -> None:
 
 
 async def _dev(settings: Settings) -> None:
+    """Everything on one machine, supervised: this process starts Temporal, NATS, PostgreSQL
+    and the mail catcher, then the services and the worker as two child processes (the same
+    code as `assistance run`), and restarts whichever dies (assistance/supervisor.py)."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     stack = LocalStack(
         StackConfig(
@@ -66,7 +69,9 @@ async def _dev(settings: Settings) -> None:
     )
     print("▸ Démarrage des composants (Temporal, NATS JetStream, PostgreSQL, mail)…", flush=True)
     ends = await stack.start()
-    worker = None
+    supervisor = Supervisor(say=lambda line: print(line, flush=True))
+    parts: list[Part] = []
+    mail_pages: uvicorn.Server | None = None
     try:
         settings = settings.model_copy(
             update={
@@ -84,19 +89,33 @@ async def _dev(settings: Settings) -> None:
             tokens = await demo.load(pool)
         finally:
             await pool.close()
-        # The Temporal worker runs in its own process: workflow code is CPU-bound and must
-        # not slow the HTTP answers down (same code as `assistance run --target worker`).
-        worker = await start_process(
-            "worker",
-            [str(Path(sys.executable).parent / "assistance"), "run", "--target", "worker"],
-            settings.data_dir.resolve() / "worker.log",
-            _child_env(settings),
+        # The services and the Temporal worker run as two processes: workflow code is
+        # CPU-bound and must not slow the HTTP answers down (`assistance run --target …`).
+        data = settings.data_dir.resolve()
+        services = Part(
+            "services",
+            list(SERVICES),
+            data / "services.log",
+            _child_env(settings, serves_http=True),
+            settings.http_port,
         )
-        server = _serve(settings, list(SERVICES), [devmail.router(stack.mail)])
-        serving = asyncio.create_task(server.serve())
-        while not server.started and not serving.done():
-            await asyncio.sleep(0.1)
+        worker = Part(
+            "worker", ["worker"], data / "worker.log", _child_env(settings, False), free_port()
+        )
+        parts = [services, worker]
+        await asyncio.gather(*(part.start() for part in parts))
+        supervisor.watch("Temporal", stack.start_temporal, lambda: stack.running("temporal"))
+        supervisor.watch("NATS", stack.start_nats, lambda: stack.running("nats"))
+        if not settings_database_given():
+            supervisor.watch("PostgreSQL", stack.start_postgres, lambda: stack.running("postgres"))
+        supervisor.watch("Mail catcher", stack.start_mail, lambda: stack.running("mail"))
+        for part in parts:
+            supervisor.watch(part.name, part.start, part.alive)
+        mail_port = _port("MAIL_PAGES_PORT") or free_port()
+        mail_pages = _mail_pages(stack, settings.http_host, mail_port)
+        pages = asyncio.create_task(mail_pages.serve())
         base = f"http://{settings.http_host}:{settings.http_port}"
+        mails = f"http://{settings.http_host}:{mail_port}/dev/mails"
         print(
             f"\nCentre de service prêt.\n"
             f"  API            {base}/api/v1\n"
@@ -107,7 +126,8 @@ async def _dev(settings: Settings) -> None:
             f"  PostgreSQL     {ends.database_url}\n"
             f"  Mail catcher   smtp://{ends.smtp_host}:{ends.smtp_port}\n"
             f"  Mails reçus    smtp://{settings.mail_listen_host}:{settings.mail_listen_port}\n"
-            f"  Mails envoyés  {base}/dev/mails   ({base}/dev/mails.json)\n"
+            f"  Mails envoyés  {mails}   ({mails}.json)\n"
+            f"  Journaux       {data}/services.log, {data}/worker.log\n"
             f"\nJetons de démonstration (Authorization: Bearer …):",
             flush=True,
         )
@@ -118,31 +138,48 @@ async def _dev(settings: Settings) -> None:
             " -H 'Content-Type: application/json'"
             ' -d \'{"requester":{"email":"claire.martin@dupont-sa.fr","name":"Claire '
             'Martin"},"software":"manao-compta","subject":"Export FEC",'
-            '"description":"L export s arrete a 50 %"}\'\n\nCtrl-C pour arrêter.',
+            '"description":"L export s arrete a 50 %"}\'\n'
+            "\nUn composant qui s'arrête est redémarré. Ctrl-C pour arrêter.",
             flush=True,
         )
-        await serving
+        async with supervisor:
+            await pages
     finally:
         print("\n▸ Arrêt…", flush=True)
-        if worker is not None:
-            await stop_process(worker)
+        await supervisor.stop()  # first: nothing is restarted while everything stops
+        if mail_pages is not None:
+            mail_pages.should_exit = True
+        for part in parts:
+            await part.stop()
         await stack.stop()
 
 
-def _child_env(settings: Settings) -> dict[str, str]:
-    """The environment of a part started as a child: the same settings, its own HTTP port,
-    and no second mail receiver."""
-    return {
+def settings_database_given() -> bool:
+    return bool(os.environ.get("DATABASE_URL"))
+
+
+def _mail_pages(stack: LocalStack, host: str, port: int) -> uvicorn.Server:
+    """The caught mails' pages, served by this process (the catcher lives here)."""
+    app = FastAPI(title="Mails envoyés", docs_url=None, redoc_url=None, openapi_url=None)
+    app.include_router(devmail.router(stack.mail))
+    config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off")
+    return uvicorn.Server(config)
+
+
+def _child_env(settings: Settings, serves_http: bool) -> dict[str, str]:
+    """The environment of a part started as a child: the same settings; the services keep the
+    mail receivers, the worker has none."""
+    env = {
         **os.environ,
         "DATABASE_URL": settings.database_url,
         "TEMPORAL_ADDRESS": settings.temporal_address,
         "NATS_URL": settings.nats_url,
         "SMTP_HOST": settings.smtp_host,
         "SMTP_PORT": str(settings.smtp_port),
-        "HTTP_PORT": str(free_port()),
-        "MAIL_LISTEN_PORT": "0",
-        "MAIL_LMTP_PORT": "0",
     }
+    if not serves_http:
+        env.update({"MAIL_LISTEN_PORT": "0", "MAIL_LMTP_PORT": "0"})
+    return env
 
 
 def _port(name: str) -> int | None:

@@ -50,6 +50,8 @@ class Settings(BaseSettings):
 
     smtp_host: str = "127.0.0.1"
     smtp_port: int = 2525
+    # a mail whose sender died mid-send is sent again after this (assistance/mail_once.py)
+    mail_sending_lease_seconds: float = 300.0
     mail_from: str = "assistance@manao.eu"
     # Outbound mail: the domain of Message-IDs, and the key that signs them. A reply is tied to
     # its dossier only through a Message-ID signed with this key (never through From), so set a

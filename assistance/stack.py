@@ -446,7 +446,8 @@ class _Postgres:
         account = await asyncio.to_thread(self._prepare)
         if not (self.pgdata / "PG_VERSION").exists():
             await self._initdb(account)
-        self.socket_dir = _socket_dir(self.pgdata, account)
+        if self.socket_dir is None:  # a restart keeps the socket, so the URL stays the same
+            self.socket_dir = _socket_dir(self.pgdata, account)
         self.child = await _spawn(
             "PostgreSQL", self._argv(), self.data_dir / "postgres.log", signal.SIGINT, account
         )
@@ -495,6 +496,7 @@ class _Postgres:
             await _terminate(self.child)
         if self.socket_dir is not None and self.socket_dir != self.pgdata:
             shutil.rmtree(self.socket_dir, ignore_errors=True)
+            self.socket_dir = None
 
 
 # --- mail catcher --------------------------------------------------------------------------------
@@ -573,6 +575,13 @@ class MailCatcher:
         if controller is not None:
             await asyncio.to_thread(controller.stop)
 
+    @property
+    def running(self) -> bool:
+        """Whether the catcher's server thread still serves."""
+        controller = self._controller
+        thread = getattr(controller, "_thread", None)
+        return controller is not None and thread is not None and thread.is_alive()
+
 
 # --- the stack -----------------------------------------------------------------------------------
 
@@ -646,6 +655,38 @@ class LocalStack:
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.stop()
+
+    def running(self, component: str) -> bool:
+        """Whether `component` ("temporal", "nats", "postgres", "mail") runs (the embedded
+        PostgreSQL only: a DATABASE_URL server is not ours to watch)."""
+        if component == "mail":
+            return self.mail.running
+        child = self._child(component)
+        return child is not None and child.running
+
+    def pid(self, component: str) -> int | None:
+        """The process id of a component's server (to stop it in a fault test)."""
+        child = self._child(component)
+        return None if child is None or not child.running else child.process.pid
+
+    def _child(self, component: str) -> _Child | None:
+        parts = {"temporal": self._temporal, "nats": self._nats, "postgres": self._postgres}
+        return parts[component].child
+
+    async def start_postgres(self) -> None:
+        """Start (or restart, same data and socket) the embedded PostgreSQL."""
+        await self._start_database()
+
+    async def stop_postgres(self) -> None:
+        await self._postgres.stop()
+
+    async def start_mail(self) -> None:
+        """Start (or restart, same port) the mail catcher; what it caught is kept."""
+        if self.mail.running:
+            return
+        with contextlib.suppress(Exception):  # what is left of a dead one
+            await self.mail.stop()
+        await self._start_mail()
 
     async def start_temporal(self) -> None:
         """Start (or restart, same port and data) the Temporal dev server."""

@@ -14,8 +14,7 @@ from email.utils import format_datetime as rfc2822_datetime
 
 import asyncpg
 
-from assistance import directory, french
-from assistance import mail as smtp
+from assistance import directory, french, mail_once
 from assistance.business_time import BusinessCalendar
 from assistance.commitment import hours_text
 from assistance.directory import Role
@@ -104,7 +103,8 @@ class Escalator:
                 self.settings.support_address
             ]
             message = self.message(row, recipients)
-            await smtp.send(message, self.settings.smtp_host, self.settings.smtp_port)
+            # once in practice: a crash before this transaction commits finds it sent (0015)
+            await mail_once.send_shared(self.pool, self.settings, "bugs", message)
             await conn.execute(
                 "UPDATE bugs.escalations SET mailed_at = now(), recipients = $3 "
                 "WHERE bug_id = $1 AND quiet_since = $2",
@@ -122,9 +122,11 @@ class Escalator:
         message["To"] = ", ".join(recipients)
         message["Subject"] = f"[{row['reference']}] Bug sans activité des développeurs"
         message["Date"] = rfc2822_datetime(datetime.now(UTC))
+        # one per quiet period: to the microsecond, two periods starting within the same
+        # second would otherwise share it (and the second mail be taken for a duplicate)
+        quiet = int(row["quiet_since"].timestamp() * 1_000_000)
         message["Message-ID"] = (
-            f"<bug-escalation.{row['bug_id']}.{int(row['quiet_since'].timestamp())}"
-            f"@{self.settings.mail_domain}>"
+            f"<bug-escalation.{row['bug_id']}.{quiet}@{self.settings.mail_domain}>"
         )
         message["Auto-Submitted"] = "auto-generated"
         message["Content-Language"] = "fr"

@@ -10,8 +10,7 @@ import asyncpg
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from assistance import directory
-from assistance import mail as smtp
+from assistance import directory, mail_once
 from assistance.bus import Bus
 from assistance.directory import Role
 from assistance.events import Event
@@ -107,28 +106,23 @@ class DossierActivities:
     async def _send_once(
         self, message: EmailMessage, dossier_id: str, step: int, template: str, recipient: str
     ) -> None:
-        """Send unless this Message-ID was sent; concurrent attempts wait on a lock.
+        """Send unless this Message-ID was sent (assistance/mail_once.py, decision 0015).
 
-        At least once: if the process dies between the SMTP server's acceptance and the commit,
-        the retry sends again, with the same Message-ID (receivers can drop the duplicate).
+        The row is committed `sending` with a lease before the SMTP transaction and marked
+        `sent` once the server accepted the mail; a retry within the lease waits (retryable),
+        one after it (the sender died mid-send) sends again with the same Message-ID.
         """
-        message_id = str(message["Message-ID"])
-        async with self.pool.acquire() as conn, conn.transaction():
-            await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", message_id)
-            sent = await conn.fetchval(
-                "SELECT 1 FROM dossier.outbound_mail WHERE message_id = $1", message_id
-            )
-            if sent:
-                return
-            await smtp.send(message, self.settings.smtp_host, self.settings.smtp_port)
-            await conn.execute(
-                """INSERT INTO dossier.outbound_mail
-                       (message_id, dossier_id, step, template, recipient, subject)
-                   VALUES ($1, $2, $3, $4, $5, $6)""",
-                message_id,
-                uuid.UUID(dossier_id),
-                step,
-                template,
-                recipient,
-                str(message["Subject"]),
-            )
+        out = mail_once.Outgoing(
+            table="dossier.outbound_mail",
+            columns={
+                "dossier_id": uuid.UUID(dossier_id),
+                "step": step,
+                "template": template,
+                "recipient": recipient,
+                "subject": str(message["Subject"]),
+            },
+            lease_s=self.settings.mail_sending_lease_seconds,
+        )
+        await mail_once.send_once(
+            self.pool, message, self.settings.smtp_host, self.settings.smtp_port, out
+        )

@@ -77,6 +77,8 @@ async def read_dossier(dossier_id: uuid.UUID, pool: PoolDep, who: Anyone) -> Dos
     """Staff see every dossier and its internal notes; a customer sees their organisation's
     dossiers and the entries meant for them."""
     found = await repo.get_dossier(pool, dossier_id, who)
+    if found is None:  # accepted while NATS was down: not projected yet, but not lost (R13)
+        found = await repo.just_deposited(pool, dossier_id, who)
     if found is None:
         raise NotFound("dossier_not_found", "Dossier introuvable.")
     return found

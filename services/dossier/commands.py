@@ -140,6 +140,8 @@ async def read_back(
             break
         await asyncio.sleep(0.05)
     found = await repo.get_dossier(pool, dossier_id, who)
+    if found is None:  # accepted, not projected yet (NATS down): the workflow's view on top
+        found = await repo.just_deposited(pool, dossier_id, who)
     if found is None:
         raise NotFound("dossier_not_found", "Dossier introuvable.")
     technician = (

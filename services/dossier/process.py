@@ -72,7 +72,12 @@ FOLLOW_UP_CYCLES = "follow-up-cycles"
 HANDOVER_ANSWERS = "handover-answers-customer"
 # Facts reaching a closed dossier used to move it out of "closed" without a reopening.
 LATE_FACTS_KEEP_CLOSED = "late-facts-keep-closed"
-FEATURES = frozenset({FOLLOW_UP_CYCLES, HANDOVER_ANSWERS, LATE_FACTS_KEEP_CLOSED})
+# A resolution mailed to the customer did not count as a response: a dossier resolved or closed
+# without a separate answer kept first_responded_at empty (and its R3 timers live).
+RESOLUTION_ANSWERS = "resolution-is-first-response"
+FEATURES = frozenset(
+    {FOLLOW_UP_CYCLES, HANDOVER_ANSWERS, LATE_FACTS_KEEP_CLOSED, RESOLUTION_ANSWERS}
+)
 
 SEEN_EVENTS_KEPT = 500
 STATUSES = frozenset({*domain.OPEN, "closed"})
@@ -887,6 +892,8 @@ class _Step:
         s = self.s
         s.status, s.waiting_for, s.resolved_at = "resolved", "customer", self.now
         s.details["proposed_resolution"] = resolution
+        if mail:
+            self._resolution_answers()
         self._emit("resolved", timeline=entry("resolved", resolution, visibility="customer"))
         if mail:
             self._mail("resolved", {"resolution": resolution})
@@ -896,6 +903,8 @@ class _Step:
         s.status, s.waiting_for, s.closed_at, s.resolution = "closed", None, now, resolution
         if "usage_target" in s.details:
             s.details["usage_target_met"] = now <= datetime.fromisoformat(s.details["usage_target"])
+        if mail:
+            self._resolution_answers()
         self._emit("closed", timeline=entry("closed", resolution, actor, "customer", author=by))
         if mail:
             self._mail("closure", {"resolution": resolution})
@@ -924,6 +933,12 @@ class _Step:
         """R3: the first response to the customer stops the clock."""
         if self.s.first_responded_at is None:
             self.s.first_responded_at = self.now
+
+    def _resolution_answers(self) -> None:
+        """R3: the mail carrying the resolution answers the customer; if nothing did before,
+        it is the first response (else /reports/activity shows the dossier pending for ever)."""
+        if self.s.first_responded_at is None and RESOLUTION_ANSWERS in self.ctx.features:
+            self._first_response()
 
     def _touch(self) -> None:
         """R2: activity restarts the follow-through timer."""

@@ -11,6 +11,7 @@ import asyncpg
 from assistance.clock import local
 from assistance.directory import Principal, Role
 from services.dossier.models import DossierOut, DossierSummary, TimelineEntry
+from services.intake import repo as intake
 
 _TIMES = ("received_at", "first_response_due", "first_responded_at", "closed_at")
 
@@ -37,30 +38,30 @@ def _common(row: asyncpg.Record) -> dict[str, Any]:
 async def is_visible(
     conn: asyncpg.Pool | asyncpg.Connection, dossier_id: uuid.UUID, who: Principal
 ) -> bool:
-    """Whether the dossier exists for `who` (staff, or a customer of its organisation)."""
+    """Whether the dossier exists for `who` (staff, or a customer of its organisation).
+
+    One accepted by intake but not projected yet (NATS down) exists too: a command then goes
+    to its workflow (answered "en cours d'ouverture", 503, until the workflow runs)."""
     row = await conn.fetchrow(
         "SELECT organisation_id FROM dossier.dossiers WHERE id = $1", dossier_id
     )
+    if row is None:
+        row = await intake.accepted(conn, dossier_id)
     return row is not None and _visible_to(who, row["organisation_id"])
 
 
 async def get_dossier(
     db: asyncpg.Pool | asyncpg.Connection, dossier_id: uuid.UUID, who: Principal
 ) -> DossierOut | None:
-    """The dossier and its timeline read from one snapshot: read in two statements, an event
-    projected in between showed its timeline entry beside the fields from before it."""
+    """The dossier and its timeline read from one snapshot: read apart, an event projected
+    in between would show its timeline entry without its fields (or the reverse)."""
     if isinstance(db, asyncpg.Pool):
         async with db.acquire() as conn:
             return await get_dossier(conn, dossier_id, who)
-    if db.is_in_transaction():
-        return await _read_dossier(db, dossier_id, who)
-    async with db.transaction(isolation="repeatable_read", readonly=True):
-        return await _read_dossier(db, dossier_id, who)
-
-
-async def _read_dossier(
-    conn: asyncpg.Connection, dossier_id: uuid.UUID, who: Principal
-) -> DossierOut | None:
+    if not db.is_in_transaction():
+        async with db.transaction(isolation="repeatable_read", readonly=True):
+            return await get_dossier(db, dossier_id, who)
+    conn = db
     row = await conn.fetchrow("SELECT * FROM dossier.dossiers WHERE id = $1", dossier_id)
     if row is None or not _visible_to(who, row["organisation_id"]):
         return None
@@ -79,6 +80,44 @@ async def _read_dossier(
         resolution=row["resolution"],
         details=row["details"] if who.is_staff else {},
         timeline=[TimelineEntry(**{**dict(e), "at": local(e["at"])}) for e in entries],
+    )
+
+
+async def just_deposited(
+    conn: asyncpg.Pool | asyncpg.Connection, dossier_id: uuid.UUID, who: Principal
+) -> DossierOut | None:
+    """A dossier accepted by intake that the read model does not hold yet (its `received`
+    event waits for NATS): intake answers from its own module (services/intake/repo.py), and
+    the dossier shows as new, with its reception as its only entry (decision 0014)."""
+    row = await intake.accepted(conn, dossier_id)
+    if row is None or not _visible_to(who, row["organisation_id"]):
+        return None
+    received = TimelineEntry(
+        at=local(row["received_at"]),
+        kind="received",
+        visibility="customer",
+        author=row["requester_name"],
+        text=row["description"],
+        data={"channel": row["channel"], "subject": row["subject"]},
+    )
+    return DossierOut(
+        id=row["id"],
+        reference=row["reference"],
+        status="new",
+        kind=None,
+        channel=row["channel"],
+        software=row["software"],
+        subject=row["subject"],
+        description=row["description"],
+        requester={"email": row["requester_email"], "name": row["requester_name"]},
+        organisation_id=row["organisation_id"],
+        received_at=local(row["received_at"]),
+        first_response_due=local(row["first_response_due"]),
+        first_responded_at=None,
+        technician=None,
+        closed_at=None,
+        resolution=None,
+        timeline=[received],
     )
 
 

@@ -19,8 +19,7 @@ from typing import Any
 import asyncpg
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
-from assistance import outbox
-from assistance.mail import send as smtp_send
+from assistance import mail_once, outbox
 from assistance.mail import subject_token
 from assistance.settings import Settings
 from assistance.text import header_text
@@ -96,7 +95,7 @@ def build(payload: dict[str, Any], settings: Settings) -> EmailMessage:
 
 
 class MailSender:
-    """The outbox sender for `mail` rows: once per Message-ID."""
+    """The outbox sender for `mail` rows: once per Message-ID (assistance/mail_once.py)."""
 
     def __init__(self, pool: asyncpg.Pool, settings: Settings) -> None:
         self.pool = pool
@@ -108,8 +107,8 @@ class MailSender:
             "SELECT 1 FROM evolutions.sent_mail WHERE message_id = $1", mid
         ):
             return
-        await smtp_send(
-            build(payload, self.settings), self.settings.smtp_host, self.settings.smtp_port
+        await mail_once.send_shared(
+            self.pool, self.settings, "evolutions", build(payload, self.settings)
         )
         await self.pool.execute(
             """INSERT INTO evolutions.sent_mail (message_id, recipient, purpose)

@@ -32,7 +32,7 @@ def start(rt: Runtime) -> None:
         {
             START_DOSSIER: dossier_starter(rt.temporal, rt.settings.temporal_task_queue),
             SIGNAL_DOSSIER: dossier_signaller(rt.temporal, rt.pool),
-            SEND_MAIL: mail_sender(rt.settings),
+            SEND_MAIL: mail_sender(rt.settings, rt.pool),
         },
         rt.settings.relay_poll_seconds,
     )

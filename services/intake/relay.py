@@ -16,7 +16,7 @@ from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from assistance import mail
+from assistance import mail_once
 from assistance.settings import Settings
 from assistance.temporal import type_adapter
 from services.dossier.state import DossierOpening
@@ -80,8 +80,9 @@ def dossier_signaller(temporal: Client, pool: asyncpg.Pool) -> Any:
     return signal
 
 
-def mail_sender(settings: Settings) -> Any:
-    """Send one automatic mail from intake (a bounce alert to a technician)."""
+def mail_sender(settings: Settings, pool: asyncpg.Pool) -> Any:
+    """Send one automatic mail from intake (a bounce alert to a technician), at most once in
+    practice (assistance/mail_once.py)."""
 
     async def send(payload: dict[str, Any]) -> None:
         message = EmailMessage()
@@ -94,6 +95,6 @@ def mail_sender(settings: Settings) -> Any:
         message["X-Auto-Response-Suppress"] = "All"
         message["Content-Language"] = "fr"
         message.set_content(payload["text"])
-        await mail.send(message, settings.smtp_host, settings.smtp_port)
+        await mail_once.send_shared(pool, settings, "intake", message)
 
     return send

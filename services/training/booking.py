@@ -219,9 +219,11 @@ async def book_by_hand(
 async def usable_trainer(
     conn: asyncpg.Connection, trainer_id: uuid.UUID, software: str
 ) -> asyncpg.Record:
-    """An active trainer who teaches `software`, locked against a concurrent absence."""
+    """An active trainer who teaches `software`, locked like a booking locks its trainers
+    (repo.teaching): against a concurrent absence or booking of the same trainer."""
     trainer = await conn.fetchrow(
-        "SELECT id, name, email, softwares, active FROM training.trainers WHERE id = $1 FOR SHARE",
+        "SELECT id, name, email, softwares, active FROM training.trainers WHERE id = $1"
+        " FOR NO KEY UPDATE",
         trainer_id,
     )
     if trainer is None:

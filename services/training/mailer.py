@@ -13,8 +13,7 @@ from typing import Any, Literal
 
 import asyncpg
 
-from assistance import mail as smtp
-from assistance import outbox
+from assistance import mail_once, outbox
 from assistance.outbox import Sender
 from assistance.settings import Settings
 from services.training import invitation
@@ -41,26 +40,26 @@ async def enqueue_invitation(
     )
 
 
-def senders(settings: Settings) -> dict[str, Sender]:
-    """The outbox senders of this service's mail, by kind."""
-    return {MAIL: sender(settings), INVITATION: invitation_sender(settings)}
+def senders(settings: Settings, pool: asyncpg.Pool) -> dict[str, Sender]:
+    """The outbox senders of this service's mail, by kind: each mail at most once in practice
+    (its Message-ID recorded `sending` before SMTP, `sent` after: assistance/mail_once.py)."""
+    return {MAIL: sender(settings, pool), INVITATION: invitation_sender(settings, pool)}
 
 
-def invitation_sender(settings: Settings) -> Sender:
+def invitation_sender(settings: Settings, pool: asyncpg.Pool) -> Sender:
     async def send(payload: dict[str, Any]) -> None:
         inv = Invitation.from_json(payload["invitation"])
         person = inv.customer if payload["recipient"] == "customer" else inv.trainer
-        await smtp.send(
-            invitation.message(inv, person, settings), settings.smtp_host, settings.smtp_port
-        )
+        message = invitation.message(inv, person, settings)
+        await mail_once.send_shared(pool, settings, SOURCE, message)
 
     return send
 
 
-def sender(settings: Settings) -> Sender:
+def sender(settings: Settings, pool: asyncpg.Pool) -> Sender:
     async def send(payload: dict[str, Any]) -> None:
         message = email.message_from_string(payload["message"], policy=default_policy)
         assert isinstance(message, EmailMessage)
-        await smtp.send(message, settings.smtp_host, settings.smtp_port)
+        await mail_once.send_shared(pool, settings, SOURCE, message)
 
     return send

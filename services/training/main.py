@@ -26,7 +26,7 @@ def start(rt: Runtime) -> None:
         rt.pool,
         rt.bus,
         [mailer.SOURCE],
-        mailer.senders(rt.settings),
+        mailer.senders(rt.settings, rt.pool),
         rt.settings.relay_poll_seconds,
     )
     rt.background("training outbox relay", relay.run)

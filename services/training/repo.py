@@ -64,16 +64,18 @@ async def list_trainers(conn: Conn, software: str | None = None) -> list[asyncpg
 
 
 async def teaching(conn: Conn, software: str) -> list[asyncpg.Record]:
-    """Active trainers of `software`, locked in one order until the booking commits (R7).
+    """Active trainers of `software`, locked (always in id order) for the booking.
 
-    Bookings sharing a trainer take turns, each planning from the appointments the one before
-    committed. Under a share lock they planned together and raced on the exclusion constraint,
-    where two conflicting inserts can wait on each other: twenty concurrent hand-overs deadlocked
-    more often than `in_transaction` retries. No absence is added meanwhile either. `NO KEY`:
-    inserting an appointment (its key-share lock on the trainer) is not blocked."""
+    Whoever writes a trainer's agenda locks the trainer's row first: two bookings that only
+    share-locked it both inserted into the same free slot, each waited in the exclusion
+    constraint's check for the other's uncommitted row, and PostgreSQL broke the deadlock.
+    Locked in one global order, bookings for the same trainers take turns instead; an absence
+    cannot be added meanwhile. Foreign keys only take KEY SHARE, which this does not block."""
     return await conn.fetch(
-        """SELECT id, name, email FROM training.trainers
-           WHERE active AND $1 = ANY(softwares) ORDER BY name, id FOR NO KEY UPDATE""",
+        """SELECT id, name, email FROM (
+               SELECT id, name, email FROM training.trainers
+                WHERE active AND $1 = ANY(softwares) ORDER BY id FOR NO KEY UPDATE
+           ) AS locked ORDER BY name, id""",
         software,
     )
 

@@ -23,7 +23,6 @@ from assistance.business_time import DEFAULT_CALENDAR
 from assistance.commitment import first_response_due
 from assistance.events import Event
 from assistance.temporal import data_converter
-from tests.helpers import LIVENESS_FLOOR_S
 from workflows.dossier import DossierWorkflow
 from workflows.types import (
     Actor,
@@ -121,8 +120,8 @@ async def time_skipping() -> AsyncIterator[WorkflowEnvironment]:
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=str(TEST_SERVER),
         data_converter=data_converter,
-        # a liveness bound (the SDK's default, 5 s, is missed on a loaded machine)
-        test_server_startup_timeout=timedelta(seconds=LIVENESS_FLOOR_S),
+        # a liveness bound, not a speed check: the SDK's 5 s default failed on a loaded machine
+        test_server_startup_timeout=timedelta(seconds=60),
     )
     try:
         yield env
@@ -165,28 +164,34 @@ async def eventually(check: Callable[[], bool], timeout: float = 10.0) -> None:
 
 
 async def settled(handle: WorkflowHandle, timeout: float = 10.0) -> None:
-    """Wait until no activity of the workflow is in flight (events, mails, notices, hand-overs).
+    """Wait until the workflow is at rest: no activity in flight and no workflow task
+    scheduled or running (events, mails, notices, hand-overs all done).
 
-    Right after an update: its side effects were scheduled by the task that answered it. Right
-    after a start or a signal, a workflow task may still be running, its activities not yet
-    scheduled (the test server does not report pending workflow tasks): wait for it first."""
+    No pending activity alone is not enough: when one completes, the server schedules a
+    workflow task in the same write, and that task may publish more (a hand-over's answer, a
+    mail's thread): until it has completed, the count of effects is not final."""
     deadline = time.monotonic() + timeout
-    while (
-        await _workflow_task_in_flight(handle)
-        or (await handle.describe()).raw_description.pending_activities
-    ):
-        assert time.monotonic() < deadline, "activities still pending after the timeout"
+    while not await _at_rest(handle):
+        assert time.monotonic() < deadline, "the workflow is still busy after the timeout"
         await asyncio.sleep(0.02)
 
 
-async def _workflow_task_in_flight(handle: WorkflowHandle) -> bool:
-    last = None
-    async for event in handle.fetch_history_events():
-        last = event.event_type
-    return last in (
-        EventType.EVENT_TYPE_WORKFLOW_TASK_SCHEDULED,
-        EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED,
-    )
+_TASK_EVENTS = {
+    EventType.EVENT_TYPE_WORKFLOW_TASK_SCHEDULED: False,
+    EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED: False,
+    EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED: True,
+}
+
+
+async def _at_rest(handle: WorkflowHandle) -> bool:
+    if (await handle.describe()).raw_description.pending_activities:
+        return False
+    history = await handle.fetch_history()
+    last_task = [_TASK_EVENTS[e.event_type] for e in history.events if e.event_type in _TASK_EVENTS]
+    if not last_task or not last_task[-1]:
+        return False
+    # an activity that completed after the history was read shows as pending no more
+    return not (await handle.describe()).raw_description.pending_activities
 
 
 async def view_when(

@@ -286,6 +286,20 @@ async def follow_up_cycles(run: Run) -> None:
     await h.execute_update(DossierWorkflow.close, CloseCmd(actor=TECH, resolution="Sans suite."))
 
 
+async def closed_without_response(run: Run) -> None:
+    """After `resolution-is-first-response`: the closure mail is the first response (R3)."""
+    h = await run.open()
+    await h.execute_update(DossierWorkflow.take, TakeCmd(actor=TECH))
+    await h.execute_update(
+        DossierWorkflow.diagnose,
+        DiagnosisCmd(actor=TECH, kind="usage", context=CONTEXT, need=NEED),
+    )
+    await run.after(0.5)
+    await h.execute_update(
+        DossierWorkflow.close, CloseCmd(actor=TECH, resolution="Paramètre corrigé.")
+    )
+
+
 SCENARIOS: dict[str, Callable[[Run], Awaitable[None]]] = {
     "usage_to_closure": usage_to_closure,
     "bug_with_workaround_and_release": bug_with_workaround_and_release,
@@ -296,6 +310,7 @@ SCENARIOS: dict[str, Callable[[Run], Awaitable[None]]] = {
     # recorded after the latest `workflow.patched` (docs/workflow-versioning.md)
     "evolution_answered_at_handover": evolution_answered_at_handover,
     "follow_up_cycles": follow_up_cycles,
+    "closed_without_response": closed_without_response,
 }
 
 

@@ -52,6 +52,7 @@ async def accepted_updates(handle: WorkflowHandle) -> int:
 
 
 async def refused(handle: WorkflowHandle, fakes: Fakes, update: Any, cmd: Any, code: str) -> None:
+    await settled(handle)  # the previous command's effects are all out before counting them
     before, published = await handle.query(DossierWorkflow.view), len(fakes.events)
     updates = await accepted_updates(handle)
     with pytest.raises(WorkflowUpdateFailedError) as raised:

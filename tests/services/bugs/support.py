@@ -177,9 +177,9 @@ async def bug_dossier(
     tech = auth(tokens[Role.technician])
     base = f"/api/v1/dossiers/{dossier_id}"
 
-    async def opened() -> bool:
+    async def opened() -> bool:  # the workflow runs (its own entry): commands can be sent
         got = await http.get(base, headers=tech)
-        return got.status_code == 200 and got.json()["status"] == "new"
+        return got.status_code == 200 and any(e["kind"] == "opened" for e in got.json()["timeline"])
 
     await eventually(opened, timeout=10)
     taken = await http.post(f"{base}/take", headers=tech)

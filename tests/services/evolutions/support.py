@@ -13,6 +13,7 @@ from nats.aio.client import Client as NATS
 
 from assistance.stack import LocalStack
 from services.evolutions.handover import SUBJECT
+from tests.helpers import eventually
 
 PM_EMAIL = "produit@manao.eu"
 PROJECT_EMAIL = "projet@manao.eu"
@@ -58,8 +59,17 @@ def mails(stack: LocalStack, to: str, subject_part: str) -> list[EmailMessage]:
 
 
 async def settled(stack: LocalStack, to: str, subject_part: str, count: int) -> list[EmailMessage]:
-    """Wait for `count` mails, then a little more, so a duplicate would have arrived too."""
-    await stack.mail.wait_for(lambda _: len(mails(stack, to, subject_part)) >= count, timeout=15)
+    """Wait for `count` mails, then a little more, so a duplicate would have arrived too.
+
+    The count is taken once per poll: a predicate given to `wait_for` runs once per caught
+    mail, and one that parsed every caught mail each time was quadratic; after the training and
+    bugs tests (about a hundred mails) it held the event loop the whole system runs on for
+    seconds at a time, and mails and events timed out."""
+
+    async def enough() -> bool:
+        return len(mails(stack, to, subject_part)) >= count
+
+    await eventually(enough, timeout=15)
     await asyncio.sleep(1.5)
     return mails(stack, to, subject_part)
 

@@ -11,7 +11,7 @@ import asyncpg
 import httpx
 
 from assistance.directory import Role
-from assistance.stack import LocalStack
+from assistance.stack import CaughtMail, LocalStack
 from tests.helpers import auth, deposit_body, eventually
 from tests.services.evolutions.support import mails, settled
 
@@ -78,7 +78,7 @@ async def test_from_diagnosis_to_decision_mail_and_shipping(
     assert (await http.post(url, headers=pm, json=decision)).json() == decided.json()
 
     # the customer is told in French, exactly once, and the dossier closes
-    await stack.mail.wait_for(lambda _: bool(decision_mails(stack, reference)), timeout=20)
+    await stack.mail.wait_for(lambda m: is_decision(m, reference), timeout=20)
     await asyncio.sleep(1.5)  # a duplicate would have arrived by now
     (told,) = decision_mails(stack, reference)
     assert f"[{reference}]" in str(told["Subject"])
@@ -117,3 +117,13 @@ def decision_mails(stack: LocalStack, reference: str) -> list:
         for m in mails(stack, CLAIRE, reference)
         if "acceptée" in m.get_body(("plain",)).get_content()
     ]
+
+
+def is_decision(mail: CaughtMail, reference: str) -> bool:
+    """This one caught mail is the decision (parsing only it: `wait_for` calls this per mail)."""
+    message = mail.message()
+    return (
+        CLAIRE in mail.rcpt_tos
+        and reference in str(message["Subject"])
+        and "acceptée" in message.get_body(("plain",)).get_content()
+    )

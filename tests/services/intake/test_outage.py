@@ -22,12 +22,24 @@ async def test_deposit_accepted_while_temporal_and_nats_are_down(
             assert r.status_code == 201, r.text
             accepted.append(r.json())
         ready = await http.get("/readyz")
-        assert ready.status_code == 200
+        assert ready.status_code == 503  # commands need Temporal and NATS ...
         assert ready.json()["dependencies"] == {
             "postgres": "up",
             "nats": "down",
             "temporal": "down",
         }
+        assert ready.json()["deposits"] == "accepted"  # ... deposits do not (R13)
+        assert ready.json()["commands"] == "unavailable"
+
+        # accepted is readable at once, as a new dossier, though not projected yet
+        staff = auth(system.tokens[Role.technician])
+        early = await http.get(f"/api/v1/dossiers/{accepted[0]['id']}", headers=staff)
+        assert early.status_code == 200, early.text
+        assert (early.json()["reference"], early.json()["status"]) == (
+            accepted[0]["reference"],
+            "new",
+        )
+        assert [e["kind"] for e in early.json()["timeline"]] == ["received"]
     finally:
         await stack.start_nats()
         await stack.start_temporal()

@@ -64,7 +64,12 @@ async def test_from_advanced_usage_to_training_held_and_dossier_closed(
 
     opened = await deposit(http, software, "Paramétrer le lettrage automatique")
     dossier_id, base = opened["id"], f"/api/v1/dossiers/{opened['id']}"
-    await dossier_when(http, tokens[Role.technician], dossier_id, lambda d: True)
+    await dossier_when(  # the workflow runs: commands can be sent
+        http,
+        tokens[Role.technician],
+        dossier_id,
+        lambda d: any(e["kind"] == "opened" for e in d["timeline"]),
+    )
     assert (await http.post(f"{base}/take", headers=tech)).status_code == 200
     r = await http.post(
         f"{base}/diagnosis",
