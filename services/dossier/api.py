@@ -17,7 +17,7 @@ from assistance.boundary import Moment, Offset
 from assistance.clock import local
 from assistance.commitment import Commitment
 from assistance.directory import Principal, Role
-from assistance.errors import NotFound
+from assistance.errors import Conflict, NotFound
 from assistance.text import Line, SearchQuery
 from assistance.web import Anyone, PoolDep, client_of, require
 from assistance.web import AnyStaff as Staff
@@ -41,7 +41,7 @@ from services.dossier.models import (
     Volume,
     WorkaroundIn,
 )
-from workflows.types import (
+from services.dossier.state import (
     CloseCmd,
     DiagnosisCmd,
     MessageCmd,
@@ -309,8 +309,18 @@ async def take(
     ] = False,
 ) -> DossierOut:
     """R2: the technician who takes a dossier follows it to closure. An admin takes over a
-    dossier another technician follows only with `takeover=true`; the timeline says so."""
-    return await _send(request, pool, dossier_id, who, "take", TakeCmd, takeover=takeover)
+    dossier another technician follows only with `takeover=true` (issue 13: never silently);
+    the timeline records « Repris par … (suivi jusque-là par …) »."""
+    if who.role is Role.admin and not takeover:
+        current = await repo.get_dossier(pool, dossier_id, who)
+        held = current.technician if current is not None else None
+        if held and str(held.get("id")) != str(who.user_id):
+            raise Conflict(
+                "takeover_required",
+                f"Le dossier est suivi par {held.get('name') or 'un autre technicien'} : pour le "
+                "reprendre, demandez explicitement la reprise (takeover=true).",
+            )
+    return await _send(request, pool, dossier_id, who, "take", TakeCmd)
 
 
 @router.post(

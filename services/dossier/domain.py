@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 
 from assistance import french
 from assistance.business_time import BusinessCalendar
-from workflows.types import Actor, DossierState
+from services.dossier.state import Actor, DossierState
 
 KINDS = ("usage", "advanced_usage", "bug", "evolution")
 KIND_LABELS = {
@@ -53,21 +53,15 @@ def _owner(state: DossierState, actor: Actor) -> None:
         )
 
 
-def check_take(state: DossierState, actor: Actor, takeover: bool = False) -> None:
-    """R2: a technician takes a dossier nobody follows; an admin takes over one another
-    technician follows only by saying so (`takeover`), and the dossier records it."""
+def check_take(state: DossierState, actor: Actor) -> None:
     _open(state)
     _staff(actor)
     if state.technician_id == actor.user_id:
         raise Refused("already_yours", "Vous suivez déjà ce dossier.")
-    held_by = state.technician_name or "un autre technicien"
     if state.technician_id is not None and actor.role != "admin":
-        raise Refused("taken_by_another", f"Le dossier est déjà suivi par {held_by}.")
-    if state.technician_id is not None and not takeover:
         raise Refused(
-            "takeover_required",
-            f"Le dossier est suivi par {held_by} : pour le reprendre, demandez explicitement "
-            "la reprise (takeover).",
+            "taken_by_another",
+            f"Le dossier est déjà suivi par {state.technician_name or 'un autre technicien'}.",
         )
 
 

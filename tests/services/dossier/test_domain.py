@@ -83,9 +83,7 @@ def test_take_and_ownership() -> None:
     taken = DossierState(status="in_progress", technician_id="t1", technician_name="Thomas")
     assert _refusal(domain.check_take, taken, TECH) == "already_yours"
     assert _refusal(domain.check_take, taken, OTHER) == "taken_by_another"
-    # an admin takes over only explicitly (issue 13)
-    assert _refusal(domain.check_take, taken, ADMIN) == "takeover_required"
-    domain.check_take(taken, ADMIN, True)
+    domain.check_take(taken, ADMIN)  # an admin may reassign
     assert _refusal(domain.check_release, taken, OTHER) == "taken_by_another"
     closed = DossierState(status="closed", technician_id="t1")
     assert _refusal(domain.check_take, closed, TECH) == "dossier_closed"
