@@ -1,6 +1,7 @@
 """`/docs`: the OpenAPI page served from local assets only (issue 13: no CDN, works with no
 network), with a CSP that allows nothing else. The Swagger UI files come from the pinned
-`swagger-ui-bundle` package; the page and its start-up script are ours (no inline script)."""
+`swagger-ui-bundle-v2` package (Swagger UI 5, which reads OpenAPI 3.1); the page and its
+start-up script are ours (no inline script)."""
 
 from __future__ import annotations
 

@@ -258,3 +258,33 @@ async def test_browser_injected_scripts_never_run(
         await _nothing_injected(tech)
     for watched in (visitor, customer, tech):
         await watched.page.context.close()
+
+
+async def test_the_api_docs_render_with_no_network(browser, system) -> None:
+    """Issue 13: /docs from local assets only, under its CSP; every outside request fails."""
+    context = await browser.new_context(base_url=system.base_url)
+    try:
+        page = await context.new_page()
+        outside: list[str] = []
+        violations: list[str] = []
+
+        async def only_local(route) -> None:  # type: ignore[no-untyped-def]
+            if route.request.url.startswith(system.base_url):
+                await route.continue_()
+            else:
+                outside.append(route.request.url)
+                await route.abort()
+
+        await page.route("**/*", only_local)
+        page.on(
+            "console",
+            lambda m: violations.append(m.text) if "Content Security Policy" in m.text else None,
+        )
+        await page.goto("/docs")
+        title = page.locator(".swagger-ui .info .title")
+        await title.wait_for(timeout=30_000)
+        assert "Centre de service Manao" in await title.inner_text()
+        assert await page.locator(".opblock").count() > 20  # the operations are listed
+        assert outside == [] and violations == []
+    finally:
+        await context.close()
