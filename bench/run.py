@@ -375,7 +375,7 @@ class _Probe:
     async def pending_and_dossiers(self) -> tuple[int, int]:
         row = await self.pool.fetchrow(
             """SELECT (SELECT count(*) FROM bus.outbox WHERE source = 'intake'
-                        AND kind = 'start_dossier' AND done_at IS NULL) AS pending,
+                        AND kind = 'start_dossier' AND status = 'pending') AS pending,
                       (SELECT count(*) FROM dossier.dossiers) AS dossiers"""
         )
         return int(row["pending"]), int(row["dossiers"])
