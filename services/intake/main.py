@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from assistance.outbox import OutboxRelay
+from assistance.parts import Part
 from services.intake import imap_poller, mail_receiver
 from services.intake.api import router
 from services.intake.mail_ingest import MailIngestor
@@ -17,10 +18,10 @@ from services.intake.relay import (
     mail_sender,
 )
 
-__all__ = ["router", "start"]
+__all__ = ["part", "router", "start"]
 
 if TYPE_CHECKING:
-    from assistance.app import Runtime
+    from assistance.runtime import Runtime
 
 
 def start(rt: Runtime) -> None:
@@ -42,3 +43,13 @@ def start(rt: Runtime) -> None:
         rt.background(receiver.name, receiver.serve)
     if rt.settings.imap_host:
         rt.background("intake imap poller", imap_poller.ImapPoller(ingestor, rt.settings).run)
+
+
+part = Part(
+    "intake",
+    router=router,
+    start=start,
+    migrations="services.intake",
+    uses_temporal=True,
+    takes_deposits=True,
+)

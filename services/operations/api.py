@@ -17,7 +17,7 @@ from services.operations import stuck
 from services.operations.models import ParkedOut, StuckOut
 
 if TYPE_CHECKING:
-    from assistance.app import Runtime
+    from assistance.runtime import Runtime
 
 router = APIRouter(prefix="/api/v1/operations", tags=["operations"])
 

@@ -19,7 +19,7 @@ from temporalio.client import Client
 
 from assistance import db, directory
 from assistance.directory import Role
-from assistance.stack import CaughtMail, LocalStack, free_port
+from deploy.local.stack import CaughtMail, LocalStack, free_port
 from services.intake import mail_receiver
 from services.intake.mail_ingest import Delivery, MailIngestor, StorageUnavailable
 from services.intake.mail_rules import subject_of

