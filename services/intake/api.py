@@ -14,7 +14,7 @@ from assistance.directory import Principal, Role
 from assistance.errors import DomainError, Forbidden
 from assistance.web import PoolDep, PrincipalDep, require
 from services.intake import domain, repo
-from services.intake.mail_api import router as mail_router
+from services.intake.mail.api import router as mail_router
 from services.intake.models import CallIn, Channel, DepositIn, DepositOut
 
 router = APIRouter(prefix="/api/v1", tags=["intake"])

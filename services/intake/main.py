@@ -6,9 +6,9 @@ from typing import TYPE_CHECKING
 
 from assistance.outbox import OutboxRelay
 from assistance.parts import Part
-from services.intake import imap_poller, mail_receiver
 from services.intake.api import router
-from services.intake.mail_ingest import MailIngestor
+from services.intake.mail import imap, receiver
+from services.intake.mail.ingest import MailIngestor
 from services.intake.relay import (
     SEND_MAIL,
     SIGNAL_DOSSIER,
@@ -39,10 +39,10 @@ def start(rt: Runtime) -> None:
     )
     rt.background("intake outbox relay", relay.run)
     ingestor = MailIngestor(rt.pool, rt.settings, rt.calendar)
-    for receiver in mail_receiver.receivers(ingestor, rt.settings):
-        rt.background(receiver.name, receiver.serve)
+    for listener in receiver.receivers(ingestor, rt.settings):
+        rt.background(listener.name, listener.serve)
     if rt.settings.imap_host:
-        rt.background("intake imap poller", imap_poller.ImapPoller(ingestor, rt.settings).run)
+        rt.background("intake imap poller", imap.ImapPoller(ingestor, rt.settings).run)
 
 
 part = Part(

@@ -18,7 +18,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from assistance import mail_once
 from assistance.settings import Settings
-from services.intake import mail_repo
+from services.intake.mail import repo as mail_repo
 
 START_DOSSIER = "start_dossier"
 

@@ -23,8 +23,9 @@ from assistance.text import Line
 from assistance.web import Anyone, PoolDep
 from assistance.web import AnyStaff as Staff
 from assistance.web import TechnicianOrAdmin as Technician
-from services.intake import domain, mail_repo, repo
-from services.intake.mail_models import (
+from services.intake.mail import dossiers
+from services.intake.mail import repo as mail_repo
+from services.intake.mail.models import (
     AttachmentRef,
     BounceOut,
     DiscardIn,
@@ -38,14 +39,13 @@ from services.intake.mail_models import (
     ReleaseIn,
     ReleaseOut,
 )
-from services.intake.mail_rules import (
+from services.intake.mail.rules import (
     choose_software,
     description_of_text,
     strip_quoted,
     subject_of,
 )
 from services.intake.models import DepositIn, Requester
-from services.intake.relay import SIGNAL_DOSSIER
 
 router = APIRouter(prefix="/mail", tags=["mail"])
 
@@ -373,33 +373,19 @@ async def _attach(
         raise DomainError("dossier_required", "Indiquez le dossier (reference).", "reference")
     if target is None:
         raise NotFound("dossier_not_found", "Dossier inconnu.")
-    refs = await mail_repo.attachment_refs(conn, row["id"])
-    await outbox.enqueue(
+    await dossiers.join_dossier(
         conn,
-        "intake",
-        SIGNAL_DOSSIER,
-        {
-            "dossier_id": str(target["id"]),
-            "signal": "customer_message",
-            "arg": {
-                "text": strip_quoted(row["text_body"])[:20_000] or "(message sans texte)",
-                "author_email": row["from_address"] or row["envelope_from"] or "",
-                "author_name": row["from_name"],
-                "via": "mail",
-                "message_id": row["message_id"],
-                "received_at": row["received_at"].isoformat(),
-                "attachments": refs,
-            },
-            "mail_id": str(row["id"]),
-            "reference": target["reference"],
-        },
-    )
-    await conn.execute(
-        "UPDATE intake.mail_messages SET dossier_id = $2, reference = $3, "
-        "threaded_by = 'technician' WHERE id = $1",
         row["id"],
         target["id"],
-        target["reference"],
+        text=strip_quoted(row["text_body"])[:20_000],
+        author_email=row["from_address"] or row["envelope_from"] or "",
+        author_name=row["from_name"],
+        message_id=row["message_id"],
+        received_at=row["received_at"],
+        reference=target["reference"],
+    )
+    await mail_repo.link_dossier(
+        conn, row["id"], target["id"], target["reference"], threaded_by="technician"
     )
     await _resolve(
         conn,
@@ -465,30 +451,16 @@ async def _open(
             where or None,
         ) from exc
     organisation = await directory.organisation_for_email(conn, str(requester.email))
-    received_at = row["received_at"]
-    answer = await repo.record_request(
+    answer = await dossiers.open_dossier(
         conn,
+        row["id"],
         deposit,
-        channel="mail",
-        received_at=received_at,
-        first_response_due=domain.first_response_due(
-            request.app.state.calendar, received_at, settings.first_response_hours
-        ),
+        message_id=row["message_id"],
+        received_at=row["received_at"],
+        settings=settings,
+        calendar=request.app.state.calendar,
         organisation_id=organisation,
         deposited_by=who.user_id,
-        extra={
-            "message_id": row["message_id"],
-            "policy": settings.dossier_policy(),
-            "requester_verified": organisation is not None,
-            "mail_id": str(row["id"]),
-            "attachments": attachments,
-        },
-    )
-    await conn.execute(
-        "UPDATE intake.mail_messages SET dossier_id = $2, reference = $3 WHERE id = $1",
-        row["id"],
-        answer.id,
-        answer.reference,
     )
     await _resolve(
         conn,

@@ -11,8 +11,8 @@ from typing import Any, TypeAlias
 
 import asyncpg
 
-from services.intake.mail_parse import ParsedMail
-from services.intake.mail_rules import REASONS
+from services.intake.mail.parse import ParsedMail
+from services.intake.mail.rules import REASONS
 
 Conn: TypeAlias = asyncpg.Connection | asyncpg.Pool
 
@@ -281,3 +281,29 @@ async def requarantine(
             reason,
         )
         await quarantine(conn, mail_id, reason, REASONS[reason], reference or row["reference"])
+
+
+async def link_dossier(
+    conn: asyncpg.Connection,
+    mail_id: uuid.UUID,
+    dossier_id: uuid.UUID,
+    reference: str,
+    threaded_by: str | None = None,
+) -> None:
+    """The mail belongs to this dossier now (`threaded_by`: who decided, when not the rules)."""
+    if threaded_by is None:
+        await conn.execute(
+            "UPDATE intake.mail_messages SET dossier_id = $2, reference = $3 WHERE id = $1",
+            mail_id,
+            dossier_id,
+            reference,
+        )
+        return
+    await conn.execute(
+        "UPDATE intake.mail_messages SET dossier_id = $2, reference = $3, threaded_by = $4 "
+        "WHERE id = $1",
+        mail_id,
+        dossier_id,
+        reference,
+        threaded_by,
+    )
