@@ -214,3 +214,17 @@ def test_the_production_command_loads_no_dev_stack() -> None:
         [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
     )
     assert out.stdout.strip() == "[]"
+
+
+def test_role_sets_are_named_once_in_the_kernel() -> None:
+    """Who may call an endpoint is one of the aliases of assistance/web.py; a service never
+    builds its own set (`Staff` once meant three different sets in three services)."""
+    places = [
+        f"{path.relative_to(ROOT)}:{node.lineno}"
+        for name, path in MODULES.items()
+        if name.startswith("services")
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+        if isinstance(node, ast.ImportFrom) and node.module == "assistance.web"
+        if any(alias.name == "require" for alias in node.names)
+    ]
+    assert places == []

@@ -9,13 +9,17 @@ from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
 import asyncpg
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Query
 
 from assistance.boundary import Offset
-from assistance.directory import Principal, Role
 from assistance.errors import NotFound
 from assistance.text import Line, SearchQuery
-from assistance.web import PoolDep, require
+from assistance.web import (
+    DeveloperOrAdmin,
+    PoolDep,
+    TechnicianDeveloperOrAdmin,
+    TechnicianOrAdmin,
+)
 from services.bugs import repo, service
 from services.bugs.domain import State
 from services.bugs.models import (
@@ -32,9 +36,6 @@ from services.bugs.models import (
 
 router = APIRouter(prefix="/api/v1", tags=["bugs"])
 
-Developer = Annotated[Principal, Depends(require(Role.developer, Role.admin))]
-Technician = Annotated[Principal, Depends(require(Role.technician, Role.admin))]
-Staff = Annotated[Principal, Depends(require(Role.technician, Role.developer, Role.admin))]
 REFUSALS: dict[int | str, dict[str, Any]] = {
     401: {"description": "Jeton invalide"},
     403: {"description": "Rôle non autorisé"},
@@ -66,7 +67,7 @@ async def _bug_now(conn: asyncpg.Connection, bug_id: uuid.UUID) -> dict[str, Any
 @router.get("/bugs", response_model=BugPage, summary="Lister les bugs")
 async def list_bugs(
     pool: PoolDep,
-    who: Staff,
+    who: TechnicianDeveloperOrAdmin,
     state: State | None = None,
     software: Annotated[Line | None, Query(max_length=100)] = None,
     mine: Annotated[bool, Query(description="Seulement les bugs que je suis")] = False,
@@ -88,7 +89,7 @@ async def list_bugs(
 
 
 @router.get("/bugs/{bug_id}", response_model=BugOut, responses=REFUSALS, summary="Lire un bug")
-async def read_bug(bug_id: uuid.UUID, pool: PoolDep, who: Staff) -> BugOut:
+async def read_bug(bug_id: uuid.UUID, pool: PoolDep, who: TechnicianDeveloperOrAdmin) -> BugOut:
     found = await repo.get_bug(pool, bug_id)
     if found is None:
         raise NotFound("bug_not_found", "Bug introuvable.")
@@ -100,7 +101,7 @@ async def read_bug(bug_id: uuid.UUID, pool: PoolDep, who: Staff) -> BugOut:
 )
 async def search_workarounds(
     pool: PoolDep,
-    who: Staff,
+    who: TechnicianDeveloperOrAdmin,
     software: Annotated[Line | None, Query(max_length=100)] = None,
     version: Annotated[Line | None, Query(max_length=50)] = None,
     q: Annotated[SearchQuery | None, Query(description="Mots (français)")] = None,
@@ -120,7 +121,7 @@ async def search_workarounds(
 @router.post(
     "/bugs/{bug_id}/claim", response_model=BugOut, responses=REFUSALS, summary="Prendre un bug"
 )
-async def claim(bug_id: uuid.UUID, pool: PoolDep, who: Developer) -> dict[str, Any]:
+async def claim(bug_id: uuid.UUID, pool: PoolDep, who: DeveloperOrAdmin) -> dict[str, Any]:
     async def act(conn: asyncpg.Connection) -> dict[str, Any]:
         await service.claim(conn, bug_id, who)
         return await _bug_now(conn, bug_id)
@@ -138,7 +139,7 @@ async def reproduced(
     bug_id: uuid.UUID,
     body: ReproducedIn,
     pool: PoolDep,
-    who: Developer,
+    who: DeveloperOrAdmin,
 ) -> dict[str, Any]:
     async def act(conn: asyncpg.Connection) -> dict[str, Any]:
         await service.reproduced(conn, bug_id, body, who)
@@ -157,7 +158,7 @@ async def not_reproducible(
     bug_id: uuid.UUID,
     body: NotReproducibleIn,
     pool: PoolDep,
-    who: Developer,
+    who: DeveloperOrAdmin,
 ) -> dict[str, Any]:
     """The questions go to the technician and the customer of every linked dossier."""
 
@@ -178,7 +179,7 @@ async def diagnosis(
     bug_id: uuid.UUID,
     body: DiagnosisIn,
     pool: PoolDep,
-    who: Developer,
+    who: DeveloperOrAdmin,
 ) -> dict[str, Any]:
     async def act(conn: asyncpg.Connection) -> dict[str, Any]:
         await service.diagnosed(conn, bug_id, body, who)
@@ -197,7 +198,7 @@ async def fix_completed(
     bug_id: uuid.UUID,
     body: FixIn,
     pool: PoolDep,
-    who: Developer,
+    who: DeveloperOrAdmin,
 ) -> dict[str, Any]:
     """API.md: the fix is done in `version`; when that version (or a later one) is released,
     every affected customer is told which version carries it. The same call twice has one
@@ -223,7 +224,7 @@ async def link_dossier(
     bug_id: uuid.UUID,
     body: LinkIn,
     pool: PoolDep,
-    who: Technician,
+    who: TechnicianOrAdmin,
 ) -> dict[str, Any]:
     """Instead of a duplicate: the dossier follows this bug (R8: after its workaround)."""
 

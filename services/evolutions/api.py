@@ -8,14 +8,18 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 import asyncpg
-from fastapi import APIRouter, Depends, Path, Query, Request, Response
+from fastapi import APIRouter, Path, Query, Request, Response
 
 from assistance import directory
 from assistance.boundary import FIRST_YEAR, LAST_YEAR, Offset
-from assistance.directory import Principal, Role
 from assistance.errors import DomainError, NotFound
-from assistance.web import AnyStaff as Staff
-from assistance.web import PoolDep, require
+from assistance.web import (
+    Admin,
+    AnyStaff,
+    PoolDep,
+    ProductManager,
+    TechnicianProductManagerOrAdmin,
+)
 from services.evolutions import backlog, decisions, domain, publications, releases, reviews
 from services.evolutions.models import (
     AnnouncementsOut,
@@ -37,9 +41,6 @@ from services.evolutions.settings import get_evolutions_settings
 
 router = APIRouter(prefix="/api/v1", tags=["evolutions"])
 
-Grouper = Annotated[Principal, Depends(require(Role.technician, Role.product_manager, Role.admin))]
-ProductManager = Annotated[Principal, Depends(require(Role.product_manager))]
-Admin = Annotated[Principal, Depends(require(Role.admin))]
 CODE = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
 Software = Annotated[
     str, Path(min_length=1, max_length=100, pattern=CODE, description="Code du logiciel")
@@ -60,7 +61,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 @router.get("/evolutions", response_model=EvolutionPage, summary="Le carnet des évolutions")
 async def list_evolutions(
     pool: PoolDep,
-    who: Staff,
+    who: AnyStaff,
     software: SoftwareFilter = None,
     status: Annotated[
         Literal["open", "merged", "accepted", "rejected"] | None, Query(description="État")
@@ -79,7 +80,7 @@ async def list_evolutions(
     responses=ERRORS,
     summary="Une évolution et tous ses demandeurs",
 )
-async def read_evolution(evolution_id: uuid.UUID, pool: PoolDep, who: Staff) -> EvolutionOut:
+async def read_evolution(evolution_id: uuid.UUID, pool: PoolDep, who: AnyStaff) -> EvolutionOut:
     """The id of an evolution or of one of its requests (the hand-over answers both)."""
     async with pool.acquire() as conn:
         return await backlog.get_evolution(conn, await backlog.find_id(conn, evolution_id))
@@ -92,7 +93,7 @@ async def read_evolution(evolution_id: uuid.UUID, pool: PoolDep, who: Staff) -> 
     summary="Regrouper des demandes semblables",
 )
 async def group_evolutions(
-    evolution_id: uuid.UUID, body: GroupIn, pool: PoolDep, who: Grouper
+    evolution_id: uuid.UUID, body: GroupIn, pool: PoolDep, who: TechnicianProductManagerOrAdmin
 ) -> EvolutionOut:
     """R9: the listed evolutions join this one, so the review sees one item with every
     requesting client. Grouping again the same ones answers the same."""
@@ -138,7 +139,7 @@ async def decide(
     summary="Les chefs de produit d'un logiciel",
 )
 async def list_product_managers(
-    software: Software, pool: PoolDep, who: Staff
+    software: Software, pool: PoolDep, who: AnyStaff
 ) -> list[ProductManagerOut]:
     async with pool.acquire() as conn:
         await releases.require_software(conn, software)
@@ -188,7 +189,7 @@ async def unassign_product_manager(
 @router.get("/reviews", response_model=list[ReviewOut], summary="Les revues hebdomadaires")
 async def list_reviews(
     pool: PoolDep,
-    who: Staff,
+    who: AnyStaff,
     software: SoftwareFilter = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> list[ReviewOut]:
@@ -201,7 +202,7 @@ async def list_reviews(
     responses=ERRORS,
     summary="L'ordre du jour d'une revue",
 )
-async def read_review(review_id: uuid.UUID, pool: PoolDep, who: Staff) -> ReviewOut:
+async def read_review(review_id: uuid.UUID, pool: PoolDep, who: AnyStaff) -> ReviewOut:
     return await reviews.get_review(pool, review_id)
 
 
@@ -211,7 +212,7 @@ async def read_review(review_id: uuid.UUID, pool: PoolDep, who: Staff) -> Review
     responses=ERRORS,
     summary="Les prochaines revues d'un logiciel",
 )
-async def review_schedule(software: Software, pool: PoolDep, who: Staff) -> ReviewScheduleOut:
+async def review_schedule(software: Software, pool: PoolDep, who: AnyStaff) -> ReviewScheduleOut:
     await releases.require_software(pool, software)
     settings = get_evolutions_settings()
     slot = review_slot(settings, software)

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
-from typing import Annotated
 
 import asyncpg
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 
 from assistance import directory
 from assistance.directory import Principal, Role
 from assistance.errors import DomainError, Forbidden
-from assistance.web import PoolDep, PrincipalDep, require
+from assistance.web import PoolDep, PrincipalDep, TechnicianOrAdmin
 from services.intake import domain, repo
 from services.intake.mail.api import router as mail_router
 from services.intake.models import CallIn, Channel, DepositIn, DepositOut
@@ -107,7 +106,7 @@ async def log_call(
     request: Request,
     body: CallIn,
     pool: PoolDep,
-    who: Annotated[Principal, Depends(require(Role.technician, Role.admin))],
+    who: TechnicianOrAdmin,
 ) -> DepositOut:
     """R1: a technician logs a phone request; the call itself is the first response."""
     if who.user_id is None:

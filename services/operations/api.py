@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi import APIRouter, Header, Query, Request
 
-from assistance.directory import Principal, Role
+from assistance.directory import Principal
 from assistance.errors import Conflict, NotFound, Unavailable
-from assistance.web import require
+from assistance.web import Admin
 from services.operations import stuck
 from services.operations.models import ParkedOut, StuckOut
 
@@ -21,7 +21,6 @@ if TYPE_CHECKING:
 
 router = APIRouter(prefix="/api/v1/operations", tags=["operations"])
 
-Admin = Annotated[Principal, Depends(require(Role.admin))]
 IdempotencyKey = Annotated[
     str | None,
     Header(alias="Idempotency-Key", max_length=200, description="Rejouer sans double effet"),

@@ -20,9 +20,7 @@ from assistance.boundary import Moment, Offset
 from assistance.directory import Principal
 from assistance.errors import Conflict, DomainError, Forbidden, NotFound
 from assistance.text import Line
-from assistance.web import Anyone, PoolDep
-from assistance.web import AnyStaff as Staff
-from assistance.web import TechnicianOrAdmin as Technician
+from assistance.web import Anyone, AnyStaff, PoolDep, TechnicianOrAdmin
 from services.intake.mail import dossiers
 from services.intake.mail import repo as mail_repo
 from services.intake.mail.models import (
@@ -78,7 +76,7 @@ def _text(value: str | None, field: str) -> None:
 @router.get("/ledger", response_model=LedgerOut, responses=ERRORS, summary="Bilan des mails reçus")
 async def ledger(
     pool: PoolDep,
-    who: Technician,
+    who: TechnicianOrAdmin,
     since: Moment | None = None,
     until: Moment | None = None,
 ) -> LedgerOut:
@@ -245,7 +243,7 @@ async def _mail(conn: asyncpg.Connection, mail_id: uuid.UUID) -> MailOut:
 )
 async def quarantine_list(
     pool: PoolDep,
-    who: Technician,
+    who: TechnicianOrAdmin,
     status: Literal["pending", "released", "discarded", "all"] = "pending",
     reason: Annotated[Line | None, Query(max_length=100)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
@@ -285,7 +283,7 @@ async def quarantine_list(
     responses=ERRORS,
     summary="Un mail en quarantaine",
 )
-async def quarantine_detail(mail_id: uuid.UUID, pool: PoolDep, who: Technician) -> MailOut:
+async def quarantine_detail(mail_id: uuid.UUID, pool: PoolDep, who: TechnicianOrAdmin) -> MailOut:
     async with pool.acquire() as conn:
         mail = await _mail(conn, mail_id)
     if mail.quarantine is None:
@@ -294,7 +292,7 @@ async def quarantine_detail(mail_id: uuid.UUID, pool: PoolDep, who: Technician) 
 
 
 @router.get("/messages/{mail_id}", response_model=MailOut, responses=ERRORS, summary="Un mail reçu")
-async def mail_detail(mail_id: uuid.UUID, pool: PoolDep, who: Staff) -> MailOut:
+async def mail_detail(mail_id: uuid.UUID, pool: PoolDep, who: AnyStaff) -> MailOut:
     """Any stored mail: text, sanitised HTML (no remote images), attachments, outcome."""
     async with pool.acquire() as conn:
         return await _mail(conn, mail_id)
@@ -305,7 +303,7 @@ async def mail_detail(mail_id: uuid.UUID, pool: PoolDep, who: Staff) -> MailOut:
     responses={**ERRORS, 200: {"content": {"message/rfc822": {}}}},
     summary="Le mail brut, tel que reçu",
 )
-async def mail_raw(mail_id: uuid.UUID, pool: PoolDep, who: Technician) -> Response:
+async def mail_raw(mail_id: uuid.UUID, pool: PoolDep, who: TechnicianOrAdmin) -> Response:
     raw = await pool.fetchval("SELECT raw FROM intake.mail_messages WHERE id = $1", mail_id)
     if raw is None:
         raise NotFound("mail_not_found", "Mail inconnu.")
@@ -350,7 +348,7 @@ async def _resolve(
     summary="Libérer un mail dans un dossier",
 )
 async def release(
-    mail_id: uuid.UUID, body: ReleaseIn, request: Request, pool: PoolDep, who: Technician
+    mail_id: uuid.UUID, body: ReleaseIn, request: Request, pool: PoolDep, who: TechnicianOrAdmin
 ) -> ReleaseOut:
     """`open`: a new dossier, channel mail, requester From unless given (the dossier's
     acknowledgement will go to them). `attach`: the mail joins an existing dossier as a
@@ -485,7 +483,7 @@ async def _open(
     summary="Écarter un mail en quarantaine",
 )
 async def discard(
-    mail_id: uuid.UUID, body: DiscardIn, pool: PoolDep, who: Technician
+    mail_id: uuid.UUID, body: DiscardIn, pool: PoolDep, who: TechnicianOrAdmin
 ) -> ReleaseOut:
     """Spam, automatic notices: kept (raw) and counted, no dossier."""
     async with pool.acquire() as conn, conn.transaction():
@@ -498,7 +496,7 @@ async def discard(
 @router.get(
     "/bounces", response_model=list[BounceOut], responses=ERRORS, summary="Adresses en échec"
 )
-async def bounces(pool: PoolDep, who: Technician, bouncing: bool = True) -> list[BounceOut]:
+async def bounces(pool: PoolDep, who: TechnicianOrAdmin, bouncing: bool = True) -> list[BounceOut]:
     """Addresses our mails bounced from (delivery status notifications), latest first."""
     rows = await pool.fetch(
         "SELECT * FROM intake.mail_bounces WHERE bouncing = $1 ORDER BY last_at DESC LIMIT 500",
@@ -522,7 +520,7 @@ async def bounces(pool: PoolDep, who: Technician, bouncing: bool = True) -> list
 @router.delete(
     "/bounces/{address}", status_code=204, responses=ERRORS, summary="L'adresse est corrigée"
 )
-async def clear_bounce(address: str, pool: PoolDep, who: Technician) -> Response:
+async def clear_bounce(address: str, pool: PoolDep, who: TechnicianOrAdmin) -> Response:
     """The address works again: the next bounce alerts again."""
     _text(address, "address")
     done = await pool.execute(
