@@ -123,7 +123,12 @@ def main(argv: list[str] | None = None) -> None:
     if args.command == "dev":
         # the local stack (deploy/local/, the `[local]` extra) is loaded only here: the
         # production image has neither it nor the servers' binaries
-        from deploy.local.dev import run_dev
+        try:
+            from deploy.local.dev import run_dev
+        except ImportError as exc:
+            sys.exit(
+                f"`assistance dev` needs the local stack (deploy/local/, the [local] extra): {exc}"
+            )
 
         coro = run_dev(settings, list(SERVICES), _prepare)
     elif args.command == "run":
