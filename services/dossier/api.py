@@ -195,7 +195,9 @@ async def activity_report(
     first_monday = today - timedelta(days=today.weekday(), weeks=weeks - 1)
     since = datetime.combine(first_monday, datetime.min.time(), tzinfo=calendar.tz)
     rows, breach_rows = await repo.activity(pool, since=since, timezone=calendar.timezone)
-    per_week = {(first_monday + timedelta(weeks=i)).isoformat(): Counter() for i in range(weeks)}
+    per_week: dict[str, Counter[str]] = {
+        (first_monday + timedelta(weeks=i)).isoformat(): Counter() for i in range(weeks)
+    }
     per_software: dict[str, Counter[str]] = {}
     channels: Counter[str] = Counter()
     kinds: Counter[str] = Counter()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
+from typing import Any
 
 import asyncpg
 from fastapi import APIRouter, Request
@@ -19,7 +20,7 @@ from services.intake.models import CallIn, Channel, DepositIn, DepositOut
 router = APIRouter(prefix="/api/v1", tags=["intake"])
 SOFTWARES = directory.SoftwareCatalogue()
 
-ERRORS = {
+ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"description": "Jeton invalide"},
     403: {"description": "Rôle non autorisé"},
     422: {"description": "Demande invalide : `error.field` nomme le champ fautif"},
