@@ -20,7 +20,15 @@ from assistance.web import (
     ProductManager,
     TechnicianProductManagerOrAdmin,
 )
-from services.evolutions import backlog, decisions, domain, publications, releases, reviews
+from services.evolutions import (
+    backlog,
+    decisions,
+    domain,
+    publications,
+    releases,
+    repo,
+    reviews,
+)
 from services.evolutions.models import (
     AnnouncementsOut,
     DecisionIn,
@@ -147,7 +155,7 @@ async def list_product_managers(
             ProductManagerOut(
                 software=software, user_id=u, email=await directory.user_email(conn, u)
             )
-            for u in await backlog.product_managers(conn, software)
+            for u in await repo.product_managers(conn, software)
         ]
 
 
@@ -165,7 +173,7 @@ async def assign_product_manager(
         email = await directory.user_email(conn, user_id)
         if email is None:
             raise NotFound("user_not_found", "Utilisateur inconnu.", "user_id")
-        await backlog.assign_product_manager(conn, software, user_id)
+        await repo.assign_product_manager(conn, software, user_id)
     return ProductManagerOut(software=software, user_id=user_id, email=email)
 
 
@@ -178,7 +186,7 @@ async def assign_product_manager(
 async def unassign_product_manager(
     software: Software, user_id: uuid.UUID, pool: PoolDep, who: Admin
 ) -> Response:
-    if not await backlog.unassign_product_manager(pool, software, user_id):
+    if not await repo.unassign_product_manager(pool, software, user_id):
         raise NotFound("not_product_manager", "Cet utilisateur n'est pas chef de ce produit.")
     return Response(status_code=204)
 

@@ -13,8 +13,8 @@ from assistance.directory import Role
 from assistance.outbox import OutboxRelay
 from assistance.parts import Part
 from services.evolutions import api, feeds, handover
-from services.evolutions.backlog import assign_product_manager
 from services.evolutions.mail import MAIL, MailSender
+from services.evolutions.repo import assign_product_manager
 from services.evolutions.schedules import ScheduleKeeper
 from services.evolutions.settings import get_evolutions_settings
 
