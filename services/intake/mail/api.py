@@ -54,13 +54,6 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-# The ledger's period: [since, until), either end open when not given.
-WINDOW = (
-    "{column} >= coalesce($1::timestamptz, '-infinity') "
-    "AND {column} < coalesce($2::timestamptz, 'infinity')"
-)
-
-
 class Gone(DomainError):
     status = 410
 
@@ -83,50 +76,11 @@ async def ledger(
     """Reconciliation over a period (all time by default): every delivery answered is counted
     once — received = ingested (opened + joined) + quarantined + duplicates — and refusals at
     reception with their reason."""
-    window = WINDOW.format(column="at")
     async with pool.acquire() as conn:
-        entries = {
-            r["entry"]: r["n"]
-            for r in await conn.fetch(
-                f"SELECT entry, count(*) AS n FROM intake.mail_ledger WHERE {window} "
-                "GROUP BY entry",
-                since,
-                until,
-            )
-        }
-        rejected = {
-            r["reason"] or "unknown": r["n"]
-            for r in await conn.fetch(
-                f"SELECT reason, count(*) AS n FROM intake.mail_ledger WHERE {window} "
-                "AND entry = 'rejected' GROUP BY reason",
-                since,
-                until,
-            )
-        }
-        by_source = {
-            r["source"]: r["n"]
-            for r in await conn.fetch(
-                f"SELECT source, count(*) AS n FROM intake.mail_ledger WHERE {window} "
-                "AND entry <> 'rejected' GROUP BY source",
-                since,
-                until,
-            )
-        }
-        quarantine = await conn.fetch(
-            f"""SELECT q.status, q.reason, count(*) AS n FROM intake.mail_ledger l
-               JOIN intake.mail_quarantine q ON q.mail_id = l.mail_id
-               WHERE l.entry = 'quarantined' AND {WINDOW.format(column="l.at")}
-               GROUP BY q.status, q.reason""",
-            since,
-            until,
-        )
-        stored = await conn.fetchval(
-            "SELECT count(*) FROM intake.mail_messages WHERE "
-            + WINDOW.format(column="received_at"),
-            since,
-            until,
-        )
+        counts = await mail_repo.ledger_counts(conn, since, until)
         backlog = await outbox.backlog(conn, "intake")
+    entries, rejected, by_source = counts.entries, counts.rejected, counts.by_source
+    quarantine, stored = counts.quarantine, counts.stored
     opened, joined = entries.get("opened", 0), entries.get("joined", 0)
     quarantined, duplicates = entries.get("quarantined", 0), entries.get("duplicate", 0)
     received = opened + joined + quarantined + duplicates
@@ -169,25 +123,8 @@ def _quarantine(row: asyncpg.Record) -> QuarantineInfo | None:
     )
 
 
-_MAIL = """SELECT m.*, q.reason AS q_reason, q.detail AS q_detail, q.reference AS q_reference,
-               q.status AS q_status, q.created_at AS q_created_at,
-               q.resolved_at AS q_resolved_at, q.resolution AS q_resolution
-           FROM intake.mail_messages m LEFT JOIN intake.mail_quarantine q ON q.mail_id = m.id"""
-
-
-_LIST_COLUMNS = """SELECT m.id, m.received_at, m.source, m.from_address, m.from_name, m.subject,
-               m.size_bytes,
-               (SELECT count(*) FROM intake.mail_attachments a WHERE a.mail_id = m.id)
-               AS attachments"""
-
-
 async def _attachments(conn: asyncpg.Connection, mail_id: uuid.UUID) -> list[AttachmentRef]:
-    rows = await conn.fetch(
-        """SELECT id, filename, sniffed_type, declared_type, size_bytes, content IS NOT NULL
-                  AS kept, dropped, dangerous, inline
-           FROM intake.mail_attachments WHERE mail_id = $1 ORDER BY position""",
-        mail_id,
-    )
+    rows = await mail_repo.attachments_of(conn, mail_id)
     return [
         AttachmentRef(
             id=r["id"],
@@ -206,7 +143,7 @@ async def _attachments(conn: asyncpg.Connection, mail_id: uuid.UUID) -> list[Att
 
 
 async def _mail(conn: asyncpg.Connection, mail_id: uuid.UUID) -> MailOut:
-    row = await conn.fetchrow(f"{_MAIL} WHERE m.id = $1", mail_id)
+    row = await mail_repo.stored_mail(conn, mail_id)
     if row is None:
         raise NotFound("mail_not_found", "Mail inconnu.")
     return MailOut(
@@ -251,16 +188,7 @@ async def quarantine_list(
 ) -> list[QuarantineItem]:
     """What could not become a dossier, newest first, each with its reason."""
     _text(reason, "reason")
-    rows = await pool.fetch(
-        f"""{_MAIL.replace("SELECT m.*", _LIST_COLUMNS)}
-            WHERE q.mail_id IS NOT NULL AND ($1 = 'all' OR q.status = $1)
-              AND ($2::text IS NULL OR q.reason = $2)
-            ORDER BY m.received_at DESC LIMIT $3 OFFSET $4""",
-        status,
-        reason,
-        limit,
-        offset,
-    )
+    rows = await mail_repo.quarantined(pool, status, reason, limit, offset)
     return [
         QuarantineItem(
             mail_id=r["id"],
@@ -304,19 +232,14 @@ async def mail_detail(mail_id: uuid.UUID, pool: PoolDep, who: AnyStaff) -> MailO
     summary="Le mail brut, tel que reçu",
 )
 async def mail_raw(mail_id: uuid.UUID, pool: PoolDep, who: TechnicianOrAdmin) -> Response:
-    raw = await pool.fetchval("SELECT raw FROM intake.mail_messages WHERE id = $1", mail_id)
+    raw = await mail_repo.raw_of(pool, mail_id)
     if raw is None:
         raise NotFound("mail_not_found", "Mail inconnu.")
     return Response(raw, media_type="message/rfc822", headers=_download_headers(f"{mail_id}.eml"))
 
 
 async def _pending(conn: asyncpg.Connection, mail_id: uuid.UUID) -> asyncpg.Record:
-    row = await conn.fetchrow(
-        """SELECT q.status, q.resolution, m.* FROM intake.mail_quarantine q
-           JOIN intake.mail_messages m ON m.id = q.mail_id
-           WHERE q.mail_id = $1 FOR UPDATE OF q""",
-        mail_id,
-    )
+    row = await mail_repo.lock_quarantined(conn, mail_id)
     if row is None:
         raise NotFound("not_quarantined", "Ce mail n'est pas en quarantaine.")
     if row["status"] != "pending":
@@ -331,14 +254,7 @@ async def _resolve(
     status: str,
     resolution: dict[str, Any],
 ) -> None:
-    await conn.execute(
-        """UPDATE intake.mail_quarantine SET status = $2, resolved_at = now(), resolved_by = $3,
-               resolution = $4 WHERE mail_id = $1""",
-        mail_id,
-        status,
-        who.user_id,
-        resolution,
-    )
+    await mail_repo.resolve_quarantine(conn, mail_id, status, who.user_id, resolution)
 
 
 @router.post(
@@ -498,10 +414,7 @@ async def discard(
 )
 async def bounces(pool: PoolDep, who: TechnicianOrAdmin, bouncing: bool = True) -> list[BounceOut]:
     """Addresses our mails bounced from (delivery status notifications), latest first."""
-    rows = await pool.fetch(
-        "SELECT * FROM intake.mail_bounces WHERE bouncing = $1 ORDER BY last_at DESC LIMIT 500",
-        bouncing,
-    )
+    rows = await mail_repo.bounces(pool, bouncing)
     return [
         BounceOut(
             address=r["address"],
@@ -523,12 +436,7 @@ async def bounces(pool: PoolDep, who: TechnicianOrAdmin, bouncing: bool = True) 
 async def clear_bounce(address: str, pool: PoolDep, who: TechnicianOrAdmin) -> Response:
     """The address works again: the next bounce alerts again."""
     _text(address, "address")
-    done = await pool.execute(
-        "UPDATE intake.mail_bounces SET bouncing = false, alerted_at = NULL "
-        "WHERE address = lower($1)",
-        address,
-    )
-    if done.endswith(" 0"):
+    if not await mail_repo.clear_bounce(pool, address):
         raise NotFound("bounce_not_found", "Adresse inconnue.")
     return Response(status_code=204)
 
@@ -554,14 +462,7 @@ def _download_headers(filename: str) -> dict[str, str]:
 )
 async def attachment(attachment_id: uuid.UUID, pool: PoolDep, who: Anyone) -> Response:
     """Staff, or a customer of the organisation of the dossier the mail belongs to."""
-    row = await pool.fetchrow(
-        """SELECT a.filename, a.sniffed_type, a.dangerous, a.content, a.dropped,
-                  m.dossier_id, r.organisation_id
-           FROM intake.mail_attachments a JOIN intake.mail_messages m ON m.id = a.mail_id
-           LEFT JOIN intake.requests r ON r.id = m.dossier_id
-           WHERE a.id = $1""",
-        attachment_id,
-    )
+    row = await mail_repo.attachment(pool, attachment_id)
     if row is None:
         raise NotFound("attachment_not_found", "Pièce jointe inconnue.")
     if not who.is_staff and (
