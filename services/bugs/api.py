@@ -54,6 +54,18 @@ async def _write(pool: asyncpg.Pool, action: Action) -> dict[str, Any]:
         return await action(conn)
 
 
+async def _step(
+    pool: asyncpg.Pool, bug_id: uuid.UUID, step: Callable[..., Awaitable[Any]], *args: Any
+) -> dict[str, Any]:
+    """One step of a bug's life, in one transaction; answers the bug as it is after it."""
+
+    async def act(conn: asyncpg.Connection) -> dict[str, Any]:
+        await step(conn, bug_id, *args)
+        return await _bug_now(conn, bug_id)
+
+    return await _write(pool, act)
+
+
 async def _bug_now(conn: asyncpg.Connection, bug_id: uuid.UUID) -> dict[str, Any]:
     bug = await repo.get_bug(conn, bug_id)
     if bug is None:
@@ -122,11 +134,7 @@ async def search_workarounds(
     "/bugs/{bug_id}/claim", response_model=BugOut, responses=REFUSALS, summary="Prendre un bug"
 )
 async def claim(bug_id: uuid.UUID, pool: PoolDep, who: DeveloperOrAdmin) -> dict[str, Any]:
-    async def act(conn: asyncpg.Connection) -> dict[str, Any]:
-        await service.claim(conn, bug_id, who)
-        return await _bug_now(conn, bug_id)
-
-    return await _write(pool, act)
+    return await _step(pool, bug_id, service.claim, who)
 
 
 @router.post(
@@ -141,11 +149,7 @@ async def reproduced(
     pool: PoolDep,
     who: DeveloperOrAdmin,
 ) -> dict[str, Any]:
-    async def act(conn: asyncpg.Connection) -> dict[str, Any]:
-        await service.reproduced(conn, bug_id, body, who)
-        return await _bug_now(conn, bug_id)
-
-    return await _write(pool, act)
+    return await _step(pool, bug_id, service.reproduced, body, who)
 
 
 @router.post(
@@ -162,11 +166,7 @@ async def not_reproducible(
 ) -> dict[str, Any]:
     """The questions go to the technician and the customer of every linked dossier."""
 
-    async def act(conn: asyncpg.Connection) -> dict[str, Any]:
-        await service.not_reproducible(conn, bug_id, body, who)
-        return await _bug_now(conn, bug_id)
-
-    return await _write(pool, act)
+    return await _step(pool, bug_id, service.not_reproducible, body, who)
 
 
 @router.post(
@@ -181,11 +181,7 @@ async def diagnosis(
     pool: PoolDep,
     who: DeveloperOrAdmin,
 ) -> dict[str, Any]:
-    async def act(conn: asyncpg.Connection) -> dict[str, Any]:
-        await service.diagnosed(conn, bug_id, body, who)
-        return await _bug_now(conn, bug_id)
-
-    return await _write(pool, act)
+    return await _step(pool, bug_id, service.diagnosed, body, who)
 
 
 @router.post(
@@ -228,8 +224,4 @@ async def link_dossier(
 ) -> dict[str, Any]:
     """Instead of a duplicate: the dossier follows this bug (R8: after its workaround)."""
 
-    async def act(conn: asyncpg.Connection) -> dict[str, Any]:
-        await service.link_dossier(conn, bug_id, body, who)
-        return await _bug_now(conn, bug_id)
-
-    return await _write(pool, act)
+    return await _step(pool, bug_id, service.link_dossier, body, who)
