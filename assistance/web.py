@@ -124,5 +124,26 @@ TrainerTechnicianOrAdmin = Annotated[
 ]
 
 
+# The refusals an endpoint documents (its OpenAPI `responses`), built by `refusals`.
+Refusals = dict[int | str, dict[str, Any]]
+INVALID = "Demande invalide : `error.field` nomme le champ fautif"
+
+
+def refusals(
+    more: dict[int, str] | None = None,
+    *,
+    unauthenticated: str = "Jeton invalide",
+    forbidden: str = "Rôle non autorisé",
+) -> Refusals:
+    """401 and 403, which every endpoint with a role set may answer, then `more` (status →
+    what it means here), in that order."""
+    documented: Refusals = {
+        401: {"description": unauthenticated},
+        403: {"description": forbidden},
+    }
+    documented.update({status: {"description": text} for status, text in (more or {}).items()})
+    return documented
+
+
 def body_hash(body: Any) -> str:
     return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()

@@ -19,6 +19,7 @@ from assistance.web import (
     PoolDep,
     TechnicianDeveloperOrAdmin,
     TechnicianOrAdmin,
+    refusals,
 )
 from services.bugs import repo, service
 from services.bugs.domain import State
@@ -36,13 +37,13 @@ from services.bugs.models import (
 
 router = APIRouter(prefix="/api/v1", tags=["bugs"])
 
-REFUSALS: dict[int | str, dict[str, Any]] = {
-    401: {"description": "Jeton invalide"},
-    403: {"description": "Rôle non autorisé"},
-    404: {"description": "Bug introuvable"},
-    409: {"description": "Étape refusée : `error.message` dit pourquoi"},
-    422: {"description": "Corps invalide (`error.field`) ou clé d'idempotence réutilisée"},
-}
+REFUSALS = refusals(
+    {
+        404: "Bug introuvable",
+        409: "Étape refusée : `error.message` dit pourquoi",
+        422: "Corps invalide (`error.field`) ou clé d'idempotence réutilisée",
+    }
+)
 
 Action = Callable[[asyncpg.Connection], Awaitable[dict[str, Any]]]
 

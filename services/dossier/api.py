@@ -26,6 +26,7 @@ from assistance.web import (
     CustomerTechnicianOrAdmin,
     PoolDep,
     TechnicianOrAdmin,
+    refusals,
 )
 from services.dossier import commands, domain, repo
 from services.dossier.models import (
@@ -58,14 +59,14 @@ from workflows.types import (
 
 router = APIRouter(prefix="/api/v1", tags=["dossiers"])
 
-REFUSALS: dict[int | str, dict[str, Any]] = {
-    401: {"description": "Jeton invalide"},
-    403: {"description": "Rôle non autorisé"},
-    404: {"description": "Dossier introuvable"},
-    409: {"description": "Transition refusée : `error.message` dit pourquoi"},
-    422: {"description": "Corps invalide"},
-    503: {"description": "Suivi momentanément indisponible, réessayer"},
-}
+REFUSALS = refusals(
+    {
+        404: "Dossier introuvable",
+        409: "Transition refusée : `error.message` dit pourquoi",
+        422: "Corps invalide",
+        503: "Suivi momentanément indisponible, réessayer",
+    }
+)
 PENDING = (
     "Le suivi n'a pas répondu à temps : la commande sera appliquée (ou refusée) dès qu'il "
     "répond. `Location` dit où lire son issue ; la même `Idempotency-Key` la relit aussi."

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 import asyncpg
 from fastapi import APIRouter, Path, Query, Request, Response
@@ -14,11 +14,13 @@ from assistance import directory
 from assistance.boundary import FIRST_YEAR, LAST_YEAR, Offset
 from assistance.errors import DomainError, NotFound
 from assistance.web import (
+    INVALID,
     Admin,
     AnyStaff,
     PoolDep,
     ProductManager,
     TechnicianProductManagerOrAdmin,
+    refusals,
 )
 from services.evolutions import (
     backlog,
@@ -54,13 +56,11 @@ Software = Annotated[
     str, Path(min_length=1, max_length=100, pattern=CODE, description="Code du logiciel")
 ]
 SoftwareFilter = Annotated[str | None, Query(max_length=100, pattern=CODE)]
-ERRORS: dict[int | str, dict[str, Any]] = {
-    401: {"description": "Jeton invalide ou absent"},
-    403: {"description": "Rôle non autorisé, ou chef de produit d'un autre logiciel"},
-    404: {"description": "Introuvable"},
-    409: {"description": "Déjà décidé autrement"},
-    422: {"description": "Demande invalide : `error.field` nomme le champ fautif"},
-}
+ERRORS = refusals(
+    {404: "Introuvable", 409: "Déjà décidé autrement", 422: INVALID},
+    unauthenticated="Jeton invalide ou absent",
+    forbidden="Rôle non autorisé, ou chef de produit d'un autre logiciel",
+)
 
 
 # --- backlog (R9) -------------------------------------------------------------------------------

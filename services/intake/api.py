@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
-from typing import Any
 
 import asyncpg
 from fastapi import APIRouter, Request
@@ -12,7 +11,7 @@ from fastapi import APIRouter, Request
 from assistance import directory
 from assistance.directory import Principal, Role
 from assistance.errors import DomainError, Forbidden
-from assistance.web import PoolDep, PrincipalDep, TechnicianOrAdmin
+from assistance.web import INVALID, PoolDep, PrincipalDep, TechnicianOrAdmin, refusals
 from services.intake import domain, repo
 from services.intake.mail.api import router as mail_router
 from services.intake.models import CallIn, Channel, DepositIn, DepositOut
@@ -20,11 +19,7 @@ from services.intake.models import CallIn, Channel, DepositIn, DepositOut
 router = APIRouter(prefix="/api/v1", tags=["intake"])
 SOFTWARES = directory.SoftwareCatalogue()
 
-ERRORS: dict[int | str, dict[str, Any]] = {
-    401: {"description": "Jeton invalide"},
-    403: {"description": "Rôle non autorisé"},
-    422: {"description": "Demande invalide : `error.field` nomme le champ fautif"},
-}
+ERRORS = refusals({422: INVALID})
 
 
 async def _organisation(

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Header, Query, Request
 
 from assistance.directory import Principal
 from assistance.errors import Conflict, NotFound, Unavailable
-from assistance.web import Admin
+from assistance.web import Admin, refusals
 from services.operations import stuck
 from services.operations.models import ParkedOut, StuckOut
 
@@ -25,17 +25,16 @@ IdempotencyKey = Annotated[
     str | None,
     Header(alias="Idempotency-Key", max_length=200, description="Rejouer sans double effet"),
 ]
-REFUSALS: dict[int | str, dict[str, Any]] = {
-    401: {"description": "Jeton invalide"},
-    403: {"description": "Réservé aux administrateurs"},
-}
-ACTION_REFUSALS: dict[int | str, dict[str, Any]] = {
-    **REFUSALS,
-    404: {"description": "Élément introuvable"},
-    409: {"description": "Action impossible dans l'état de l'élément"},
-    422: {"description": "Paramètre invalide"},
-    503: {"description": "Une dépendance nécessaire à la relance est indisponible"},
-}
+REFUSALS = refusals(forbidden="Réservé aux administrateurs")
+ACTION_REFUSALS = refusals(
+    {
+        404: "Élément introuvable",
+        409: "Action impossible dans l'état de l'élément",
+        422: "Paramètre invalide",
+        503: "Une dépendance nécessaire à la relance est indisponible",
+    },
+    forbidden="Réservé aux administrateurs",
+)
 
 
 def _runtime(request: Request) -> Runtime:

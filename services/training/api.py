@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 
@@ -12,7 +12,7 @@ from assistance.boundary import Offset
 from assistance.directory import Principal
 from assistance.errors import Conflict, DomainError, Forbidden, NotFound
 from assistance.text import Line
-from assistance.web import Trainer, TrainerOrAdmin, TrainerTechnicianOrAdmin
+from assistance.web import INVALID, Trainer, TrainerOrAdmin, TrainerTechnicianOrAdmin, refusals
 from services.training import appointments, booking, domain, repo, views
 from services.training.context import Context
 from services.training.models import (
@@ -35,13 +35,9 @@ from services.training.models import (
 
 router = APIRouter(prefix="/api/v1", tags=["training"])
 
-ERRORS: dict[int | str, dict[str, Any]] = {
-    401: {"description": "Jeton invalide"},
-    403: {"description": "Rôle non autorisé"},
-    404: {"description": "Introuvable"},
-    409: {"description": "Conflit : créneau pris, rendez-vous déjà clos…"},
-    422: {"description": "Demande invalide : `error.field` nomme le champ fautif"},
-}
+ERRORS = refusals(
+    {404: "Introuvable", 409: "Conflit : créneau pris, rendez-vous déjà clos…", 422: INVALID}
+)
 
 
 def context(request: Request) -> Context:

@@ -20,7 +20,7 @@ from assistance.boundary import Moment, Offset
 from assistance.directory import Principal
 from assistance.errors import Conflict, DomainError, Forbidden, NotFound
 from assistance.text import Line
-from assistance.web import Anyone, AnyStaff, PoolDep, TechnicianOrAdmin
+from assistance.web import Anyone, AnyStaff, PoolDep, TechnicianOrAdmin, refusals
 from services.intake.mail import dossiers
 from services.intake.mail import repo as mail_repo
 from services.intake.mail.models import (
@@ -47,11 +47,7 @@ from services.intake.models import DepositIn, Requester
 
 router = APIRouter(prefix="/mail", tags=["mail"])
 
-ERRORS: dict[int | str, dict[str, Any]] = {
-    401: {"description": "Jeton invalide"},
-    403: {"description": "Rôle non autorisé"},
-    404: {"description": "Inconnu"},
-}
+ERRORS = refusals({404: "Inconnu"})
 
 
 class Gone(DomainError):
