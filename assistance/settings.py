@@ -105,7 +105,7 @@ class Settings(BaseSettings):
     operations_notify_seconds: float = Field(default=60.0, gt=0)  # admins' mail, batched
 
     def dossier_policy(self) -> dict[str, object]:
-        """The rules a new dossier is opened under (`workflows.types.DossierPolicy`)."""
+        """The rules a new dossier is opened under (`services.dossier.state.DossierPolicy`)."""
         return {
             "timezone": self.business_timezone,
             "business_hours": self.business_hours,

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
 
 def _start_worker(rt: Runtime) -> None:
-    # imported here: the workflows and their activities load only in a process running them
+    # imported here: the worker, its activities and the bridge load only in a process running it
     from workflows import bridge, worker
 
     worker.start(rt)
