@@ -1,11 +1,16 @@
-"""Demo data for a first look: one client organisation, one user per role, two softwares."""
+"""Demo data for a first look: one client organisation, one user per role, two softwares;
+each part adds its own on top (its `demo` hook, assistance/parts.py)."""
 
 from __future__ import annotations
+
+from collections.abc import Iterable
+from uuid import UUID
 
 import asyncpg
 
 from assistance import directory
 from assistance.directory import Role
+from assistance.parts import DemoHook
 
 ORGANISATION = ("Dupont SA", ["dupont-sa.fr"], "Cabinet comptable de 40 personnes, 3 sites.")
 USERS = [
@@ -20,9 +25,11 @@ USERS = [
 SOFTWARES = [("manao-compta", "Manao Compta", "5.2"), ("manao-paie", "Manao Paie", "3.1")]
 
 
-async def load(pool: asyncpg.Pool) -> list[tuple[str, Role, str]]:
-    """Create (or refresh) the demo directory; returns (email, role, fresh token) per user."""
+async def load(pool: asyncpg.Pool, hooks: Iterable[DemoHook] = ()) -> list[tuple[str, Role, str]]:
+    """Create (or refresh) the demo directory, then run the parts' demo hooks in the same
+    transaction; returns (email, role, fresh token) per user."""
     tokens: list[tuple[str, Role, str]] = []
+    users: dict[Role, UUID] = {}
     async with pool.acquire() as conn, conn.transaction():
         name, domains, context = ORGANISATION
         org = await directory.create_organisation(conn, name, domains, context)
@@ -33,10 +40,8 @@ async def load(pool: asyncpg.Pool) -> list[tuple[str, Role, str]]:
             user = await directory.create_user(
                 conn, email, full_name, role, org if role is Role.customer else None
             )
+            users[role] = user
             tokens.append((email, role, await directory.issue_token(conn, user, "demo")))
-            if role is Role.product_manager:  # R9: the demo product manager owns both softwares
-                from services.evolutions.backlog import assign_product_manager
-
-                for code, _, _ in SOFTWARES:
-                    await assign_product_manager(conn, code, user)
+        for hook in hooks:
+            await hook(conn, users, [code for code, _, _ in SOFTWARES])
     return tokens

@@ -6,10 +6,11 @@ from __future__ import annotations
 from fastapi import APIRouter
 from fastapi.staticfiles import StaticFiles
 
+from assistance.parts import Part
 from services.site import account, dashboard, office, operations, portal, public, staff
 from services.site.web import STATIC
 
-__all__ = ["router"]
+__all__ = ["part", "router"]
 
 router = APIRouter(include_in_schema=False)
 for pages in (
@@ -23,3 +24,8 @@ for pages in (
 ):
     router.include_router(pages)
 router.mount("/static/site", StaticFiles(directory=STATIC), name="site-static")
+
+
+part = Part(
+    "site", router=router, migrations="services.site", uses_temporal=True, sends_commands=True
+)

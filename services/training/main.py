@@ -10,14 +10,15 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from assistance.outbox import OutboxRelay
+from assistance.parts import Part
 from services.training import handover, history, mailer
 from services.training.api import router
 from services.training.context import Context
 
-__all__ = ["router", "start"]
+__all__ = ["part", "router", "start"]
 
 if TYPE_CHECKING:
-    from assistance.app import Runtime
+    from assistance.runtime import Runtime
 
 
 def start(rt: Runtime) -> None:
@@ -37,3 +38,6 @@ def start(rt: Runtime) -> None:
         await rt.bus.consume(history.DURABLE, history.SUBJECTS, recorder, pool=rt.pool)
 
     rt.background("training dossier history", record_history)
+
+
+part = Part("training", router=router, start=start, migrations="services.training")

@@ -11,8 +11,8 @@ import pytest
 
 from assistance import db
 from assistance.mail import signed_message_id
-from services.intake.mail_auth import Dmarc, dmarc_of
-from services.intake.mail_ingest import Delivery, MailIngestor
+from services.intake.mail.auth import Dmarc, dmarc_of
+from services.intake.mail.ingest import Delivery, MailIngestor
 from tests.helpers import deposit_body
 from tests.services.intake.mail_helpers import SUPPORT, build_mail, unique
 

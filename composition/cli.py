@@ -21,16 +21,15 @@ from collections.abc import Iterable
 
 import uvicorn
 import uvloop
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter
 
-from assistance import db, demo, devmail, directory, headers
-from assistance.app import SERVICES, TARGETS, create_app
+from assistance import db, directory
 from assistance.bus import Bus
 from assistance.directory import Role
 from assistance.settings import Settings
-from assistance.stack import LocalStack, StackConfig, free_port
-from assistance.supervisor import Part, Supervisor
 from assistance.text import LINE_MESSAGE, is_clean_line
+from composition.app import create_app, load_demo, migrate
+from composition.parts import SERVICES, TARGETS
 
 
 def _serve(
@@ -49,147 +48,6 @@ async def _run(settings: Settings, targets: list[str]) -> None:
     if not settings.database_url:
         sys.exit("DATABASE_URL is required for `assistance run` (use `assistance dev` locally).")
     await _serve(settings, targets).serve()
-
-
-async def _dev(settings: Settings) -> None:
-    """Everything on one machine, supervised: this process starts Temporal, NATS, PostgreSQL
-    and the mail catcher, then the services and the worker as two child processes (the same
-    code as `assistance run`), and restarts whichever dies (assistance/supervisor.py)."""
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    stack = LocalStack(
-        StackConfig(
-            data_dir=settings.data_dir.resolve(),
-            database_url=settings.database_url or None,
-            persistent=True,
-            temporal_port=_port("TEMPORAL_PORT"),
-            temporal_ui_port=_port("TEMPORAL_UI_PORT"),
-            nats_port=_port("NATS_PORT"),
-            smtp_port=_port("MAIL_CATCHER_PORT"),
-        )
-    )
-    print("▸ Démarrage des composants (Temporal, NATS JetStream, PostgreSQL, mail)…", flush=True)
-    ends = await stack.start()
-    supervisor = Supervisor(say=lambda line: print(line, flush=True))
-    parts: list[Part] = []
-    mail_pages: uvicorn.Server | None = None
-    try:
-        settings = settings.model_copy(
-            update={
-                "database_url": ends.database_url,
-                "temporal_address": ends.temporal_address,
-                "nats_url": ends.nats_url,
-                "smtp_host": ends.smtp_host,
-                "smtp_port": ends.smtp_port,
-            }
-        )
-        print("▸ Migrations de la base…", flush=True)
-        await db.migrate(settings.database_url)
-        pool = await db.create_pool(settings.database_url, 2)
-        try:
-            tokens = await demo.load(pool)
-        finally:
-            await pool.close()
-        # The services and the Temporal worker run as two processes: workflow code is
-        # CPU-bound and must not slow the HTTP answers down (`assistance run --target …`).
-        data = settings.data_dir.resolve()
-        services = Part(
-            "services",
-            list(SERVICES),
-            data / "services.log",
-            _child_env(settings, serves_http=True),
-            settings.http_port,
-        )
-        worker = Part(
-            "worker", ["worker"], data / "worker.log", _child_env(settings, False), free_port()
-        )
-        parts = [services, worker]
-        await asyncio.gather(*(part.start() for part in parts))
-        supervisor.watch("Temporal", stack.start_temporal, lambda: stack.running("temporal"))
-        supervisor.watch("NATS", stack.start_nats, lambda: stack.running("nats"))
-        if not settings_database_given():
-            supervisor.watch("PostgreSQL", stack.start_postgres, lambda: stack.running("postgres"))
-        supervisor.watch("Mail catcher", stack.start_mail, lambda: stack.running("mail"))
-        for part in parts:
-            supervisor.watch(part.name, part.start, part.alive)
-        mail_port = _port("MAIL_PAGES_PORT") or free_port()
-        # the caught mails' pages only with the explicit dev setting (`make run` sets it)
-        if settings.dev_pages:
-            mail_pages = _mail_pages(stack, settings.http_host, mail_port)
-        pages = asyncio.create_task(mail_pages.serve() if mail_pages else asyncio.Event().wait())
-        base = f"http://{settings.http_host}:{settings.http_port}"
-        mails = f"http://{settings.http_host}:{mail_port}/dev/mails"
-        if mail_pages is None:
-            mails = "(pages locales : DEV_PAGES=1)"
-        print(
-            f"\nCentre de service prêt.\n"
-            f"  API            {base}/api/v1\n"
-            f"  OpenAPI docs   {base}/docs   ({base}/openapi.json)\n"
-            f"  Temporal UI    {ends.temporal_ui_url}\n"
-            f"  Temporal       {ends.temporal_address}\n"
-            f"  NATS           {ends.nats_url}\n"
-            f"  PostgreSQL     {ends.database_url}\n"
-            f"  Mail catcher   smtp://{ends.smtp_host}:{ends.smtp_port}\n"
-            f"  Mails reçus    smtp://{settings.mail_listen_host}:{settings.mail_listen_port}\n"
-            f"  Mails envoyés  {mails}   ({mails}.json)\n"
-            f"  Journaux       {data}/services.log, {data}/worker.log\n"
-            f"\nJetons de démonstration (Authorization: Bearer …):",
-            flush=True,
-        )
-        for email, role, token in tokens:
-            print(f"  {role.value:<16} {email:<28} {token}")
-        print(
-            f"\nEssai :\n  curl -s -X POST {base}/api/v1/requests"
-            " -H 'Content-Type: application/json'"
-            ' -d \'{"requester":{"email":"claire.martin@dupont-sa.fr","name":"Claire '
-            'Martin"},"software":"manao-compta","subject":"Export FEC",'
-            '"description":"L export s arrete a 50 %"}\'\n'
-            "\nUn composant qui s'arrête est redémarré. Ctrl-C pour arrêter.",
-            flush=True,
-        )
-        async with supervisor:
-            await pages
-    finally:
-        print("\n▸ Arrêt…", flush=True)
-        await supervisor.stop()  # first: nothing is restarted while everything stops
-        if mail_pages is not None:
-            mail_pages.should_exit = True
-        for part in parts:
-            await part.stop()
-        await stack.stop()
-
-
-def settings_database_given() -> bool:
-    return bool(os.environ.get("DATABASE_URL"))
-
-
-def _mail_pages(stack: LocalStack, host: str, port: int) -> uvicorn.Server:
-    """The caught mails' pages, served by this process (the catcher lives here)."""
-    app = FastAPI(title="Mails envoyés", docs_url=None, redoc_url=None, openapi_url=None)
-    app.include_router(devmail.router(stack.mail))
-    headers.install(app, {**headers.HEADERS, "Content-Security-Policy": devmail.CSP})
-    config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off")
-    return uvicorn.Server(config)
-
-
-def _child_env(settings: Settings, serves_http: bool) -> dict[str, str]:
-    """The environment of a part started as a child: the same settings; the services keep the
-    mail receivers, the worker has none."""
-    env = {
-        **os.environ,
-        "DATABASE_URL": settings.database_url,
-        "TEMPORAL_ADDRESS": settings.temporal_address,
-        "NATS_URL": settings.nats_url,
-        "SMTP_HOST": settings.smtp_host,
-        "SMTP_PORT": str(settings.smtp_port),
-    }
-    if not serves_http:
-        env.update({"MAIL_LISTEN_PORT": "0", "MAIL_LMTP_PORT": "0"})
-    return env
-
-
-def _port(name: str) -> int | None:
-    value = os.environ.get(name)
-    return int(value) if value else None
 
 
 async def _user_create(settings: Settings, args: argparse.Namespace) -> None:
@@ -279,7 +137,16 @@ def main(argv: list[str] | None = None) -> None:
     )
     settings = Settings()
     if args.command == "dev":
-        coro = _dev(settings)
+        # the local stack (deploy/local/, the `[local]` extra) is loaded only here: the
+        # production image has neither it nor the servers' binaries
+        try:
+            from deploy.local.dev import run_dev
+        except ImportError as exc:
+            sys.exit(
+                f"`assistance dev` needs the local stack (deploy/local/, the [local] extra): {exc}"
+            )
+
+        coro = run_dev(settings, list(SERVICES), _prepare)
     elif args.command == "run":
         # uvloop where nothing is started under another account (the embedded PostgreSQL)
         asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
@@ -301,8 +168,18 @@ def main(argv: list[str] | None = None) -> None:
 
 
 async def _migrate(settings: Settings) -> None:
-    for name in await db.migrate(settings.database_url):
+    for name in await migrate(settings.database_url):
         print(f"applied {name}")
+
+
+async def _prepare(database_url: str) -> list[tuple[str, Role, str]]:
+    """Before `assistance dev` starts the parts: the migrations, then the demo data."""
+    await migrate(database_url)
+    pool = await db.create_pool(database_url, 2)
+    try:
+        return await load_demo(pool)
+    finally:
+        await pool.close()
 
 
 async def _rebuild(settings: Settings, dossier: uuid.UUID | None) -> None:
@@ -325,7 +202,7 @@ async def _rebuild(settings: Settings, dossier: uuid.UUID | None) -> None:
 async def _demo(settings: Settings) -> None:
     pool = await db.create_pool(settings.database_url, 2)
     try:
-        for email, role, token in await demo.load(pool):
+        for email, role, token in await load_demo(pool):
             print(f"{role.value:<16} {email:<28} {token}")
     finally:
         await pool.close()

@@ -19,7 +19,7 @@ from assistance import french
 from assistance.settings import Settings
 
 if TYPE_CHECKING:
-    from assistance.stack import CaughtMail, MailCatcher
+    from deploy.local.stack import CaughtMail, MailCatcher
 
 
 # The pages' own CSP: their one inline stylesheet, nothing else (assistance/headers.py).

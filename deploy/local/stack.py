@@ -670,8 +670,12 @@ class LocalStack:
         return None if child is None or not child.running else child.process.pid
 
     def _child(self, component: str) -> _Child | None:
-        parts = {"temporal": self._temporal, "nats": self._nats, "postgres": self._postgres}
-        return parts[component].child
+        servers: dict[str, _Temporal | _Nats | _Postgres] = {
+            "temporal": self._temporal,
+            "nats": self._nats,
+            "postgres": self._postgres,
+        }
+        return servers[component].child
 
     async def start_postgres(self) -> None:
         """Start (or restart, same data and socket) the embedded PostgreSQL."""
