@@ -83,7 +83,16 @@ class Settings(BaseSettings):
 
     # OpenTelemetry: OTLP/HTTP endpoint, e.g. http://127.0.0.1:4318; empty disables export.
     otel_exporter_otlp_endpoint: str = ""
-    otel_service_name: str = "assistance"
+    # empty: named after the parts the process runs (`assistance-intake`, `assistance-worker`,
+    # `assistance-services` for every service, `assistance-all`): docs/decisions/0021
+    otel_service_name: str = ""
+    # Metrics (docs/decisions/0021): readings of the system's state (open dossiers, the
+    # outbox, consumers' lag) are taken at most this often; the OTLP push interval.
+    metrics_cache_seconds: float = Field(default=5.0, gt=0)
+    metrics_export_seconds: float = Field(default=15.0, gt=0)
+    # The Temporal SDK's own metrics (Prometheus) on this port of a process running the worker;
+    # 0: off.
+    temporal_metrics_port: int = Field(default=0, ge=0, le=65535)
 
     # Request bodies (issue 11): larger ones get a 413 before they are read whole. Multipart
     # uploads (the site's attachments) get the site's attachment limits: 5 files of 10 MiB
