@@ -36,9 +36,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
+from opentelemetry import trace
 from pydantic import ValidationError
 
-from assistance import directory, outbox
+from assistance import directory, outbox, telemetry
 from assistance.business_time import BusinessCalendar
 from assistance.directory import STAFF
 from assistance.events import Event
@@ -65,6 +66,7 @@ from services.intake.models import DepositIn, Requester
 from services.intake.relay import SEND_MAIL
 
 log = logging.getLogger(__name__)
+_TRACER = telemetry.tracer("intake.mail")
 
 
 class StorageUnavailable(Exception):
@@ -202,7 +204,20 @@ class MailIngestor:
         self.calendar = calendar or settings.calendar()
 
     async def ingest(self, delivery: Delivery) -> Outcome:
-        """Store and route one message; raises `StorageUnavailable` only if nothing was stored."""
+        """Store and route one message; raises `StorageUnavailable` only if nothing was stored.
+
+        One span per arriving mail (SMTP, LMTP or IMAP), the root of its trace: the outbox rows
+        written meanwhile carry its context, so a mail deposit is one trace like a web one."""
+        with _TRACER.start_as_current_span(
+            f"mail receive {delivery.source}",
+            kind=trace.SpanKind.SERVER,
+            attributes={"mail.source": delivery.source, "mail.size": len(delivery.raw)},
+        ) as span:
+            outcome = await self._ingest_delivery(delivery)
+            span.set_attribute("mail.outcome", outcome.status)
+            return outcome
+
+    async def _ingest_delivery(self, delivery: Delivery) -> Outcome:
         received_at = datetime.now(UTC)
         try:
             parsed = _clean(parse(delivery.raw, self.settings.mail_max_attachment_bytes))
