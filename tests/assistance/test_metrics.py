@@ -77,3 +77,17 @@ async def test_the_kernel_series_are_read(http: httpx.AsyncClient) -> None:
         dict(labels).get("consumer") for n, labels in series if n == "assistance_consumer_pending"
     }
     assert "dossier-projection" in consumers
+
+
+def test_each_process_is_named_after_its_parts() -> None:
+    from assistance.app import service_name
+    from assistance.settings import Settings
+    from composition.parts import choose
+
+    settings = Settings(otel_service_name="")
+    assert service_name(settings, choose(["worker"])) == "assistance-worker"
+    assert service_name(settings, choose(["intake"])) == "assistance-intake"
+    assert service_name(settings, choose(["intake", "dossier"])) == "assistance-services"
+    assert service_name(settings, choose(["all"])) == "assistance-all"
+    named = Settings(otel_service_name="support-eu")
+    assert service_name(named, choose(["worker"])) == "support-eu"
