@@ -7,6 +7,7 @@ import asyncio
 from collections.abc import Sequence
 
 import httpx
+import pytest
 from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -90,13 +91,18 @@ async def test_a_web_deposit_is_one_trace(
         assert span.resource.attributes["service.name"] == "assistance-test"
 
 
-async def test_a_mail_deposit_is_one_trace(system, spans: InMemorySpanExporter) -> None:
+@pytest.mark.parametrize("protocol", ["smtp", "lmtp"])
+async def test_a_mail_deposit_is_one_trace(
+    system, spans: InMemorySpanExporter, protocol: str
+) -> None:
     spans.clear()
     sender = unique("trace")
     raw = build_mail(sender, subject="[compta] Trace d'un mail")
-    await send(system.settings.mail_listen_port, raw, sender)
-    members = await whole_trace(spans, "mail receive smtp")
-    assert_tree(members, "mail receive smtp")
+    settings = system.settings
+    port = settings.mail_lmtp_port if protocol == "lmtp" else settings.mail_listen_port
+    await send(port, raw, sender, lmtp=protocol == "lmtp")
+    members = await whole_trace(spans, f"mail receive {protocol}")
+    assert_tree(members, f"mail receive {protocol}")
     root = next(s for s in members if s.parent is None)
     assert root.kind == trace.SpanKind.SERVER
     assert root.attributes is not None and root.attributes["mail.outcome"] == "opened"
