@@ -97,6 +97,8 @@ async def run_dev(settings: Settings, services: list[str], prepare: Prepare) -> 
             f"  Mail catcher   smtp://{ends.smtp_host}:{ends.smtp_port}\n"
             f"  Mails reçus    smtp://{settings.mail_listen_host}:{settings.mail_listen_port}\n"
             f"  Mails envoyés  {mails}   ({mails}.json)\n"
+            f"  Métriques      {base}/metrics, "
+            f"http://{settings.http_host}:{worker.http_port}/metrics (worker)\n"
             f"  Journaux       {data}/services.log, {data}/worker.log\n"
             f"\nJetons de démonstration (Authorization: Bearer …):",
             flush=True,
