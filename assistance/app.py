@@ -176,6 +176,7 @@ def create_app(settings: Settings, targets: Iterable[str] = ("all",)) -> FastAPI
         BodyLimit, max_bytes=settings.max_body_bytes, max_upload_bytes=settings.max_upload_bytes
     )
     _mount_health(app, rt, chosen)
+    _mount_index(app)
     for name in SERVICES:
         router = getattr(service_module(name), "router", None) if name in chosen else None
         if router is not None:
@@ -197,3 +198,18 @@ def _mount_health(app: FastAPI, rt: Runtime, parts: set[str]) -> None:
         return readiness.response(*await probes.report())
 
     probes = readiness.Readiness(rt, parts)
+
+
+def _mount_index(app: FastAPI) -> None:
+    @app.get("/api/v1", tags=["operations"], summary="Index of the API")
+    async def index() -> dict[str, str]:
+        """Where to go from here (the first URL `make run` prints)."""
+        return {
+            "name": app.title,
+            "version": app.version,
+            "site": "/",
+            "documentation": "/docs",
+            "openapi": "/openapi.json",
+            "liveness": "/healthz",
+            "readiness": "/readyz",
+        }

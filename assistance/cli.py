@@ -5,6 +5,10 @@ assistance run --target intake        one part, against existing Temporal/NATS/P
 assistance migrate                    apply database migrations
 assistance user create --email ... --name ... --role technician [--organisation NAME]
 assistance token issue --email ...    a new API token for an existing user
+assistance demo                       load the demo data, print its tokens (kept under data/)
+
+Without DATABASE_URL, the commands that use the database use the one `make run` started
+(data/dev-state.json), or refuse.
 assistance rebuild [--dossier ID]     rebuild the dossier read model (one or all) from the events
 """
 
@@ -13,12 +17,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import logging
 import os
 import sys
 import uuid
 from collections.abc import Iterable
+from pathlib import Path
 
+import asyncpg
 import uvicorn
 import uvloop
 from fastapi import APIRouter, FastAPI
@@ -86,12 +93,13 @@ async def _dev(settings: Settings) -> None:
         await db.migrate(settings.database_url)
         pool = await db.create_pool(settings.database_url, 2)
         try:
-            tokens = await demo.load(pool)
+            tokens = await demo.load(pool, settings.data_dir.resolve())
         finally:
             await pool.close()
         # The services and the Temporal worker run as two processes: workflow code is
         # CPU-bound and must not slow the HTTP answers down (`assistance run --target …`).
         data = settings.data_dir.resolve()
+        _write_state(settings)
         services = Part(
             "services",
             list(SERVICES),
@@ -118,6 +126,7 @@ async def _dev(settings: Settings) -> None:
         mails = f"http://{settings.http_host}:{mail_port}/dev/mails"
         print(
             f"\nCentre de service prêt.\n"
+            f"  Site           {base}/\n"
             f"  API            {base}/api/v1\n"
             f"  OpenAPI docs   {base}/docs   ({base}/openapi.json)\n"
             f"  Temporal UI    {ends.temporal_ui_url}\n"
@@ -127,7 +136,8 @@ async def _dev(settings: Settings) -> None:
             f"  Mail catcher   smtp://{ends.smtp_host}:{ends.smtp_port}\n"
             f"  Mails reçus    smtp://{settings.mail_listen_host}:{settings.mail_listen_port}\n"
             f"  Mails envoyés  {mails}   ({mails}.json)\n"
-            f"  Journaux       {data}/services.log, {data}/worker.log\n"
+            f"  Journaux       {data}/services.log, {data}/worker.log, {data}/temporal.log,\n"
+            f"                 {data}/nats.log, {data}/postgres.log\n"
             f"\nJetons de démonstration (Authorization: Bearer …):",
             flush=True,
         )
@@ -152,6 +162,34 @@ async def _dev(settings: Settings) -> None:
         for part in parts:
             await part.stop()
         await stack.stop()
+        with contextlib.suppress(OSError):
+            (settings.data_dir / STATE_FILE).unlink()
+
+
+STATE_FILE = "dev-state.json"  # under the data directory, while `assistance dev` runs
+NO_DATABASE = (
+    "Aucune base de données : lancez d'abord `make run` (ces commandes utilisent alors sa base) "
+    "ou donnez DATABASE_URL."
+)
+
+
+def _write_state(settings: Settings) -> None:
+    """Where the running `assistance dev` can be reached, for the other commands."""
+    state = {"database_url": settings.database_url, "nats_url": settings.nats_url}
+    (settings.data_dir / STATE_FILE).write_text(json.dumps(state, indent=2) + "\n")
+
+
+def with_dev_database(settings: Settings) -> Settings:
+    """The settings, with the database (and NATS) of `make run` when DATABASE_URL is not set;
+    exits with a French message when there is neither."""
+    if settings.database_url:
+        return settings
+    try:
+        state = json.loads((Path(settings.data_dir) / STATE_FILE).read_text())
+        update = {"database_url": str(state["database_url"]), "nats_url": str(state["nats_url"])}
+    except (OSError, ValueError, KeyError, TypeError):
+        sys.exit(NO_DATABASE)
+    return settings.model_copy(update=update)
 
 
 def settings_database_given() -> bool:
@@ -230,7 +268,7 @@ def parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run one part, or all, against existing servers")
     run.add_argument("--target", action="append", choices=["all", *TARGETS], default=None)
     sub.add_parser("migrate", help="apply database migrations")
-    sub.add_parser("demo", help="load the demo directory and print fresh tokens")
+    sub.add_parser("demo", help="load the demo directory and print its tokens")
     user = sub.add_parser("user", help="manage users").add_subparsers(dest="action", required=True)
     create = user.add_parser("create")
     create.add_argument("--email", required=True, type=_line)
@@ -257,6 +295,8 @@ def main(argv: list[str] | None = None) -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     settings = Settings()
+    if args.command not in ("dev", "run"):
+        settings = with_dev_database(settings)
     if args.command == "dev":
         coro = _dev(settings)
     elif args.command == "run":
@@ -273,8 +313,16 @@ def main(argv: list[str] | None = None) -> None:
         coro = _rebuild(settings, args.dossier)
     else:
         coro = _token_issue(settings, args)
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(coro)
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(coro)
+    except (OSError, asyncpg.PostgresConnectionError, asyncpg.InvalidCatalogNameError) as error:
+        if args.command in ("dev", "run"):
+            raise
+        sys.exit(
+            f"La base de données ne répond pas ({error}) : `make run` tourne-t-il encore ? "
+            "Sinon donnez DATABASE_URL."
+        )
 
 
 async def _migrate(settings: Settings) -> None:
@@ -302,7 +350,7 @@ async def _rebuild(settings: Settings, dossier: uuid.UUID | None) -> None:
 async def _demo(settings: Settings) -> None:
     pool = await db.create_pool(settings.database_url, 2)
     try:
-        for email, role, token in await demo.load(pool):
+        for email, role, token in await demo.load(pool, settings.data_dir.resolve()):
             print(f"{role.value:<16} {email:<28} {token}")
     finally:
         await pool.close()
