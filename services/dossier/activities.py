@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import uuid
 from email.message import EmailMessage
@@ -41,6 +42,12 @@ class DossierActivities:
         Idempotent per dossier and step: the signed Message-ID is the key of
         `dossier.outbound_mail`. SMTP failures raise, and Temporal retries the activity.
         """
+        if order.template == "acknowledgement" and "channel" not in order.context:
+            # a logged phone call was answered live: its acknowledgement says so (issue 14)
+            channel = await self.pool.fetchval(
+                "SELECT channel FROM intake.requests WHERE id = $1", uuid.UUID(order.dossier_id)
+            )
+            order = dataclasses.replace(order, context={**order.context, "channel": channel})
         try:
             message = mail.render(order, self.settings)
         except mail.UnknownTemplate as error:

@@ -109,6 +109,34 @@ _TEXT = _environment(autoescape=False)
 _HTML = _environment(autoescape=True)
 
 
+# RFC 3834: every mail no person wrote says so, so that no responder answers it (issue 14).
+# `auto-replied`: in answer to a mail the customer sent (the acknowledgement of a deposit,
+# the reopening a reply caused); `auto-generated`: the other automatic mails.
+AUTO_REPLIED = frozenset({"acknowledgement", "reopened"})
+AUTO_GENERATED = frozenset(
+    {
+        "customer_reminder",
+        "closure",
+        "fix_released",
+        "bug_reported",
+        "evolution_recorded",
+        "evolution_accepted",
+        "evolution_rejected",
+        "evolution_released",
+        "training_booked",
+    }
+)
+
+
+def auto_submitted(order: MailOrder) -> str | None:
+    """The `Auto-Submitted` value of a customer mail, None for a mail a person wrote."""
+    if order.template in AUTO_REPLIED:
+        return "auto-replied"
+    if order.auto or order.template in AUTO_GENERATED:
+        return "auto-generated"
+    return None
+
+
 def render(order: MailOrder, settings: Settings) -> EmailMessage:
     """The mail to the customer for `order`: French text, an HTML alternative, threading."""
     if order.template not in CUSTOMER_TEMPLATES:
@@ -125,7 +153,7 @@ def render(order: MailOrder, settings: Settings) -> EmailMessage:
         message_id=signed_message_id(
             order.reference, order.step, settings.mail_signing_key, settings.mail_domain
         ),
-        auto=order.auto,
+        auto=auto_submitted(order),
         text=text,
     )
     if order.thread:
@@ -160,7 +188,7 @@ def render_notice(notice: StaffNotice, recipient: str, settings: Settings) -> Em
         to=recipient,
         subject=_subject(notice.reference, notice.subject),
         message_id=notice_message_id(notice, recipient, settings.mail_domain),
-        auto=True,
+        auto="auto-generated",
         text=text,
     )
 
@@ -174,7 +202,7 @@ def _subject(reference: str, subject: str) -> str:
 
 
 def _message(
-    settings: Settings, *, to: str, subject: str, message_id: str, auto: bool, text: str
+    settings: Settings, *, to: str, subject: str, message_id: str, auto: str | None, text: str
 ) -> EmailMessage:
     message = EmailMessage()
     message["From"] = Address(SENDER_NAME, addr_spec=settings.mail_from)
@@ -184,7 +212,7 @@ def _message(
     message["Date"] = rfc2822_datetime(datetime.now(UTC))
     message["Message-ID"] = message_id
     if auto:
-        message["Auto-Submitted"] = "auto-generated"  # RFC 3834: no auto-replies to this
+        message["Auto-Submitted"] = auto  # RFC 3834: no auto-replies to this
     message.set_content(text)
     message.add_alternative(
         _HTML.get_template("_layout.html").render(paragraphs=_paragraphs(text), subject=subject),

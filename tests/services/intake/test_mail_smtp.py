@@ -568,7 +568,7 @@ async def test_autoresponder_ping_pong_makes_one_dossier_and_no_automatic_reply(
     )
     sent = await mails_to(stack, sender, wait=2.0)
     assert len(sent) == 1
-    assert sent[0].message()["Auto-Submitted"] == "auto-generated"
+    assert sent[0].message()["Auto-Submitted"] == "auto-replied"
     got = await http.get(f"/api/v1/dossiers/{d['id']}", headers=auth(tech))
     assert [e for e in got.json()["timeline"] if e["kind"] == "customer_message"] == []
 
