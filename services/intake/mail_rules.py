@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Iterable, Mapping
+from datetime import timedelta
 from typing import Any
 
 from services.intake.mail_parse import ParsedMail
@@ -16,6 +17,10 @@ MAX_DESCRIPTION = 20_000
 MAX_SUBJECT = 200
 LOOP_PRECEDENCE = frozenset({"bulk", "list", "junk"})
 BOUNCE_SENDERS = frozenset({"mailer-daemon", "postmaster", "mail-daemon"})
+# RFC 3834 §2 (issue 14): a sender whose mails open dossiers in a burst (an unmarked
+# out-of-office, a script repeating itself) gets one acknowledgement in this window: a later
+# mail with the same subject that does not thread joins the dossier the first one opened.
+BURST_WINDOW = timedelta(hours=1)
 # Senders that are programs (RFC 3834 §2, RFC 2142), even without a marker header: list
 # managers (`…-request@`, `owner-…@`), delivery daemons, and delivery reports by their wording.
 DAEMON_LOCALS = BOUNCE_SENDERS | {"listserv", "majordomo", "mailman", "list-admin"}
