@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import uuid
 from datetime import UTC, datetime
 from email.headerregistry import Address
 from email.message import EmailMessage
@@ -24,6 +25,7 @@ from assistance import french
 from assistance.mail import signed_message_id, subject_token
 from assistance.settings import Settings
 from assistance.text import header_text
+from services.dossier import follow
 from workflows.types import MailOrder, StaffNotice
 
 SENDER_NAME = "Assistance Manao"
@@ -137,11 +139,18 @@ def auto_submitted(order: MailOrder) -> str | None:
     return None
 
 
+FOLLOW_LINK_TEMPLATES = frozenset({"acknowledgement"})
+
+
 def render(order: MailOrder, settings: Settings) -> EmailMessage:
     """The mail to the customer for `order`: French text, an HTML alternative, threading."""
     if order.template not in CUSTOMER_TEMPLATES:
         raise UnknownTemplate(f"no mail template {order.template!r}")
     context = {"public_url": settings.public_url, **order.context}
+    if order.template in FOLLOW_LINK_TEMPLATES:  # issue 14: follow without an account
+        context.setdefault(
+            "follow_url", follow.link(settings, uuid.UUID(order.dossier_id), order.to)
+        )
     context.setdefault("reference", order.reference)
     # R3: the dossier's own commitment, from the workflow; else today's (assistance/commitment.py)
     context.setdefault("first_response_delay", settings.commitment().delay_text())
