@@ -6,7 +6,8 @@
   « travail bloqué » view shows it without asking Temporal about every workflow;
 - an activity that fails for good (its last attempt, or a non-retryable error) is parked in
   `bus.parked` with its arguments, so an administrator can retry it once the cause is repaired
-  (the workflow then records the failure on the dossier, workflows/dossier_effects.py).
+  (the workflow then records the failure on the dossier: `EffectFailed` in
+  services/dossier/process.py, carried out by workflows/dossier.py).
 """
 
 from __future__ import annotations

@@ -27,9 +27,9 @@ __all__ = [
     "percent_text",
 ]
 
-# R3: what counts as a first response to the customer. The dossier workflow stops the clock
-# on each (`_first_response` in workflows/dossier.py and dossier_steps.py; a test drives every
-# one, tests/workflows/test_first_response_hours.py): a written response, a request for
+# R3: what counts as a first response to the customer. The dossier process stops the clock
+# on each (`_first_response` in services/dossier/process.py; a test drives every one,
+# tests/workflows/test_first_response_hours.py): a written response, a request for
 # information, a screen-sharing session, a workaround, and the immediate answer telling the
 # customer who takes over (a trainer, the evolution review). A phone call answered live counts
 # from its opening. A note, taking the dossier or classifying it do not stop the clock.

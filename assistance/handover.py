@@ -40,8 +40,8 @@ def command_subject(service: str, verb: str = "open") -> str:
 
 
 class HandOver(BaseModel):
-    """`workflows.types.HandOver` as JSON (docs/contracts.md §1). `dossier_id` comes first, so
-    an order missing it or with a bad one is refused naming it."""
+    """`services.dossier.state.HandOver` as JSON (docs/contracts.md §1). `dossier_id` comes
+    first, so an order missing it or with a bad one is refused naming it."""
 
     model_config = ConfigDict(extra="ignore")
 

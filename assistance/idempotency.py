@@ -277,6 +277,7 @@ class IdempotencyMiddleware:
                 409,
                 "idempotency_in_flight",
                 "La même demande est déjà en cours ; réessayez dans un instant.",
+                retry_after=2,
             )
             return
         await self._act(scope, receive, send, pool, body, outcome, operation_id(caller, route, key))
@@ -414,20 +415,20 @@ async def _send_answer(send: Send, answer: Answer, *, replayed: bool) -> None:
 
 
 async def _error(
-    send: Send, status: int, code: str, message: str, field: str | None = HEADER
+    send: Send,
+    status: int,
+    code: str,
+    message: str,
+    field: str | None = HEADER,
+    retry_after: int | None = None,
 ) -> None:
     body = json.dumps(
         {"error": {"code": code, "message": message, "field": field}}, ensure_ascii=False
     ).encode()
-    await _send_answer(
-        send,
-        Answer(
-            status,
-            [["content-type", "application/json"], ["content-length", str(len(body))]],
-            body,
-        ),
-        replayed=False,
-    )
+    headers = [["content-type", "application/json"], ["content-length", str(len(body))]]
+    if retry_after is not None:
+        headers.append(["retry-after", str(retry_after)])
+    await _send_answer(send, Answer(status, headers, body), replayed=False)
 
 
 # --- the OpenAPI document --------------------------------------------------------------------

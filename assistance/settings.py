@@ -114,7 +114,7 @@ class Settings(BaseSettings):
         return self
 
     def dossier_policy(self) -> dict[str, object]:
-        """The rules a new dossier is opened under (`workflows.types.DossierPolicy`)."""
+        """The rules a new dossier is opened under (`services.dossier.state.DossierPolicy`)."""
         return {
             "timezone": self.business_timezone,
             "business_hours": self.business_hours,

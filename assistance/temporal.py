@@ -22,6 +22,11 @@ from temporalio.converter import (
 _type_adapter = functools.lru_cache(maxsize=1024)(TypeAdapter)
 
 
+def type_adapter(type_: Any) -> TypeAdapter[Any]:
+    """The pydantic adapter the data converter uses for `type_` (shared, cached)."""
+    return _type_adapter(type_)
+
+
 class _SharedCacheJSON(PydanticJSONPlainPayloadConverter):
     def __init__(self) -> None:
         super().__init__()

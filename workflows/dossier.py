@@ -16,50 +16,94 @@ confirm, reopen. Signals: customer_message (mail replies), service_event (facts 
 training, bugs and evolutions services), retry_effect (an administrator retries a side effect
 that had failed for good). Query: view.
 
-What the commands and facts do is in workflows/dossier_steps.py, how the workflow tells the
-world (events, mails, staff notices) in workflows/dossier_effects.py; both are passed through
-the sandbox, so each workflow run re-imports only this file.
+What the commands, facts and deadlines do is decided by the pure state machine
+services/dossier/process.py (the rules, the next deadline, the effects in order); this file
+only feeds it and carries out its effects as activities (workflows/activities.py), in the
+order it gives them. The process and the rules are imported inside the sandbox like this
+file; only libraries and data pass through: the business calendar (and its `holidays`), the
+R3 commitment and the French wording (assistance/commitment.py and french.py, pure, scanned
+like the workflow code), the pydantic events and the dataclasses of services/dossier/state.py.
+
+Failure policy (docs/decisions/0013): an effect is retried a bounded number of times (a
+dependency that is down is waited for inside the attempt, heartbeating, without using one
+up: assistance/activity_failures.py); an effect that fails for good is parked by the worker,
+recorded on the dossier (`dossier.dossier.effect_failed`, a timeline entry for staff) and
+never fails the workflow. An administrator's retry comes back as the `retry_effect` signal.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
-from datetime import datetime, timedelta
-from typing import Any
+from datetime import timedelta
+from typing import Any, cast
 
 from temporalio import workflow
-from temporalio.exceptions import ApplicationError
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError
+
+# The package is imported afresh in the sandbox before its data module passes through, so
+# the process and the rules below are the sandbox's own modules, under its restrictions.
+import services.dossier  # noqa: F401
 
 with workflow.unsafe.imports_passed_through():
+    # the kernel's pure libraries the process reads: R3 in one place, French wording
+    import assistance.commitment  # noqa: F401
+    import assistance.french  # noqa: F401
     from assistance.business_time import BusinessCalendar
-    from assistance.commitment import Commitment
     from assistance.events import Event
-    from services.dossier import domain
-    from services.dossier.domain import Refused
-    from workflows.dossier_effects import RETRYABLE_EFFECTS
-    from workflows.dossier_steps import DossierSteps
-    from workflows.types import (
+    from services.dossier.state import (
         CloseCmd,
+        Command,
+        Context,
         CustomerMessage,
         DiagnosisCmd,
         DossierOpening,
         DossierState,
         DossierView,
+        Effect,
+        EffectFailed,
+        HandOver,
+        HandOverAnswered,
+        HandOverTo,
+        MailOrder,
+        MailSent,
+        Message,
         MessageCmd,
+        NotifyStaff,
+        Open,
+        Publish,
         ReopenCmd,
         ScreenShareCmd,
+        SendMail,
         TakeCmd,
         WorkaroundCmd,
     )
 
-SEEN_EVENTS_KEPT = 500
-# R2: after an escalation the reminder cycle starts again, waiting for the customer included.
-FOLLOW_UP_CYCLES = "follow-up-cycles"
-# R3: handing an advanced-usage or evolution request over tells the customer at once.
-HANDOVER_ANSWERS = "handover-answers-customer"
+from services.dossier import process
+from services.dossier.domain import Refused
+from services.dossier.process import EFFECT_LABELS
+from workflows.activities import hand_over, notify_staff, publish_dossier_event, send_dossier_mail
+
+# Bounded: ten attempts over about a quarter of an hour, then the effect is parked and recorded.
+EFFECT_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(minutes=5),
+    maximum_attempts=10,
+)
+# An attempt may wait out an outage of its dependency (heartbeating): long enough for one;
+# a worker that dies is noticed by the missing heartbeat.
+EFFECT_START_TO_CLOSE = timedelta(hours=1)
+EFFECT_HEARTBEAT = timedelta(minutes=1)
+EFFECT_TIMEOUTS: dict[str, Any] = {
+    "start_to_close_timeout": EFFECT_START_TO_CLOSE,
+    "heartbeat_timeout": EFFECT_HEARTBEAT,
+    "retry_policy": EFFECT_RETRY,
+}
+RETRYABLE_EFFECTS = frozenset(EFFECT_LABELS)
 
 
 @contextmanager
@@ -72,12 +116,39 @@ def _plain_python() -> Iterator[None]:
         yield
 
 
+class _PlainCalendar:
+    """The business calendar as the process sees it, each call made in plain Python."""
+
+    def __init__(self, calendar: BusinessCalendar) -> None:
+        self._calendar = calendar
+        self.tz = calendar.tz
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self._calendar, name)
+        if not callable(attribute):
+            return attribute
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            with _plain_python():
+                return attribute(*args, **kwargs)
+
+        return call
+
+
+class _Patches:
+    """The changes this run goes with: `workflow.patched(name)`, asked where the process asks
+    (so the marker lands where it always did)."""
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and workflow.patched(name)
+
+
 def _refuse(exc: Refused) -> ApplicationError:
     return ApplicationError(exc.message, type=exc.code, non_retryable=True)
 
 
 @workflow.defn
-class DossierWorkflow(DossierSteps):
+class DossierWorkflow:
     @workflow.init
     def __init__(self, opening: DossierOpening) -> None:
         self.opening = opening
@@ -85,10 +156,15 @@ class DossierWorkflow(DossierSteps):
         self.state = opening.carried or DossierState()
         self.fresh = opening.carried is None
         with _plain_python():
-            self.calendar = BusinessCalendar.parse(
+            calendar = BusinessCalendar.parse(
                 self.policy.business_hours, self.policy.closed_days, timezone=self.policy.timezone
             )
-        self.commitment = Commitment(self.policy.first_response_hours, self.policy.warning_fraction)
+        self.ctx = Context(
+            opening,
+            cast(BusinessCalendar, _PlainCalendar(calendar)),
+            features=_Patches(),
+            carry_out=self._carry_out,
+        )
         self.lock = asyncio.Lock()
         self.changed = False
         self.pending: list[asyncio.Task[Any]] = []
@@ -100,7 +176,7 @@ class DossierWorkflow(DossierSteps):
     async def run(self, opening: DossierOpening) -> str:
         if self.fresh:
             async with self.lock:
-                await self._open()
+                self._apply(Open())
         while True:
             if self.state.status == "closed":
                 if not await self._wait_for_reopening():
@@ -113,55 +189,33 @@ class DossierWorkflow(DossierSteps):
         await self._settle()
         return "closed"
 
-    async def _open(self) -> None:
-        o, s = self.opening, self.state
-        s.last_activity_at = o.received_at
-        with _plain_python():
-            weekend = domain.is_weekend_deposit(self.calendar, o.received_at)
-        s.details["weekend_deposit"] = weekend
-        if o.message_id:
-            s.thread.append(o.message_id)
-        if o.channel == "phone" and o.technician_id:
-            # R1/R3: a phone call is answered live by the technician who took it
-            s.technician_id, s.technician_name = o.technician_id, o.technician_name
-            s.first_responded_at = o.received_at
-            s.status = "in_progress"
-        self._emit(
-            "opened",
-            {
-                "reference": o.reference,
-                "channel": o.channel,
-                "requester_email": o.requester_email,
-                "requester_name": o.requester_name,
-                "organisation_id": o.organisation_id,
-                "software": o.software,
-                "subject": o.subject,
-                "description": o.description,
-                "received_at": o.received_at.isoformat(),
-                "first_response_due": o.first_response_due.isoformat(),
-            },
-            timeline=self._entry(
-                "opened",
-                self.commitment.opened_text(self._fmt(o.first_response_due)),
-                visibility="customer",
-            ),
-        )
-        self._mail(
-            "acknowledgement",
-            {
-                "first_response_due": o.first_response_due.isoformat(),
-                "first_response_delay": self.commitment.delay_text(),
-            },
-            auto=True,
-        )
+    def _apply(self, message: Message) -> None:
+        """Feed the process and keep its new state; its effects are carried out, in its order,
+        as it produces them (`_carry_out`)."""
+        outcome = process.apply(self.state, message, workflow.now(), self.ctx)
+        self.state = outcome.state
+        if outcome.changed:
+            self.changed = True
+
+    def _carry_out(self, effect: Effect) -> None:
+        match effect:
+            case Publish():
+                self._publish(effect)
+            case SendMail(order=order):
+                self.pending.append(asyncio.create_task(self._send(order)))
+            case NotifyStaff(notice=notice):
+                handle = workflow.start_activity(notify_staff, notice, **EFFECT_TIMEOUTS)
+                self.pending.append(asyncio.ensure_future(self._guarded("notify_staff", handle)))
+            case HandOverTo(order=order):
+                self.pending.append(asyncio.create_task(self._ask(order)))
 
     async def _wait_for_change_or_deadline(self) -> None:
-        deadline, action = self._next_deadline()
+        deadline = process.next_deadline(self.state, self.ctx)
         self.changed = False
         if deadline is None:
             await workflow.wait_condition(lambda: self.changed)
             return
-        wait = deadline - workflow.now()
+        wait = deadline.at - workflow.now()
         if wait > timedelta(0):
             try:
                 await workflow.wait_condition(lambda: self.changed, timeout=wait)
@@ -170,13 +224,12 @@ class DossierWorkflow(DossierSteps):
                 pass
         async with self.lock:
             # the deadline may have been cancelled while we took the lock
-            again, action = self._next_deadline()
-            if again is not None and again <= workflow.now() and action is not None:
-                await action()
+            again = process.next_deadline(self.state, self.ctx)
+            if again is not None and again.at <= workflow.now():
+                self._apply(again.timer)
 
     async def _wait_for_reopening(self) -> bool:
-        closed_at = self.state.closed_at or workflow.now()
-        window = closed_at + timedelta(days=self.policy.reopen_window_days) - workflow.now()
+        window = process.reopen_until(self.state, self.ctx, workflow.now()) - workflow.now()
         if window <= timedelta(0):
             return False
         try:
@@ -196,412 +249,175 @@ class DossierWorkflow(DossierSteps):
             batch, self.pending = self.pending, []
             await asyncio.gather(*batch)
 
-    # --- timers: R2 follow-through, R3 first response ----------------------------------------
+    # --- effects: activities started without blocking a command ------------------------------
 
-    def _bt(self, start: datetime, hours: float) -> datetime:
-        with _plain_python():
-            return self.calendar.add_business_time(start, timedelta(hours=hours))
-
-    def _next_deadline(self) -> tuple[datetime | None, Callable[[], Awaitable[None]] | None]:
-        s, p = self.state, self.policy
-        candidates: list[tuple[datetime, Callable[[], Awaitable[None]]]] = []
-        if s.first_responded_at is None and s.status != "closed":
-            due = self.opening.first_response_due
-            if not s.warned:
-                with _plain_python():
-                    at = self.commitment.warning_at(self.calendar, self.opening.received_at, due)
-                candidates.append((at, self._warn_first_response))
-            elif not s.breached:
-                candidates.append((due, self._breach_first_response))
-        since = s.waiting_since or s.last_activity_at or self.opening.received_at
-        cycles = workflow.patched(FOLLOW_UP_CYCLES)
-        if s.status == "waiting_customer":
-            if not s.customer_reminded:
-                candidates.append(
-                    (self._bt(since, p.customer_reminder_hours), self._remind_customer)
-                )
-            elif s.cycle_from is not None:
-                self._follow_up(candidates, self._bt(s.cycle_from, p.reminder_hours), cycles)
-            else:
-                self._follow_up(candidates, self._bt(since, 2 * p.customer_reminder_hours), cycles)
-        elif s.status == "resolved":
-            at = self._bt(s.resolved_at or since, p.confirmation_hours)
-            candidates.append((at, self._close_unanswered))
-        elif s.status in ("new", "in_progress", "waiting_service") and (
-            s.first_responded_at is not None or s.breached
-        ):
-            # before the first response, the R3 warning and breach are the live timer
-            last = max(s.last_activity_at or self.opening.received_at, s.breached_at or since)
-            if s.cycle_from is not None:
-                last = max(last, s.cycle_from)
-            quiet = p.service_reminder_hours if s.status == "waiting_service" else p.reminder_hours
-            self._follow_up(candidates, self._bt(last, quiet), True)
-        if not candidates:
-            return None, None
-        return min(candidates, key=lambda c: c[0])
-
-    def _follow_up(
-        self,
-        candidates: list[tuple[datetime, Callable[[], Awaitable[None]]]],
-        remind_at: datetime,
-        escalate: bool,
-    ) -> None:
-        """R2: remind the technician, then escalate to an admin if still nothing happens."""
-        s = self.state
-        if not s.reminded:
-            candidates.append((remind_at, self._remind_technician))
-        elif escalate and not s.escalated:
-            candidates.append((self._bt(remind_at, self.policy.escalation_hours), self._escalate))
-
-    async def _warn_first_response(self) -> None:
-        self.state.warned = True
-        due = self.opening.first_response_due
-        self._notice(
-            "technician" if self.state.technician_id else "team",
-            "first_response_warning",
-            self.commitment.warning_subject(self._fmt(due)),
-            self.commitment.warning_text(self.opening.reference, self._fmt(due)),
-        )
-        self._emit(
-            "first_response_warned",
-            timeline=self._entry("first_response_warning", self.commitment.warning_entry()),
+    def _publish(self, effect: Publish) -> None:
+        self.steps_this_run += 1
+        self.pending = [t for t in self.pending if not t.done()]
+        handle = workflow.start_activity(publish_dossier_event, effect.event, **EFFECT_TIMEOUTS)
+        # the record of a failed effect is not recorded again if it fails itself
+        tell = effect.what != "effect_failed"
+        self.pending.append(
+            asyncio.ensure_future(self._guarded("publish_dossier_event", handle, tell))
         )
 
-    async def _breach_first_response(self) -> None:
-        s = self.state
-        s.breached, s.breached_at = True, workflow.now()
-        s.details["first_response_breached_at"] = workflow.now().isoformat()
-        self._notice(
-            "admins",
-            "first_response_breach",
-            self.commitment.breach_subject(self.opening.reference),
-            self.commitment.breach_text(
-                self.opening.reference,
-                self.opening.software,
-                self._fmt(self.opening.first_response_due),
-            ),
+    async def _send(self, order: MailOrder) -> None:
+        mid = await self._guarded(
+            "send_dossier_mail",
+            workflow.execute_activity(send_dossier_mail, order, **EFFECT_TIMEOUTS),
         )
-        self._emit(
-            "first_response_breached",
-            timeline=self._entry(
-                "first_response_breach", "Engagement de première réponse dépassé."
-            ),
-            breach={
-                "due": self.opening.first_response_due.isoformat(),
-                "software": self.opening.software,
-                "technician_id": s.technician_id,
-            },
-        )
+        if mid:
+            self._apply(MailSent(mid))
 
-    async def _remind_technician(self) -> None:
-        s = self.state
-        s.reminded = True
-        why = {
-            "waiting_customer": "le client n'a toujours pas répondu",
-            "waiting_service": "le service concerné n'a pas donné de nouvelles",
-        }.get(s.status, "aucune action depuis un moment")
-        self._notice(
-            "technician" if s.technician_id else "team",
-            "reminder",
-            f"Relance : dossier {self.opening.reference}",
-            f"Le dossier {self.opening.reference} attend une action : {why}.",
+    async def _ask(self, order: HandOver) -> None:
+        """R7–R9: the owning service's answer; its facts come back as service_event."""
+        answer = await self._guarded(
+            "hand_over", workflow.execute_activity(hand_over, order, **EFFECT_TIMEOUTS)
         )
-        self._emit("reminded", timeline=self._entry("reminder", f"Relance du technicien : {why}."))
+        if answer is None:
+            return  # failed for good: recorded on the dossier, parked for an administrator
+        async with self.lock:
+            self._apply(HandOverAnswered(order.service, answer))
 
-    async def _escalate(self) -> None:
-        self.state.escalated = True
-        self._notice(
-            "admins",
-            "escalation",
-            f"Escalade : dossier {self.opening.reference} sans suite",
-            f"Le dossier {self.opening.reference} est resté sans action malgré une relance.",
-        )
-        self._emit("escalated", timeline=self._entry("escalation", "Dossier escaladé."))
-        if workflow.patched(FOLLOW_UP_CYCLES):
-            # never silent: a new reminder cycle starts from the escalation
-            s = self.state
-            s.reminded = s.escalated = False
-            s.cycle_from = workflow.now()
+    async def _guarded(self, activity: str, effect: Awaitable[Any], tell: bool = True) -> Any:
+        """Await a side effect; if it fails for good, record it on the dossier instead of
+        failing the workflow (the worker parked it and administrators are told)."""
+        try:
+            return await effect
+        except ActivityError as error:
+            if tell:
+                self._apply(EffectFailed(activity, str(error.cause or error)))
+            return None
 
-    async def _remind_customer(self) -> None:
-        self.state.customer_reminded = True
-        self._mail(
-            "customer_reminder", {"text": self.state.details.get("information_request")}, auto=True
-        )
-        self._emit(
-            "customer_reminded",
-            timeline=self._entry(
-                "customer_reminder", "Relance envoyée au client.", visibility="customer"
-            ),
-        )
+    def _rerun_effect(self, activity: str, args: list[Any]) -> None:
+        """An administrator's retry of a parked effect (the `retry_effect` signal): by name,
+        with the arguments as the worker parked them."""
 
-    async def _close_unanswered(self) -> None:
-        resolution = self.state.details.get("proposed_resolution") or "Résolu."
-        await self._close(resolution, by="système", mail=True)
+        async def rerun() -> None:
+            result = await self._guarded(
+                activity, workflow.execute_activity(activity, args=args, **EFFECT_TIMEOUTS)
+            )
+            if activity == "send_dossier_mail" and isinstance(result, str):
+                self._apply(MailSent(result))
+            self.changed = True
+
+        self.pending.append(asyncio.create_task(rerun()))
 
     # --- updates ------------------------------------------------------------------------------
 
-    def _check(self, rule: Callable[..., None], *args: Any) -> None:
+    def _check(self, name: str, cmd: Any) -> None:
         try:
-            rule(self.state, *args)
+            process.check(self.state, Command(name, cmd))
         except Refused as exc:
             raise _refuse(exc) from None
 
+    async def _command(self, name: str, cmd: Any) -> DossierView:
+        async with self.lock:
+            try:
+                self._apply(Command(name, cmd))
+            except Refused as exc:
+                raise _refuse(exc) from None
+            return self.view()
+
     @workflow.update
     async def take(self, cmd: TakeCmd) -> DossierView:
-        async with self.lock:
-            self._check(domain.check_take, cmd.actor)
-            s = self.state
-            s.technician_id, s.technician_name = cmd.actor.user_id, cmd.actor.name
-            if s.status == "new":
-                s.status = "in_progress"
-            self._touch()
-            self._emit(
-                "taken",
-                timeline=self._entry(
-                    "taken", f"Pris en charge par {cmd.actor.name}.", cmd.actor, "customer"
-                ),
-            )
-            return self.view()
+        return await self._command("take", cmd)
 
     @take.validator
     def _validate_take(self, cmd: TakeCmd) -> None:
-        self._check(domain.check_take, cmd.actor)
+        self._check("take", cmd)
 
     @workflow.update
     async def release(self, cmd: TakeCmd) -> DossierView:
-        async with self.lock:
-            self._check(domain.check_release, cmd.actor)
-            s = self.state
-            s.technician_id = s.technician_name = None
-            if s.status == "in_progress":
-                s.status = "new"
-            self._touch()
-            self._emit(
-                "released",
-                timeline=self._entry(
-                    "released", f"{cmd.actor.name} rend le dossier à la file.", cmd.actor
-                ),
-            )
-            return self.view()
+        return await self._command("release", cmd)
 
     @release.validator
     def _validate_release(self, cmd: TakeCmd) -> None:
-        self._check(domain.check_release, cmd.actor)
+        self._check("release", cmd)
 
     @workflow.update
     async def diagnose(self, cmd: DiagnosisCmd) -> DossierView:
-        async with self.lock:
-            self._check(domain.check_diagnosis, cmd.actor, cmd.kind, cmd.context, cmd.need)
-            s = self.state
-            s.kind, s.context, s.need, s.version = cmd.kind, cmd.context, cmd.need, cmd.version
-            self._touch()
-            text = f"Diagnostic : {domain.KIND_LABELS[cmd.kind]}."
-            if cmd.kind == "usage":
-                # R6: resolved within the hour of the request
-                target = self._bt(self.opening.received_at, self.policy.usage_target_hours)
-                s.details["usage_target"] = target.isoformat()
-            self._emit(
-                "diagnosed",
-                timeline=self._entry(
-                    "diagnosed", text, cmd.actor, "customer", data={"kind": cmd.kind}
-                ),
-                internal={"context": cmd.context, "need": cmd.need},
-            )
-            self._emit(
-                "noted",
-                timeline=self._entry(
-                    "diagnosis", f"Contexte : {cmd.context}\nBesoin : {cmd.need}", cmd.actor
-                ),
-            )
-            if cmd.kind in ("advanced_usage", "evolution"):
-                if workflow.patched(HANDOVER_ANSWERS):
-                    self._tell_handover(cmd.kind)
-                self._hand_over()
-            return self.view()
+        return await self._command("diagnose", cmd)
 
     @diagnose.validator
     def _validate_diagnose(self, cmd: DiagnosisCmd) -> None:
-        self._check(domain.check_diagnosis, cmd.actor, cmd.kind, cmd.context, cmd.need)
+        self._check("diagnose", cmd)
 
     @workflow.update
     async def respond(self, cmd: MessageCmd) -> DossierView:
-        async with self.lock:
-            self._check(domain.check_response, cmd.actor, cmd.text)
-            if cmd.actor.role == "customer":
-                await self._customer_said(
-                    CustomerMessage(
-                        text=cmd.text,
-                        author_email="",
-                        author_name=cmd.actor.name,
-                        attachments=cmd.attachments,
-                    )
-                )
-                return self.view()
-            self._first_response()
-            self._touch()
-            self._emit(
-                "responded",
-                timeline=self._entry(
-                    "response",
-                    cmd.text,
-                    cmd.actor,
-                    "customer",
-                    data={"attachments": cmd.attachments} if cmd.attachments else None,
-                ),
-            )
-            self._mail("response", {"text": cmd.text, "author": cmd.actor.name})
-            return self.view()
+        return await self._command("respond", cmd)
 
     @respond.validator
     def _validate_respond(self, cmd: MessageCmd) -> None:
-        self._check(domain.check_response, cmd.actor, cmd.text)
+        self._check("respond", cmd)
 
     @workflow.update
     async def note(self, cmd: MessageCmd) -> DossierView:
-        async with self.lock:
-            self._check(domain.check_note, cmd.actor, cmd.text)
-            self._emit("noted", timeline=self._entry("note", cmd.text, cmd.actor))
-            return self.view()
+        return await self._command("note", cmd)
 
     @note.validator
     def _validate_note(self, cmd: MessageCmd) -> None:
-        self._check(domain.check_note, cmd.actor, cmd.text)
+        self._check("note", cmd)
 
     @workflow.update
     async def request_information(self, cmd: MessageCmd) -> DossierView:
-        async with self.lock:
-            self._check(domain.check_information_request, cmd.actor, cmd.text)
-            s = self.state
-            self._first_response()
-            self._touch()
-            s.details["status_before_wait"] = s.status
-            s.status, s.waiting_for, s.waiting_since = (
-                "waiting_customer",
-                "customer",
-                workflow.now(),
-            )
-            s.customer_reminded = False
-            s.details["information_request"] = cmd.text
-            self._emit(
-                "information_requested",
-                timeline=self._entry("information_request", cmd.text, cmd.actor, "customer"),
-            )
-            self._mail("information_request", {"text": cmd.text, "author": cmd.actor.name})
-            return self.view()
+        return await self._command("request_information", cmd)
 
     @request_information.validator
     def _validate_request_information(self, cmd: MessageCmd) -> None:
-        self._check(domain.check_information_request, cmd.actor, cmd.text)
+        self._check("request_information", cmd)
 
     @workflow.update
     async def screen_share(self, cmd: ScreenShareCmd) -> DossierView:
-        async with self.lock:
-            self._check(domain.check_screen_share, cmd.actor)
-            self._first_response()
-            self._touch()
-            self.state.details["screen_share"] = cmd.link
-            self._emit(
-                "screen_share_opened",
-                timeline=self._entry(
-                    "screen_share",
-                    "Session de partage d'écran proposée.",
-                    cmd.actor,
-                    "customer",
-                    data={"link": cmd.link},
-                ),
-            )
-            self._mail("screen_share", {"link": cmd.link, "author": cmd.actor.name})
-            return self.view()
+        return await self._command("screen_share", cmd)
 
     @screen_share.validator
     def _validate_screen_share(self, cmd: ScreenShareCmd) -> None:
-        self._check(domain.check_screen_share, cmd.actor)
+        self._check("screen_share", cmd)
 
     @workflow.update
     async def record_workaround(self, cmd: WorkaroundCmd) -> DossierView:
-        async with self.lock:
-            self._check(domain.check_workaround, cmd.actor, cmd.text, cmd.none_reason)
-            s = self.state
-            self._touch()
-            if cmd.text:
-                s.workaround = cmd.text
-                s.details["workaround"] = cmd.text
-                self._first_response()
-                self._emit(
-                    "workaround_recorded",
-                    timeline=self._entry("workaround", cmd.text, cmd.actor, "customer"),
-                    workaround=cmd.text,
-                )
-                self._mail("workaround", {"text": cmd.text, "author": cmd.actor.name})
-            else:
-                s.workaround_none_reason = cmd.none_reason
-                s.details["workaround_none_reason"] = cmd.none_reason
-                self._emit(
-                    "workaround_unavailable",
-                    timeline=self._entry(
-                        "workaround", f"Pas de contournement : {cmd.none_reason}", cmd.actor
-                    ),
-                )
-            self._hand_over()  # R8: the developers only after the workaround gate
-            return self.view()
+        return await self._command("record_workaround", cmd)
 
     @record_workaround.validator
     def _validate_workaround(self, cmd: WorkaroundCmd) -> None:
-        self._check(domain.check_workaround, cmd.actor, cmd.text, cmd.none_reason)
+        self._check("record_workaround", cmd)
 
     @workflow.update
     async def close(self, cmd: CloseCmd) -> DossierView:
-        async with self.lock:
-            self._check(domain.check_close, cmd.actor, cmd.resolution)
-            await self._close(cmd.resolution, by=cmd.actor.name, actor=cmd.actor, mail=True)
-            return self.view()
+        return await self._command("close", cmd)
 
     @close.validator
     def _validate_close(self, cmd: CloseCmd) -> None:
-        self._check(domain.check_close, cmd.actor, cmd.resolution)
+        self._check("close", cmd)
 
     @workflow.update
     async def confirm(self, cmd: TakeCmd) -> DossierView:
-        async with self.lock:
-            self._check(domain.check_confirm, cmd.actor)
-            resolution = self.state.details.get("proposed_resolution") or "Résolu."
-            await self._close(resolution, by=cmd.actor.name, actor=cmd.actor, mail=True)
-            return self.view()
+        return await self._command("confirm", cmd)
 
     @confirm.validator
     def _validate_confirm(self, cmd: TakeCmd) -> None:
-        self._check(domain.check_confirm, cmd.actor)
+        self._check("confirm", cmd)
 
     @workflow.update
     async def reopen(self, cmd: ReopenCmd) -> DossierView:
-        async with self.lock:
-            self._check(domain.check_reopen, cmd.actor, cmd.reason)
-            self._reopen(cmd.reason, cmd.actor)
-            return self.view()
+        return await self._command("reopen", cmd)
 
     @reopen.validator
     def _validate_reopen(self, cmd: ReopenCmd) -> None:
-        self._check(domain.check_reopen, cmd.actor, cmd.reason)
+        self._check("reopen", cmd)
 
     # --- signals ------------------------------------------------------------------------------
 
     @workflow.signal
     async def customer_message(self, msg: CustomerMessage) -> None:
         async with self.lock:
-            if msg.message_id and msg.message_id in self.state.thread:
-                return  # the same mail delivered twice joins once
-            if self.state.status == "closed":
-                self._reopen("Nouveau message du client.", None)
-            await self._customer_said(msg)
+            self._apply(msg)
 
     @workflow.signal
     async def service_event(self, event: Event) -> None:
         async with self.lock:
-            if event.id in self.state.seen_events:
-                return  # delivered twice: applied once
-            self.state.seen_events = [*self.state.seen_events, event.id][-SEEN_EVENTS_KEPT:]
-            await self._on_service_event(event)
+            self._apply(event)
 
     @workflow.signal
     async def retry_effect(self, order: dict[str, Any]) -> None:
@@ -614,19 +430,4 @@ class DossierWorkflow(DossierSteps):
 
     @workflow.query
     def view(self) -> DossierView:
-        s = self.state
-        return DossierView(
-            dossier_id=self.opening.dossier_id,
-            reference=self.opening.reference,
-            status=s.status,
-            kind=s.kind,
-            technician_id=s.technician_id,
-            technician_name=s.technician_name,
-            first_response_due=self.opening.first_response_due,
-            first_responded_at=s.first_responded_at,
-            closed_at=s.closed_at,
-            resolution=s.resolution,
-            waiting_for=s.waiting_for,
-            seq=s.last_event,
-            details=dict(s.details),
-        )
+        return process.view(self.state, self.ctx)

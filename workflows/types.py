@@ -1,231 +1,39 @@
-"""What the dossier workflow receives, keeps and answers; plain dataclasses, sandbox-safe."""
+"""The dossier workflow's input and answers: defined in services/dossier/state.py."""
 
-from __future__ import annotations
+from services.dossier.state import (
+    Actor,
+    CloseCmd,
+    CustomerMessage,
+    DiagnosisCmd,
+    DossierOpening,
+    DossierPolicy,
+    DossierState,
+    DossierView,
+    HandOver,
+    MailOrder,
+    MessageCmd,
+    ReopenCmd,
+    ScreenShareCmd,
+    StaffNotice,
+    TakeCmd,
+    WorkaroundCmd,
+)
 
-from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any
-
-
-@dataclass
-class DossierPolicy:
-    """The rules a dossier was opened under (fixed at opening, so a replay never changes).
-
-    Durations are business hours (R3 calendar: Monday–Friday, French holidays excluded).
-    """
-
-    timezone: str = "Europe/Paris"
-    business_hours: str = "09:00-12:00,13:00-18:00"
-    closed_days: str = ""
-    first_response_hours: float = 4.0  # R3 engagement 1
-    warning_fraction: float = 0.75  # R3 warning before breach
-    reminder_hours: float = 4.0  # R2: no activity for this long → remind the technician
-    escalation_hours: float = 8.0  # R2: still nothing → escalate to an admin
-    customer_reminder_hours: float = 16.0  # waiting for the customer → remind them
-    service_reminder_hours: float = 40.0  # waiting on training/bugs/evolutions → follow up
-    confirmation_hours: float = 40.0  # resolved, no answer from the customer → close
-    usage_target_hours: float = 1.0  # R6: a usage question is resolved within the hour
-    reopen_window_days: int = 180  # a closed dossier can be reopened this long by reply
-    history_limit: int = 0  # continue-as-new after this many steps (0: when Temporal suggests)
-
-
-@dataclass
-class DossierOpening:
-    """A committed request, as the intake relay hands it to the workflow (id = dossier id)."""
-
-    dossier_id: str
-    reference: str
-    channel: str  # web | mail | phone
-    requester_email: str
-    requester_name: str
-    software: str
-    subject: str
-    description: str
-    received_at: datetime
-    first_response_due: datetime
-    organisation_id: str | None = None
-    technician_id: str | None = None  # phone: the technician who took the call
-    technician_name: str | None = None
-    caller_phone: str | None = None
-    message_id: str | None = None  # mail: the customer's Message-ID, for threading
-    policy: DossierPolicy = field(default_factory=DossierPolicy)
-    carried: DossierState | None = None  # the state carried over by continue-as-new
-
-
-@dataclass
-class Actor:
-    """Who gives a command: a user id, a role, a display name."""
-
-    user_id: str
-    role: str
-    name: str = ""
-
-
-@dataclass
-class TakeCmd:
-    actor: Actor
-
-
-@dataclass
-class DiagnosisCmd:
-    """R5: the client's work context, the technical need, and the classification."""
-
-    actor: Actor
-    kind: str  # usage | advanced_usage | bug | evolution
-    context: str
-    need: str
-    version: str | None = None
-
-
-@dataclass
-class MessageCmd:
-    """A response to the customer, an internal note, or a request for information."""
-
-    actor: Actor
-    text: str
-    attachments: list[dict[str, Any]] = field(default_factory=list)
-
-
-@dataclass
-class ScreenShareCmd:
-    actor: Actor
-    link: str
-
-
-@dataclass
-class WorkaroundCmd:
-    """R8: the workaround given to the customer, or why there is none."""
-
-    actor: Actor
-    text: str | None = None
-    none_reason: str | None = None
-
-
-@dataclass
-class CloseCmd:
-    actor: Actor
-    resolution: str
-
-
-@dataclass
-class ReopenCmd:
-    actor: Actor
-    reason: str
-
-
-@dataclass
-class CustomerMessage:
-    """A message from the customer (web reply or mail), delivered as a signal."""
-
-    text: str
-    author_email: str
-    author_name: str = ""
-    via: str = "web"  # web | mail
-    message_id: str | None = None
-    received_at: datetime | None = None
-    attachments: list[dict[str, Any]] = field(default_factory=list)
-
-
-@dataclass
-class MailOrder:
-    """One mail to the customer; idempotent per dossier and step (its Message-ID)."""
-
-    dossier_id: str
-    reference: str
-    step: int
-    template: str  # acknowledgement | response | information_request | reminder | ...
-    to: str
-    context: dict[str, Any]
-    thread: list[str] = field(default_factory=list)  # earlier Message-IDs, oldest first
-    auto: bool = False  # automatic mail: Auto-Submitted: auto-generated
-
-
-@dataclass
-class StaffNotice:
-    """A warning, reminder or escalation to staff; idempotent per dossier and step."""
-
-    dossier_id: str
-    reference: str
-    step: int
-    audience: str  # technician | team | admins | training_lead
-    kind: str  # first_response_warning | first_response_breach | reminder | escalation | ...
-    subject: str
-    text: str
-    technician_id: str | None = None
-
-
-@dataclass
-class HandOver:
-    """R7–R9: hand the dossier to the service that owns the next step (NATS request)."""
-
-    service: str  # training | bugs | evolutions
-    dossier_id: str
-    reference: str
-    software: str
-    organisation_id: str | None
-    requester_email: str
-    requester_name: str
-    subject: str
-    description: str
-    context: str
-    need: str
-    version: str | None = None
-    workaround: str | None = None
-    attempt: int = 1
-
-
-@dataclass
-class DossierView:
-    """The process state as the workflow holds it (query and update answers)."""
-
-    dossier_id: str
-    reference: str
-    status: str
-    kind: str | None
-    technician_id: str | None
-    technician_name: str | None
-    first_response_due: datetime
-    first_responded_at: datetime | None
-    closed_at: datetime | None
-    resolution: str | None
-    waiting_for: str | None
-    seq: int
-    details: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass
-class DossierState:
-    """Everything the workflow knows; carried across continue-as-new."""
-
-    status: str = (
-        "new"  # new | in_progress | waiting_customer | waiting_service | resolved | closed
-    )
-    kind: str | None = None
-    technician_id: str | None = None
-    technician_name: str | None = None
-    first_responded_at: datetime | None = None
-    last_activity_at: datetime | None = None
-    waiting_since: datetime | None = None
-    waiting_for: str | None = None  # customer | training | bug_fix | evolution_decision
-    resolved_at: datetime | None = None
-    closed_at: datetime | None = None
-    resolution: str | None = None
-    context: str | None = None
-    need: str | None = None
-    version: str | None = None
-    workaround: str | None = None
-    workaround_none_reason: str | None = None
-    warned: bool = False
-    breached: bool = False
-    breached_at: datetime | None = None
-    reminded: bool = False
-    escalated: bool = False
-    customer_reminded: bool = False
-    cycle_from: datetime | None = None  # R2: a new reminder cycle started (after an escalation)
-    handover_attempt: int = 0
-    step: int = 0  # every side effect's number (events, mails, notices)
-    last_event: int = 0  # the `seq` of the last event published (the read model catches up)
-    thread: list[str] = field(default_factory=list)  # Message-IDs of the dossier's mails
-    seen_events: list[str] = field(default_factory=list)  # service events already applied
-    details: dict[str, Any] = field(default_factory=dict)
-    reopened: int = 0
+__all__ = [
+    "Actor",
+    "CloseCmd",
+    "CustomerMessage",
+    "DiagnosisCmd",
+    "DossierOpening",
+    "DossierPolicy",
+    "DossierState",
+    "DossierView",
+    "HandOver",
+    "MailOrder",
+    "MessageCmd",
+    "ReopenCmd",
+    "ScreenShareCmd",
+    "StaffNotice",
+    "TakeCmd",
+    "WorkaroundCmd",
+]

@@ -17,7 +17,7 @@ from assistance.directory import Role
 from assistance.events import Event
 from assistance.settings import Settings
 from services.dossier import mail
-from workflows.types import MailOrder, StaffNotice
+from services.dossier.state import MailOrder, StaffNotice
 
 log = logging.getLogger(__name__)
 

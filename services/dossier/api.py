@@ -44,7 +44,7 @@ from services.dossier.models import (
     Volume,
     WorkaroundIn,
 )
-from workflows.types import (
+from services.dossier.state import (
     CloseCmd,
     DiagnosisCmd,
     MessageCmd,

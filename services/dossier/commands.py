@@ -21,7 +21,7 @@ from assistance.directory import Principal
 from assistance.errors import Conflict, NotFound, Unavailable
 from services.dossier import repo
 from services.dossier.models import CommandPending, DossierOut
-from workflows.types import Actor, DossierView
+from services.dossier.state import Actor, DossierView
 
 PROJECTION_WAIT_S = 3.0
 UPDATE_WAIT_S = 10.0  # a command not answered by then is answered 202 (its outcome pending)

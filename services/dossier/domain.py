@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 
 from assistance import french
 from assistance.business_time import BusinessCalendar
-from workflows.types import Actor, DossierState
+from services.dossier.state import Actor, DossierState
 
 KINDS = ("usage", "advanced_usage", "bug", "evolution")
 KIND_LABELS = {

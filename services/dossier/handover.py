@@ -17,7 +17,7 @@ from temporalio.exceptions import ApplicationError
 from assistance import telemetry
 from assistance.bus import Bus
 from assistance.handover import command_subject
-from workflows.types import HandOver
+from services.dossier.state import HandOver
 
 
 class HandOverActivities:

@@ -26,7 +26,7 @@ from assistance.mail import signed_message_id, subject_token
 from assistance.settings import Settings
 from assistance.text import header_text
 from services.dossier import follow
-from workflows.types import MailOrder, StaffNotice
+from services.dossier.state import MailOrder, StaffNotice
 
 SENDER_NAME = "Assistance Manao"
 TEMPLATE_DIR = Path(__file__).parent / "templates" / "mail"

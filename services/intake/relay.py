@@ -18,21 +18,29 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from assistance import mail_once
 from assistance.settings import Settings
+from assistance.temporal import type_adapter
+from services.dossier.state import DossierOpening
 from services.intake import mail_repo
+from workflows.dossier import DossierWorkflow
 
 START_DOSSIER = "start_dossier"
 
 
 def dossier_starter(temporal: Client, task_queue: str) -> Any:
-    """Start the DossierWorkflow, idempotently: workflow id = dossier id."""
+    """Start the DossierWorkflow, idempotently: workflow id = dossier id.
 
-    async def start(opening: dict[str, Any]) -> None:
+    The outbox row holds the opening as JSON; it is read back as the workflow's typed input
+    (the same conversion the workflow's data converter makes), so a row that does not fit
+    fails here, in the relay, not in the workflow."""
+
+    async def start(payload: dict[str, Any]) -> None:
+        opening = type_adapter(DossierOpening).validate_python(payload)
         # Already started and since finished: nothing to do.
         with contextlib.suppress(WorkflowAlreadyStartedError):
             await temporal.start_workflow(
-                "DossierWorkflow",
+                DossierWorkflow.run,
                 opening,
-                id=opening["dossier_id"],
+                id=opening.dossier_id,
                 task_queue=task_queue,
                 id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
                 id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,

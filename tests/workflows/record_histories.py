@@ -1,6 +1,6 @@
 """Record the dossier workflow's histories on its main paths, for the replay test.
 
-    python -m tests.workflows.record_histories
+    python -m tests.workflows.record_histories [scenario ...]
 
 writes `tests/workflows/histories/<scenario>.json`, one per scenario below, each the complete
 history of one dossier (`WorkflowHandle.fetch_history().to_json()`). `test_replay.py` replays
@@ -15,6 +15,7 @@ so the script can be run again at any date.
 from __future__ import annotations
 
 import asyncio
+import sys
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
@@ -251,6 +252,54 @@ async def continue_as_new(run: Run) -> None:
     run.handle = run.env.client.get_workflow_handle(h.id, run_id=first)
 
 
+async def evolution_answered_at_handover(run: Run) -> None:
+    """After `handover-answers-customer`: the hand-over itself is the first response (R3)."""
+    h = await run.open()
+    await h.execute_update(DossierWorkflow.take, TakeCmd(actor=TECH))
+    await h.execute_update(
+        DossierWorkflow.diagnose,
+        DiagnosisCmd(actor=TECH, kind="evolution", context=CONTEXT, need=NEED),
+    )
+    await view_when(h, lambda v: "evolutions_ticket" in v.details)
+    await run.signal_fact("evolutions.request.recorded", "evo-4:recorded", request_id="r-4")
+    await run.signal_fact(
+        "evolutions.request.rejected", "evo-4:decided", request_id="r-4", reason="Hors périmètre."
+    )
+    await view_when(h, lambda v: v.status == "closed")
+
+
+async def follow_up_cycles(run: Run) -> None:
+    """After `follow-up-cycles`: after an escalation, a new reminder cycle starts (R2), for the
+    technician and while waiting for the customer."""
+    h = await run.open()
+    await h.execute_update(DossierWorkflow.take, TakeCmd(actor=TECH))
+    await h.execute_update(
+        DossierWorkflow.diagnose,
+        DiagnosisCmd(actor=TECH, kind="usage", context=CONTEXT, need=NEED),
+    )
+    await h.execute_update(DossierWorkflow.respond, MessageCmd(actor=TECH, text="Voici."))
+    await run.after(17)  # reminded at 4 h, escalated at 12 h, reminded again at 16 h
+    await h.execute_update(
+        DossierWorkflow.request_information, MessageCmd(actor=TECH, text="Quelle version ?")
+    )
+    await run.after(57)  # customer reminded at 16 h, technician at 32 h, escalation at 40 h…
+    await h.execute_update(DossierWorkflow.close, CloseCmd(actor=TECH, resolution="Sans suite."))
+
+
+async def closed_without_response(run: Run) -> None:
+    """After `resolution-is-first-response`: the closure mail is the first response (R3)."""
+    h = await run.open()
+    await h.execute_update(DossierWorkflow.take, TakeCmd(actor=TECH))
+    await h.execute_update(
+        DossierWorkflow.diagnose,
+        DiagnosisCmd(actor=TECH, kind="usage", context=CONTEXT, need=NEED),
+    )
+    await run.after(0.5)
+    await h.execute_update(
+        DossierWorkflow.close, CloseCmd(actor=TECH, resolution="Paramètre corrigé.")
+    )
+
+
 SCENARIOS: dict[str, Callable[[Run], Awaitable[None]]] = {
     "usage_to_closure": usage_to_closure,
     "bug_with_workaround_and_release": bug_with_workaround_and_release,
@@ -258,6 +307,10 @@ SCENARIOS: dict[str, Callable[[Run], Awaitable[None]]] = {
     "training_held": training_held,
     "reopen": reopen,
     "continue_as_new": continue_as_new,
+    # recorded after the latest `workflow.patched` (docs/workflow-versioning.md)
+    "evolution_answered_at_handover": evolution_answered_at_handover,
+    "follow_up_cycles": follow_up_cycles,
+    "closed_without_response": closed_without_response,
 }
 
 
@@ -275,12 +328,12 @@ async def record(name: str) -> Path:
     return path
 
 
-async def main() -> None:
+async def main(names: list[str]) -> None:
     HISTORIES.mkdir(exist_ok=True)
-    for name in SCENARIOS:
+    for name in names or SCENARIOS:
         path = await record(name)
         print(f"{path}: {path.stat().st_size} bytes")
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    asyncio.run(main(sys.argv[1:]))

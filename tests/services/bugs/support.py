@@ -32,7 +32,7 @@ def software() -> str:
 
 
 def order(**overrides: Any) -> dict[str, Any]:
-    """A hand-over as the workflow sends it (`workflows.types.HandOver`)."""
+    """A hand-over as the workflow sends it (`services.dossier.state.HandOver`)."""
     dossier_id = str(uuid.uuid4())
     body: dict[str, Any] = {
         "service": "bugs",

@@ -21,7 +21,7 @@ TECH_EMAIL = "tech@manao.eu"
 
 
 def hand_over_order(software: str, **overrides: Any) -> dict[str, Any]:
-    """The JSON of `workflows.types.HandOver`, as the dossier workflow sends it."""
+    """The JSON of `services.dossier.state.HandOver`, as the dossier workflow sends it."""
     order: dict[str, Any] = {
         "service": "evolutions",
         "dossier_id": str(uuid.uuid4()),

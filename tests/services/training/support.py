@@ -39,7 +39,7 @@ NewTrainer = Callable[..., Awaitable[TrainerUser]]
 
 
 def hand_over_order(software: str, **overrides: Any) -> dict[str, Any]:
-    """The JSON of workflows.types.HandOver, as the dossier workflow sends it."""
+    """The JSON of services.dossier.state.HandOver, as the dossier workflow sends it."""
     order: dict[str, Any] = {
         "service": "training",
         "dossier_id": str(uuid.uuid4()),
