@@ -294,10 +294,45 @@ def _filesize(n: int) -> str:
     return f"{n / 1024 / 1024:.1f} Mo"
 
 
+TITLES = {
+    "deposit.html": N_("Deposit a request"),
+    "deposited.html": N_("Request received"),
+    "docs_index.html": N_("Documentation"),
+    "announcements.html": N_("What's new"),
+    "signin.html": N_("Sign in"),
+    "office_queue.html": N_("Queue"),
+    "office_search.html": N_("Search"),
+    "office_call.html": N_("Log a phone call"),
+    "office_dashboard.html": N_("Dashboard"),
+    "office_operations.html": N_("Stuck work"),
+    "staff_training.html": N_("Training appointments"),
+    "staff_bugs.html": N_("Bugs"),
+    "staff_evolutions.html": N_("Evolution requests"),
+}
+ERROR_TITLES = {
+    404: N_("Page not found"),
+    403: N_("Access refused"),
+    500: N_("Temporarily unavailable"),
+}
+
+
+def _title(template: str, context: dict[str, Any], _: Callable[[str], str]) -> str:
+    """The page's own <title>, when its handler did not give one."""
+    if template == "error.html":
+        status = int(context.get("status_code") or 500)
+        return _(ERROR_TITLES.get(status if status < 500 else 500, N_("Something went wrong")))
+    if template in ("docs_software.html", "docs_page.html"):
+        doc = context.get("doc") or {}
+        named = doc.get("title") if isinstance(doc, dict) else None
+        return " — ".join(str(p) for p in (named, context.get("name"), _("Documentation")) if p)
+    return _(TITLES[template]) if template in TITLES else ""
+
+
 def page(request: Request, template: str, http_status: int = 200, **context: Any) -> HTMLResponse:
     session = session_of(request)
     calendar = request.app.state.calendar
-    context.setdefault("title", "")
+    if not context.get("title"):  # every page its own <title> (issue 14)
+        context["title"] = _title(template, context, i18n.gettext_for(session.lang))
     html = (
         environment(session.lang)
         .get_template(template)

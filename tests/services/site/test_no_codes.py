@@ -146,3 +146,22 @@ async def test_an_unknown_url_is_a_french_page_and_the_api_keeps_json(system: An
     assert page.headers["x-content-type-options"] == "nosniff"
     assert api.status_code == 404
     assert api.json()["error"]["code"] == "not_found"
+
+
+async def test_every_public_page_has_its_own_title(system: Any) -> None:
+    paths = ["/", "/deposer", "/documentation", "/annonces", "/connexion", "/nulle-part"]
+    titles = {}
+    async with _as(system, None) as web:
+        for path in paths:
+            found = re.search(r"<title>(.*?)</title>", (await web.get(path)).text, re.S)
+            assert found, path
+            titles[path] = unescape(found.group(1)).strip()
+
+    assert titles == {
+        "/": "Centre de service Manao",
+        "/deposer": "Déposer une demande · Centre de service Manao",
+        "/documentation": "Documentation · Centre de service Manao",
+        "/annonces": "Nouveautés · Centre de service Manao",
+        "/connexion": "Se connecter · Centre de service Manao",
+        "/nulle-part": "Page introuvable · Centre de service Manao",
+    }
