@@ -54,8 +54,29 @@ class DossierActivities:
             raise ApplicationError(
                 str(error), type="UnknownTemplate", non_retryable=True
             ) from error
+        if await self._answered_today(message, order):
+            log.info("%s: no second automatic answer today to %s", order.reference, order.to)
+            return str(message["Message-ID"])
         await self._send_once(message, order.dossier_id, order.step, order.template, order.to)
         return str(message["Message-ID"])
+
+    async def _answered_today(self, message: EmailMessage, order: MailOrder) -> bool:
+        """RFC 3834 §2 (issue 14): at most one automatic answer a day to one sender about one
+        dossier; a retry of the same mail (same Message-ID) is not a second answer."""
+        if message["Auto-Submitted"] != "auto-replied":
+            return False
+        return bool(
+            await self.pool.fetchval(
+                """SELECT EXISTS (SELECT 1 FROM dossier.outbound_mail
+                   WHERE dossier_id = $1 AND lower(recipient) = lower($2)
+                     AND template = ANY($3::text[]) AND message_id <> $4
+                     AND sent_at > now() - interval '1 day')""",
+                uuid.UUID(order.dossier_id),
+                order.to,
+                sorted(mail.AUTO_REPLIED),
+                str(message["Message-ID"]),
+            )
+        )
 
     @activity.defn(name="notify_staff")
     async def notify_staff(self, notice: StaffNotice) -> list[str]:

@@ -468,3 +468,23 @@ async def test_a_logged_call_is_acknowledged_as_answered(
     assert "Suite à votre appel au sujet de « Appel : clôture annuelle »" in text
     assert "vous répondra" not in text
     assert mail.message()["Auto-Submitted"] == "auto-replied"
+
+
+async def test_one_automatic_answer_a_day_per_sender_and_dossier(
+    activities: DossierActivities, stack: LocalStack
+) -> None:
+    stack.mail.clear()
+    dossier, other = str(uuid.uuid4()), str(uuid.uuid4())
+    ack = order("acknowledgement", dossier_id=dossier, reference="D-2026-900201", thread=[])
+    reopened = order("reopened", dossier_id=dossier, reference="D-2026-900201", step=8)
+    elsewhere = order("reopened", dossier_id=other, reference="D-2026-900202", step=8)
+
+    first = await activities.send_mail(ack)
+    again = await activities.send_mail(ack)  # a retry of the same mail is not a second answer
+    held = await activities.send_mail(reopened)
+    sent = await activities.send_mail(elsewhere)
+
+    assert first == again
+    assert len(caught_with(stack, "Message-ID", first)) == 1
+    assert caught_with(stack, "Message-ID", held) == []  # an out-of-office ping-pong ends here
+    assert len(caught_with(stack, "Message-ID", sent)) == 1
