@@ -116,3 +116,24 @@ EVOLUTION_EVENT = {
     "shipped": N_("Shipped"),
     "merged": N_("Merged"),
 }
+# The fields an API refusal names (`error.field`), worded for the form they came from.
+FIELD = {
+    "resolution": N_("Resolution"),
+    "text": N_("Text"),
+    "reason": N_("Reason"),
+    "none_reason": N_("Why there is no workaround"),
+    "caller_phone": N_("Phone number"),
+    "subject": N_("Subject"),
+    "description": N_("Description"),
+    "software": N_("Software"),
+    "version": N_("Version"),
+    "kind": N_("Nature"),
+    "context": N_("Work context"),
+    "need": N_("Technical need"),
+    "requester.email": N_("E-mail address"),
+    "requester.name": N_("Name"),
+    "email": N_("E-mail address"),
+    "name": N_("Name"),
+    "comment": N_("Comment"),
+    "score": N_("Rating"),
+}

@@ -165,3 +165,21 @@ async def test_every_public_page_has_its_own_title(system: Any) -> None:
         "/connexion": "Se connecter · Centre de service Manao",
         "/nulle-part": "Page introuvable · Centre de service Manao",
     }
+
+
+async def test_a_refused_form_names_its_field_in_words(
+    system: Any, http: httpx.AsyncClient
+) -> None:
+    dossier = await opened_dossier(http, system, subject="Clôture sans résolution")
+    tech = auth(system.tokens[Role.technician])
+    assert (await http.post(f"/api/v1/dossiers/{dossier['id']}/take", headers=tech)).is_success
+    path = f"/bureau/dossiers/{dossier['id']}"
+    async with _as(system, Role.technician) as web:
+        csrf = csrf_of((await web.get(path)).text)
+        r = await web.post(f"{path}/clore", data={"csrf": csrf, "resolution": "   "})
+        assert r.status_code == 303
+        shown = await web.get(path)
+
+    flashes = re.findall(r'<div class="flash[^"]*"[^>]*>(.*?)</div>', unescape(shown.text), re.S)
+    assert flashes == ["Résolution : Ce champ ne peut pas être vide."]
+    assert leftovers(shown.text) == []
