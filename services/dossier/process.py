@@ -966,9 +966,21 @@ class _Step:
     def _hand_over(self) -> None:
         """R7–R9: ask the owning service over NATS; its facts come back as events."""
         s, o = self.s, self.o
-        service = {"advanced_usage": "training", "bug": "bugs", "evolution": "evolutions"}[
+        service = {"advanced_usage": "training", "bug": "bugs", "evolution": "evolutions"}.get(
             s.kind or ""
-        ]
+        )
+        if service is None:
+            # a fact meant for another branch (e.g. a missed training on a dossier since
+            # classified otherwise): recorded for the staff, never a crash of the dossier
+            self._emit(
+                "noted",
+                timeline=entry(
+                    "note",
+                    "Information d'un autre service reçue alors que le dossier n'attend pas "
+                    "ce service : aucune suite donnée.",
+                ),
+            )
+            return
         s.handover_attempt += 1
         self._set_waiting(domain.HANDED_OVER[s.kind or ""])
         order = HandOver(

@@ -16,7 +16,7 @@ and the same inputs give the same outputs.
 
 Facts of a service reach a dossier only once it was handed over to that service (the bridge
 forwards the facts of a service's own tickets), so facts are drawn among those of the
-dossier's branch, plus unknown ones.
+dossier's branch, plus those of other branches (a dossier classified again) and unknown ones.
 """
 
 from __future__ import annotations
@@ -105,6 +105,10 @@ FACTS = {
 }
 
 
+# mostly the dossier's own branch (picks below its count of kinds), sometimes another's
+PICKS = st.one_of(st.integers(0, 7), st.integers(0, 7), st.integers(0, 30))
+
+
 @dataclass(frozen=True)
 class Wait:
     """Time passes; the deadlines due meanwhile fall due, in order."""
@@ -183,8 +187,8 @@ STEPS = st.one_of(
     st.builds(Wait, minutes=st.integers(0, 4 * 24 * 60)),
     st.builds(Wait, minutes=st.integers(0, 120)),
     CUSTOMER_MESSAGES,
-    st.builds(Fact, pick=st.integers(0, 7), id=st.sampled_from(["f1", "f2", "f3"]), data=FACT_DATA),
-    st.builds(Fact, pick=st.integers(0, 7), id=st.sampled_from(["f4", "f5"]), data=FACT_DATA),
+    st.builds(Fact, pick=PICKS, id=st.sampled_from(["f1", "f2", "f3"]), data=FACT_DATA),
+    st.builds(Fact, pick=PICKS, id=st.sampled_from(["f4", "f5"]), data=FACT_DATA),
     st.builds(MailSent, message_id=st.sampled_from(["<a@manao>", "<b@manao>"])),
     st.builds(
         HandOverAnswered,
@@ -204,7 +208,15 @@ def _fact(state: DossierState, fact: Fact) -> Event | None:
     kinds = FACTS.get(state.kind or "", [])
     if not state.handover_attempt or not kinds:
         return None  # not handed over: no service knows this dossier
-    kind = kinds[fact.pick] if fact.pick < len(kinds) else "bugs.other.happened"
+    # mostly the branch's own facts; sometimes another branch's (a dossier classified again
+    # after its hand-over still hears of its first ticket), or an unknown one
+    others = [k for branch in FACTS.values() for k in branch]
+    if fact.pick < len(kinds):
+        kind = kinds[fact.pick]
+    elif fact.pick - len(kinds) < len(others):
+        kind = others[fact.pick - len(kinds)]
+    else:
+        kind = "bugs.other.happened"
     return Event(id=f"{fact.id}:{kind}", type=kind, data=dict(fact.data))
 
 
