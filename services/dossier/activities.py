@@ -48,6 +48,13 @@ class DossierActivities:
                 "SELECT channel FROM intake.requests WHERE id = $1", uuid.UUID(order.dossier_id)
             )
             order = dataclasses.replace(order, context={**order.context, "channel": channel})
+        software = order.context.get("software")
+        if software and "software_name" not in order.context:
+            # a software by its name in a mail, never by its code (issue 14)
+            name = await self.pool.fetchval(
+                "SELECT name FROM directory.softwares WHERE code = $1", str(software)
+            )
+            order = dataclasses.replace(order, context={**order.context, "software_name": name})
         try:
             message = mail.render(order, self.settings)
         except mail.UnknownTemplate as error:

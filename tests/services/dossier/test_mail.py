@@ -488,3 +488,25 @@ async def test_one_automatic_answer_a_day_per_sender_and_dossier(
     assert len(caught_with(stack, "Message-ID", first)) == 1
     assert caught_with(stack, "Message-ID", held) == []  # an out-of-office ping-pong ends here
     assert len(caught_with(stack, "Message-ID", sent)) == 1
+
+
+@pytest.mark.parametrize("template", sorted(CUSTOMER_TEMPLATES))
+def test_no_code_or_english_reaches_the_customer(template: str) -> None:
+    from tests.services.site.test_no_codes import leftovers
+
+    context = {**CONTEXT, "software_name": "Manao Compta"}
+    message = render(order(template, context=context), SETTINGS)
+
+    assert leftovers(f"<p>{escape(text_of(message))}</p>") == []
+    assert leftovers(f"<p>{escape(str(message['Subject']))}</p>") == []
+
+
+async def test_a_mail_names_the_software(activities: DossierActivities, stack: LocalStack) -> None:
+    mail = order("fix_released", reference="D-2026-900301", step=11)
+
+    sent = await activities.send_mail(mail)
+
+    [caught] = caught_with(stack, "Message-ID", sent)
+    text = text_of(caught.message())
+    assert "dans la version 5.2.1 de Manao Compta." in text
+    assert "manao-compta" not in text
