@@ -16,6 +16,7 @@ import atexit
 import contextlib
 import ctypes
 import email
+import fcntl
 import hashlib
 import importlib.util
 import json
@@ -479,17 +480,19 @@ def relocated_cluster(data_dir: Path, home: Path, uid: int, gid: int) -> Path:
     clusters.mkdir(mode=0o700, exist_ok=True)
     os.chown(clusters, uid, gid)
     key = hashlib.sha256(str(data_dir.resolve()).encode()).hexdigest()[:16]
-    for cluster in clusters.iterdir():
-        if cluster.name != key and not _still_claimed(cluster):
-            shutil.rmtree(cluster, ignore_errors=True)
-    cluster = clusters / key
-    mark = data_dir / _CLUSTER_MARK
-    if not _still_claimed(cluster) and cluster.exists():
-        shutil.rmtree(cluster)  # left by an earlier data directory of the same path
-    cluster.mkdir(mode=0o700, exist_ok=True)
-    os.chown(cluster, uid, gid)
-    (cluster / "origin").write_text(str(data_dir.resolve()) + "\n")
-    mark.write_text(str(cluster / "pg") + "\n")
+    # one run at a time prunes or claims: a cluster being claimed is never taken for an orphan
+    with (home / "clusters.lock").open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        for cluster in clusters.iterdir():
+            if cluster.name != key and not _still_claimed(cluster):
+                shutil.rmtree(cluster, ignore_errors=True)
+        cluster = clusters / key
+        if not _still_claimed(cluster) and cluster.exists():
+            shutil.rmtree(cluster)  # left by an earlier data directory of the same path
+        cluster.mkdir(mode=0o700, exist_ok=True)
+        os.chown(cluster, uid, gid)
+        (cluster / "origin").write_text(str(data_dir.resolve()) + "\n")
+        (data_dir / _CLUSTER_MARK).write_text(str(cluster / "pg") + "\n")
     return cluster / "pg"
 
 
