@@ -1,35 +1,33 @@
-"""Composition: the same code runs every part in one process or each part alone.
+"""The kernel's app: one process running the parts it is given.
 
-`create_app(settings, targets)` mounts the routers of the chosen services and starts their
-background work (outbox relay, NATS consumers, the Temporal worker) in the app's lifespan.
+`create_app(settings, parts, schemas)` migrates `schemas`, mounts the routers of `parts` and
+starts their background work (outbox relays, NATS consumers, the Temporal worker) in the app's
+lifespan. It knows no part: which exist and which a process runs is the composition's choice
+(`composition/`), so the same code runs every part in one process or each part alone.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import importlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
-from types import ModuleType
-from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from opentelemetry.instrumentation.asyncpg import AsyncPGInstrumentor
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
-from temporalio.client import Client
 
-from assistance import db, failures, idempotency, readiness, telemetry
-from assistance import temporal as temporal_client
-from assistance.bus import Bus
+from assistance import idempotency, readiness, telemetry
+from assistance.boundary import BodyLimit, document_refusals
+from assistance.db import Migrations
+from assistance.parts import Part
+from assistance.runtime import Runtime, supervise
 from assistance.settings import Settings
+from assistance.web import install_error_handlers
 
 log = logging.getLogger(__name__)
 
-SERVICES = ("intake", "dossier", "training", "bugs", "evolutions", "operations", "site")
-TARGETS = (*SERVICES, "worker")
+__all__ = ["Runtime", "api_description", "create_app", "supervise"]
 
 API_DESCRIPTION = """
 API du centre de service Manao : chaque demande (site, mail, téléphone) devient un dossier
@@ -48,102 +46,21 @@ def api_description(settings: Settings) -> str:
     return API_DESCRIPTION.replace("{delay}", settings.commitment().delay_text())
 
 
-async def supervise(name: str, start: Callable[[], Awaitable[Any]]) -> None:
-    """Keep a background part running: restart it with backoff when it stops or fails."""
-    delay = 0.5
-    while True:
-        try:
-            await start()
-            log.warning("%s stopped; restarting", name)
-        except asyncio.CancelledError:
-            raise
-        except Exception:  # noqa: BLE001 - logged and restarted, never fatal to the process
-            log.exception("%s failed; restarting in %.1fs", name, delay)
-        await asyncio.sleep(delay)
-        delay = min(delay * 2, 10.0)
+def _start_parts(rt: Runtime, parts: Sequence[Part]) -> None:
+    for part in parts:
+        if part.start is not None:
+            part.start(rt)
 
 
-def _expand(targets: Iterable[str]) -> set[str]:
-    chosen: set[str] = set()
-    for target in targets:
-        if target == "all":
-            chosen.update(TARGETS)
-        elif target in TARGETS:
-            chosen.add(target)
-        else:
-            raise ValueError(f"unknown target {target!r}; choose from all, {', '.join(TARGETS)}")
-    return chosen
-
-
-class Runtime:
-    """What a process holds open once: the pool, the bus, the Temporal client."""
-
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        self.calendar = settings.calendar()
-        self.pool: Any = None
-        self.bus = Bus(
-            settings.nats_url,
-            name=settings.otel_service_name,
-            replicas=settings.nats_replicas,
-            policy=failures.policy_from(settings),
-        )
-        self.temporal: Client | None = None
-        self.tasks: list[asyncio.Task[None]] = []
-
-    async def open(self) -> None:
-        await db.migrate(self.settings.database_url)
-        self.pool = await db.create_pool(
-            self.settings.database_url, self.settings.database_pool_size
-        )
-        await self.bus.connect(wait=False)
-        self.temporal = await temporal_client.connect(
-            self.settings.temporal_address, self.settings.temporal_namespace
-        )
-        self.background("nats streams", self._streams)
-
-    async def _streams(self) -> None:
-        await self.bus.wait_connected()
-        await self.bus.ensure_streams()
-        await asyncio.Event().wait()  # done; stay parked so supervise does not rerun it
-
-    def background(self, name: str, start: Callable[[], Awaitable[Any]]) -> None:
-        self.tasks.append(asyncio.create_task(supervise(name, start), name=name))
-
-    async def close(self) -> None:
-        for task in self.tasks:
-            task.cancel()
-        for task in self.tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
-        await self.bus.close()
-        if self.pool is not None:
-            await self.pool.close()
-
-
-def service_module(name: str) -> ModuleType:
-    """`services/<name>/main.py`: an optional `router` and an optional `start(rt)`."""
-    return importlib.import_module(f"services.{name}.main")
-
-
-def _start_parts(rt: Runtime, chosen: set[str]) -> None:
-    for name in SERVICES:
-        if name in chosen:
-            start = getattr(service_module(name), "start", None)
-            if start is not None:
-                start(rt)
-    if "worker" in chosen:
-        from workflows import bridge, worker
-
-        worker.start(rt)
-        bridge.start(rt)
-
-
-def create_app(settings: Settings, targets: Iterable[str] = ("all",)) -> FastAPI:
-    chosen = _expand(targets)
+def create_app(
+    settings: Settings, parts: Sequence[Part], schemas: Iterable[Migrations] = ()
+) -> FastAPI:
+    """An app running `parts`; `schemas` are migrated at start (every part's, so that any
+    process can start first: the migrations run once, under an advisory lock)."""
+    chosen = list(parts)
     telemetry.setup_tracing(settings.otel_service_name, settings.otel_exporter_otlp_endpoint)
     AsyncPGInstrumentor().instrument()
-    rt = Runtime(settings)
+    rt = Runtime(settings, schemas)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -164,9 +81,6 @@ def create_app(settings: Settings, targets: Iterable[str] = ("all",)) -> FastAPI
     )
     app.state.settings = settings
     app.state.calendar = rt.calendar
-    from assistance.boundary import BodyLimit, document_refusals
-    from assistance.web import install_error_handlers
-
     install_error_handlers(app)
     # every write under /api/v1 honours `Idempotency-Key`; first, so that middleware added
     # later (the body cap) runs before it
@@ -177,16 +91,15 @@ def create_app(settings: Settings, targets: Iterable[str] = ("all",)) -> FastAPI
     )
     _mount_health(app, rt, chosen)
     _mount_index(app)
-    for name in SERVICES:
-        router = getattr(service_module(name), "router", None) if name in chosen else None
-        if router is not None:
-            app.include_router(router)
+    for part in chosen:
+        if part.router is not None:
+            app.include_router(part.router)
     FastAPIInstrumentor.instrument_app(app, excluded_urls="healthz,readyz")
     document_refusals(app)
     return app
 
 
-def _mount_health(app: FastAPI, rt: Runtime, parts: set[str]) -> None:
+def _mount_health(app: FastAPI, rt: Runtime, parts: Sequence[Part]) -> None:
     @app.get("/healthz", tags=["operations"], summary="Liveness")
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}

@@ -6,21 +6,24 @@ import json
 import logging
 from collections.abc import Iterable
 from importlib import resources
+from typing import NamedTuple
 
 import asyncpg
 
 log = logging.getLogger(__name__)
 
-# Every component that owns a schema, in the order its migrations are applied.
-COMPONENTS: tuple[tuple[str, str], ...] = (
-    ("assistance", "assistance"),  # the directory and the bus's dead letters
-    ("intake", "services.intake"),
-    ("dossier", "services.dossier"),
-    ("training", "services.training"),
-    ("bugs", "services.bugs"),
-    ("evolutions", "services.evolutions"),
-    ("site", "services.site"),  # ratings and attachments kept by the site
-)
+
+class Migrations(NamedTuple):
+    """A schema's migrations: the component name recorded in `public.schema_migrations`, and
+    the package whose `migrations/` folder holds its numbered `.sql` files."""
+
+    component: str
+    package: str
+
+
+# The kernel's own schemas (the directory, the bus's outbox and dead letters), applied first;
+# each part brings its own (assistance/parts.py), listed by the composition.
+KERNEL = Migrations("assistance", "assistance")
 
 _MIGRATION_LOCK = 7_233_001  # pg_advisory_lock key: one migrator at a time
 
@@ -50,9 +53,12 @@ def _migrations(package: str) -> list[tuple[str, str]]:
     return files
 
 
-async def migrate(dsn: str, components: Iterable[str] | None = None) -> list[str]:
-    """Apply pending migrations under an advisory lock; returns what was applied."""
-    wanted = set(components) if components is not None else None
+async def migrate(dsn: str, sources: Iterable[Migrations] = (KERNEL,)) -> list[str]:
+    """Apply the pending migrations of these sources, in their order, under an advisory lock;
+    returns what was applied. The kernel's schemas come first unless they are named."""
+    chosen = list(sources)
+    if KERNEL not in chosen:
+        chosen.insert(0, KERNEL)
     applied: list[str] = []
     conn = await asyncpg.connect(dsn)
     try:
@@ -64,9 +70,7 @@ async def migrate(dsn: str, components: Iterable[str] | None = None) -> list[str
                    applied_at timestamptz NOT NULL DEFAULT now(),
                    PRIMARY KEY (component, version))"""
         )
-        for component, package in COMPONENTS:
-            if wanted is not None and component not in wanted:
-                continue
+        for component, package in chosen:
             done = {
                 r["version"]
                 for r in await conn.fetch(

@@ -1,16 +1,19 @@
-"""Demo data for a first look: one client organisation, one user per role, two softwares."""
+"""Demo data for a first look: one client organisation, one user per role, two softwares;
+each part adds its own on top (its `demo` hook, assistance/parts.py)."""
 
 from __future__ import annotations
 
 import json
 import os
-import uuid
+from collections.abc import Iterable
 from pathlib import Path
+from uuid import UUID
 
 import asyncpg
 
 from assistance import directory
 from assistance.directory import Role
+from assistance.parts import DemoHook
 
 ORGANISATION = ("Dupont SA", ["dupont-sa.fr"], "Cabinet comptable de 40 personnes, 3 sites.")
 USERS = [
@@ -27,16 +30,16 @@ TOKENS_FILE = "demo-tokens.json"  # under the data directory: the same tokens at
 
 
 async def load(
-    pool: asyncpg.Pool, data_dir: Path | None = None, *, trainer_softwares: bool = True
+    pool: asyncpg.Pool, hooks: Iterable[DemoHook] = (), data_dir: Path | None = None
 ) -> list[tuple[str, Role, str]]:
-    """Create (or refresh) the demo directory; returns (email, role, token) per user.
+    """Create (or refresh) the demo directory, then run the parts' demo hooks in the same
+    transaction; returns (email, role, token) per user.
 
     With `data_dir`, the tokens are kept in `data_dir/demo-tokens.json` and reused while they
-    still sign their user in, so a restart prints the same tokens (none piles up). The demo
-    trainer teaches every demo software unless `trainer_softwares` is false (tests that declare
-    their own trainers)."""
+    still sign their user in, so a restart prints the same tokens (none piles up)."""
     kept = _read_tokens(data_dir)
     tokens: list[tuple[str, Role, str]] = []
+    users: dict[Role, UUID] = {}
     async with pool.acquire() as conn, conn.transaction():
         name, domains, context = ORGANISATION
         org = await directory.create_organisation(conn, name, domains, context)
@@ -47,31 +50,16 @@ async def load(
             user = await directory.create_user(
                 conn, email, full_name, role, org if role is Role.customer else None
             )
+            users[role] = user
             token = kept.get(email)
             principal = await directory.authenticate(conn, token) if token else None
-            if principal is None or principal.user_id != user:
+            if token is None or principal is None or principal.user_id != user:
                 token = await directory.issue_token(conn, user, "demo")
-            assert token is not None
             tokens.append((email, role, token))
-            if role is not Role.trainer or trainer_softwares:
-                await _role_setup(conn, role, user, email, full_name)
+        for hook in hooks:
+            await hook(conn, users, [code for code, _, _ in SOFTWARES])
     _write_tokens(data_dir, tokens)
     return tokens
-
-
-async def _role_setup(
-    conn: asyncpg.Connection, role: Role, user: uuid.UUID, email: str, full_name: str
-) -> None:
-    codes = [code for code, _, _ in SOFTWARES]
-    if role is Role.product_manager:  # R9: the demo product manager owns both softwares
-        from services.evolutions.backlog import assign_product_manager
-
-        for code in codes:
-            await assign_product_manager(conn, code, user)
-    elif role is Role.trainer:  # R7: a trainer for each software, so bookings find one
-        from services.training.repo import save_trainer
-
-        await save_trainer(conn, user, full_name, email, codes, True)
 
 
 def _read_tokens(data_dir: Path | None) -> dict[str, str]:

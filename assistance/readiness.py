@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from datetime import timedelta
 from typing import Any
 
@@ -28,30 +28,34 @@ from temporalio.api.enums.v1 import TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 
+from assistance.parts import Part
+
 PROBE_S = 2.0
 # A live worker long-polls the queue without a break; Temporal records each poll when it
 # starts, and an idle poll lasts up to about a minute. A poller older than this is gone.
 WORKER_SEEN_S = 75.0
-# Parts whose requests become dossier commands (Temporal updates) and so need the worker.
-COMMAND_PARTS = frozenset({"dossier", "site"})
-# Parts that need Temporal itself (commands, the intake relay, schedules, the worker).
-TEMPORAL_PARTS = frozenset({"intake", "dossier", "site", "evolutions", "worker"})
 
 
 class Readiness:
     """The probes of one process (its Runtime, and the parts it runs)."""
 
-    def __init__(self, rt: Any, parts: set[str]) -> None:
+    def __init__(self, rt: Any, parts: Iterable[Part]) -> None:
         self.rt = rt
-        self.parts = parts
+        chosen = list(parts)
+        # what the parts declare (assistance/parts.py): commands need the worker, which
+        # needs Temporal; deposits need PostgreSQL only
+        self.commands = any(part.sends_commands for part in chosen)
+        self.worker = any(part.runs_worker for part in chosen)
+        self.deposits = any(part.takes_deposits for part in chosen)
+        self.temporal = any(part.uses_temporal for part in chosen)
 
     @property
     def needs_worker(self) -> bool:
-        return bool(self.parts & COMMAND_PARTS) and "worker" not in self.parts
+        return self.commands and not self.worker
 
     @property
     def needs_temporal(self) -> bool:
-        return bool(self.parts & TEMPORAL_PARTS)
+        return self.temporal
 
     async def report(self) -> tuple[int, dict[str, Any]]:
         probes: dict[str, Callable[[], Awaitable[Any]]] = {
@@ -70,10 +74,10 @@ class Readiness:
             "status": "ready" if every else ("degraded" if ready else "not_ready"),
             "dependencies": dependencies,
         }
-        if "intake" in self.parts:
+        if self.deposits:
             # R13: a deposit only needs PostgreSQL; the outbox gets it further later
             body["deposits"] = "accepted" if dependencies["postgres"] == "up" else "refused"
-        if self.parts & COMMAND_PARTS:
+        if self.commands:
             body["commands"] = "accepted" if ready else "unavailable"
         return (200 if ready else 503), body
 
@@ -81,7 +85,7 @@ class Readiness:
         """What this process's requests cannot do without. Commands and the worker need them
         all; deposits and the other services' writes need PostgreSQL only (R13: the outbox
         carries them on), so a process serving only those stays in its load balancer."""
-        if self.parts & COMMAND_PARTS or "worker" in self.parts:
+        if self.commands or self.worker:
             return list(dependencies)
         return ["postgres"]
 

@@ -111,11 +111,54 @@ def require(*roles: Role) -> Callable[[Principal], Awaitable[Principal]]:
     return check
 
 
-# Who may call an endpoint: the aliases every service shares (a service names its own for
-# narrower sets, e.g. developers or trainers).
+# Who may call an endpoint: every role set any service admits, defined here once and named for
+# its members (a service never names its own: `Staff` used to mean three different sets).
 Anyone = Annotated[Principal, Depends(require(*Role))]
 AnyStaff = Annotated[Principal, Depends(require(*sorted(directory.STAFF)))]
+Admin = Annotated[Principal, Depends(require(Role.admin))]
+Customer = Annotated[Principal, Depends(require(Role.customer))]
+Trainer = Annotated[Principal, Depends(require(Role.trainer))]
+ProductManager = Annotated[Principal, Depends(require(Role.product_manager))]
 TechnicianOrAdmin = Annotated[Principal, Depends(require(Role.technician, Role.admin))]
+DeveloperOrAdmin = Annotated[Principal, Depends(require(Role.developer, Role.admin))]
+TrainerOrAdmin = Annotated[Principal, Depends(require(Role.trainer, Role.admin))]
+# the customer's own dossiers, and the technicians who follow them
+CustomerTechnicianOrAdmin = Annotated[
+    Principal, Depends(require(Role.technician, Role.admin, Role.customer))
+]
+# bugs: the technicians who hand them over, the developers who fix them
+TechnicianDeveloperOrAdmin = Annotated[
+    Principal, Depends(require(Role.technician, Role.developer, Role.admin))
+]
+# evolutions: the technicians who record and group requests, the product managers who decide
+TechnicianProductManagerOrAdmin = Annotated[
+    Principal, Depends(require(Role.technician, Role.product_manager, Role.admin))
+]
+# training: the trainers, and the technicians who book for a dossier
+TrainerTechnicianOrAdmin = Annotated[
+    Principal, Depends(require(Role.trainer, Role.technician, Role.admin))
+]
+
+
+# The refusals an endpoint documents (its OpenAPI `responses`), built by `refusals`.
+Refusals = dict[int | str, dict[str, Any]]
+INVALID = "Demande invalide : `error.field` nomme le champ fautif"
+
+
+def refusals(
+    more: dict[int, str] | None = None,
+    *,
+    unauthenticated: str = "Jeton invalide",
+    forbidden: str = "Rôle non autorisé",
+) -> Refusals:
+    """401 and 403, which every endpoint with a role set may answer, then `more` (status →
+    what it means here), in that order."""
+    documented: Refusals = {
+        401: {"description": unauthenticated},
+        403: {"description": forbidden},
+    }
+    documented.update({status: {"description": text} for status, text in (more or {}).items()})
+    return documented
 
 
 def body_hash(body: Any) -> str:

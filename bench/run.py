@@ -23,12 +23,13 @@ from typing import Any
 import asyncpg
 from temporalio.client import Client
 
-from assistance import db, demo
-from assistance.app import SERVICES
-from assistance.stack import Endpoints, LocalStack, StackConfig, create_database, free_port
+from assistance import db
 from bench import bare_temporal, cpu, report
 from bench.load import LoadRun, deposit_body, http_session, post_json
 from bench.procs import Child, wait_http_ok, wait_log_line
+from composition.app import load_demo, migrate
+from composition.parts import SERVICES
+from deploy.local.stack import Endpoints, LocalStack, StackConfig, create_database, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -234,11 +235,11 @@ class Bench:
             "the Temporal worker (`assistance run --target worker`), two processes"
         )
         url = await create_database(ends.database_url, "assistance")
-        await db.migrate(url)
+        await migrate(url)
         pool = await db.create_pool(url, 2)
         temporal = await Client.connect(ends.temporal_address)
         try:
-            await demo.load(pool)
+            await load_demo(pool)
             port = free_port()
             env = {
                 **os.environ,
@@ -375,7 +376,7 @@ class _Probe:
     async def pending_and_dossiers(self) -> tuple[int, int]:
         row = await self.pool.fetchrow(
             """SELECT (SELECT count(*) FROM bus.outbox WHERE source = 'intake'
-                        AND kind = 'start_dossier' AND done_at IS NULL) AS pending,
+                        AND kind = 'start_dossier' AND status = 'pending') AS pending,
                       (SELECT count(*) FROM dossier.dossiers) AS dossiers"""
         )
         return int(row["pending"]), int(row["dossiers"])

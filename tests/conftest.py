@@ -18,11 +18,11 @@ import pytest
 import uvicorn
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from assistance import db, demo, telemetry
-from assistance.app import create_app
+from assistance import db, telemetry
 from assistance.directory import Role
 from assistance.settings import Settings
-from assistance.stack import Endpoints, LocalStack, StackConfig, create_database, free_port
+from composition.app import create_app, load_demo
+from deploy.local.stack import Endpoints, LocalStack, StackConfig, create_database, free_port
 from tests.helpers import LIVENESS_FLOOR_S
 
 SPANS = InMemorySpanExporter()
@@ -101,8 +101,7 @@ async def system(settings: Settings) -> AsyncIterator[Running]:
     pool = await db.create_pool(settings.database_url, 2)
     try:
         # the tests declare their trainers themselves (tests/services/training/conftest.py)
-        loaded = await demo.load(pool, trainer_softwares=False)
-        tokens = {role: token for _, role, token in loaded}
+        tokens = {role: token for _, role, token in await load_demo(pool, trainers=False)}
     finally:
         await pool.close()
     try:

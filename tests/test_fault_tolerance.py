@@ -3,7 +3,7 @@
 A few dozen dossiers go through deposit → take → diagnose (usage) → respond → close while the
 worker, the services process, NATS, Temporal and PostgreSQL are SIGKILLed in turn (each kill
 meets a fresh wave of dossiers in flight, and the earlier waves' later steps); the
-supervisor that `make run` uses (assistance/supervisor.py) brings each back. Then every 201 is
+supervisor that `make run` uses (deploy/local/supervisor.py) brings each back. Then every 201 is
 accounted for: one dossier in the read model, one workflow, closed, no duplicated timeline
 entry, one acknowledgement, one response and one closure mail at the SMTP server, nothing
 parked in bus.parked, every outgoing mail row `sent`.
@@ -35,10 +35,11 @@ import httpx
 import pytest
 from temporalio.client import Client
 
-from assistance import db, demo
+from assistance import db
 from assistance.directory import Role
-from assistance.stack import LocalStack, StackConfig, free_port
-from assistance.supervisor import Part, Supervisor
+from composition.app import load_demo, migrate
+from deploy.local.stack import LocalStack, StackConfig, free_port
+from deploy.local.supervisor import Child, Supervisor
 from tests.helpers import auth, deposit_body
 
 DOSSIERS = 24  # in 6 waves of 4: one before each of the 5 kills, one after
@@ -56,7 +57,7 @@ class System:
     database_url: str
     base_url: str
     tokens: dict[Role, str]
-    parts: dict[str, Part]
+    parts: dict[str, Child]
     supervisor: Supervisor
     lines: list[str] = field(default_factory=list)
 
@@ -71,12 +72,12 @@ async def system(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Syst
     data = tmp_path_factory.mktemp("fault")
     stack = LocalStack(StackConfig(data_dir=data, persistent=True, ui=False), lambda _: None)
     ends = await stack.start()
-    parts: dict[str, Part] = {}
+    parts: dict[str, Child] = {}
     try:
-        await db.migrate(ends.database_url)
+        await migrate(ends.database_url)
         pool = await db.create_pool(ends.database_url, 2)
         try:
-            tokens = {role: token for _, role, token in await demo.load(pool)}
+            tokens = {role: token for _, role, token in await load_demo(pool)}
         finally:
             await pool.close()
         env = {
@@ -97,8 +98,8 @@ async def system(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Syst
         port = free_port()
         env["PUBLIC_URL"] = f"http://127.0.0.1:{port}"
         parts = {
-            "services": Part("services", list(SERVICES), data / "services.log", env, port),
-            "worker": Part("worker", ["worker"], data / "worker.log", env, free_port()),
+            "services": Child("services", list(SERVICES), data / "services.log", env, port),
+            "worker": Child("worker", ["worker"], data / "worker.log", env, free_port()),
         }
         await asyncio.gather(*(part.start() for part in parts.values()))
         lines: list[str] = []

@@ -9,13 +9,18 @@ from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
 import asyncpg
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Query
 
 from assistance.boundary import Offset
-from assistance.directory import Principal, Role
 from assistance.errors import NotFound
 from assistance.text import Line, SearchQuery
-from assistance.web import PoolDep, require
+from assistance.web import (
+    DeveloperOrAdmin,
+    PoolDep,
+    TechnicianDeveloperOrAdmin,
+    TechnicianOrAdmin,
+    refusals,
+)
 from services.bugs import repo, service
 from services.bugs.domain import State
 from services.bugs.models import (
@@ -32,16 +37,13 @@ from services.bugs.models import (
 
 router = APIRouter(prefix="/api/v1", tags=["bugs"])
 
-Developer = Annotated[Principal, Depends(require(Role.developer, Role.admin))]
-Technician = Annotated[Principal, Depends(require(Role.technician, Role.admin))]
-Staff = Annotated[Principal, Depends(require(Role.technician, Role.developer, Role.admin))]
-REFUSALS: dict[int | str, dict[str, Any]] = {
-    401: {"description": "Jeton invalide"},
-    403: {"description": "Rôle non autorisé"},
-    404: {"description": "Bug introuvable"},
-    409: {"description": "Étape refusée : `error.message` dit pourquoi"},
-    422: {"description": "Corps invalide (`error.field`) ou clé d'idempotence réutilisée"},
-}
+REFUSALS = refusals(
+    {
+        404: "Bug introuvable",
+        409: "Étape refusée : `error.message` dit pourquoi",
+        422: "Corps invalide (`error.field`) ou clé d'idempotence réutilisée",
+    }
+)
 
 Action = Callable[[asyncpg.Connection], Awaitable[dict[str, Any]]]
 
@@ -51,6 +53,18 @@ async def _write(pool: asyncpg.Pool, action: Action) -> dict[str, Any]:
     assistance/idempotency.py)."""
     async with pool.acquire() as conn, conn.transaction():
         return await action(conn)
+
+
+async def _step(
+    pool: asyncpg.Pool, bug_id: uuid.UUID, step: Callable[..., Awaitable[Any]], *args: Any
+) -> dict[str, Any]:
+    """One step of a bug's life, in one transaction; answers the bug as it is after it."""
+
+    async def act(conn: asyncpg.Connection) -> dict[str, Any]:
+        await step(conn, bug_id, *args)
+        return await _bug_now(conn, bug_id)
+
+    return await _write(pool, act)
 
 
 async def _bug_now(conn: asyncpg.Connection, bug_id: uuid.UUID) -> dict[str, Any]:
@@ -66,7 +80,7 @@ async def _bug_now(conn: asyncpg.Connection, bug_id: uuid.UUID) -> dict[str, Any
 @router.get("/bugs", response_model=BugPage, summary="Lister les bugs")
 async def list_bugs(
     pool: PoolDep,
-    who: Staff,
+    who: TechnicianDeveloperOrAdmin,
     state: State | None = None,
     software: Annotated[Line | None, Query(max_length=100)] = None,
     mine: Annotated[bool, Query(description="Seulement les bugs que je suis")] = False,
@@ -88,7 +102,7 @@ async def list_bugs(
 
 
 @router.get("/bugs/{bug_id}", response_model=BugOut, responses=REFUSALS, summary="Lire un bug")
-async def read_bug(bug_id: uuid.UUID, pool: PoolDep, who: Staff) -> BugOut:
+async def read_bug(bug_id: uuid.UUID, pool: PoolDep, who: TechnicianDeveloperOrAdmin) -> BugOut:
     found = await repo.get_bug(pool, bug_id)
     if found is None:
         raise NotFound("bug_not_found", "Bug introuvable.")
@@ -100,7 +114,7 @@ async def read_bug(bug_id: uuid.UUID, pool: PoolDep, who: Staff) -> BugOut:
 )
 async def search_workarounds(
     pool: PoolDep,
-    who: Staff,
+    who: TechnicianDeveloperOrAdmin,
     software: Annotated[Line | None, Query(max_length=100)] = None,
     version: Annotated[Line | None, Query(max_length=50)] = None,
     q: Annotated[SearchQuery | None, Query(description="Mots (français)")] = None,
@@ -120,12 +134,8 @@ async def search_workarounds(
 @router.post(
     "/bugs/{bug_id}/claim", response_model=BugOut, responses=REFUSALS, summary="Prendre un bug"
 )
-async def claim(bug_id: uuid.UUID, pool: PoolDep, who: Developer) -> dict[str, Any]:
-    async def act(conn: asyncpg.Connection) -> dict[str, Any]:
-        await service.claim(conn, bug_id, who)
-        return await _bug_now(conn, bug_id)
-
-    return await _write(pool, act)
+async def claim(bug_id: uuid.UUID, pool: PoolDep, who: DeveloperOrAdmin) -> dict[str, Any]:
+    return await _step(pool, bug_id, service.claim, who)
 
 
 @router.post(
@@ -138,13 +148,9 @@ async def reproduced(
     bug_id: uuid.UUID,
     body: ReproducedIn,
     pool: PoolDep,
-    who: Developer,
+    who: DeveloperOrAdmin,
 ) -> dict[str, Any]:
-    async def act(conn: asyncpg.Connection) -> dict[str, Any]:
-        await service.reproduced(conn, bug_id, body, who)
-        return await _bug_now(conn, bug_id)
-
-    return await _write(pool, act)
+    return await _step(pool, bug_id, service.reproduced, body, who)
 
 
 @router.post(
@@ -157,15 +163,11 @@ async def not_reproducible(
     bug_id: uuid.UUID,
     body: NotReproducibleIn,
     pool: PoolDep,
-    who: Developer,
+    who: DeveloperOrAdmin,
 ) -> dict[str, Any]:
     """The questions go to the technician and the customer of every linked dossier."""
 
-    async def act(conn: asyncpg.Connection) -> dict[str, Any]:
-        await service.not_reproducible(conn, bug_id, body, who)
-        return await _bug_now(conn, bug_id)
-
-    return await _write(pool, act)
+    return await _step(pool, bug_id, service.not_reproducible, body, who)
 
 
 @router.post(
@@ -178,13 +180,9 @@ async def diagnosis(
     bug_id: uuid.UUID,
     body: DiagnosisIn,
     pool: PoolDep,
-    who: Developer,
+    who: DeveloperOrAdmin,
 ) -> dict[str, Any]:
-    async def act(conn: asyncpg.Connection) -> dict[str, Any]:
-        await service.diagnosed(conn, bug_id, body, who)
-        return await _bug_now(conn, bug_id)
-
-    return await _write(pool, act)
+    return await _step(pool, bug_id, service.diagnosed, body, who)
 
 
 @router.post(
@@ -197,7 +195,7 @@ async def fix_completed(
     bug_id: uuid.UUID,
     body: FixIn,
     pool: PoolDep,
-    who: Developer,
+    who: DeveloperOrAdmin,
 ) -> dict[str, Any]:
     """API.md: the fix is done in `version`; when that version (or a later one) is released,
     every affected customer is told which version carries it. The same call twice has one
@@ -223,12 +221,8 @@ async def link_dossier(
     bug_id: uuid.UUID,
     body: LinkIn,
     pool: PoolDep,
-    who: Technician,
+    who: TechnicianOrAdmin,
 ) -> dict[str, Any]:
     """Instead of a duplicate: the dossier follows this bug (R8: after its workaround)."""
 
-    async def act(conn: asyncpg.Connection) -> dict[str, Any]:
-        await service.link_dossier(conn, bug_id, body, who)
-        return await _bug_now(conn, bug_id)
-
-    return await _write(pool, act)
+    return await _step(pool, bug_id, service.link_dossier, body, who)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from assistance.outbox import OutboxRelay
+from assistance.parts import Part
 from services.bugs import handover
 from services.bugs.api import router
 from services.bugs.consumers import (
@@ -20,10 +21,10 @@ from services.bugs.escalation import Escalator
 from services.bugs.repo import SOURCE
 from services.bugs.settings import get_bugs_settings
 
-__all__ = ["router", "start"]
+__all__ = ["part", "router", "start"]
 
 if TYPE_CHECKING:
-    from assistance.app import Runtime
+    from assistance.runtime import Runtime
 
 
 def start(rt: Runtime) -> None:
@@ -39,3 +40,6 @@ def start(rt: Runtime) -> None:
     )
     escalator = Escalator(rt.pool, rt.settings, get_bugs_settings(), rt.calendar)
     rt.background("bugs follow-through", escalator.run)
+
+
+part = Part("bugs", router=router, start=start, migrations="services.bugs")

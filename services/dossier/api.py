@@ -9,7 +9,7 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse
 
 from assistance import idempotency
@@ -19,9 +19,15 @@ from assistance.commitment import Commitment
 from assistance.directory import Principal, Role
 from assistance.errors import NotFound
 from assistance.text import Line, SearchQuery
-from assistance.web import Anyone, PoolDep, require
-from assistance.web import AnyStaff as Staff
-from assistance.web import TechnicianOrAdmin as Technician
+from assistance.web import (
+    Anyone,
+    AnyStaff,
+    Customer,
+    CustomerTechnicianOrAdmin,
+    PoolDep,
+    TechnicianOrAdmin,
+    refusals,
+)
 from services.dossier import commands, domain, follow, repo
 from services.dossier.models import (
     ActivityReport,
@@ -59,18 +65,14 @@ FOLLOW_LINKS_SENT = (
     "Si cette adresse a des dossiers, un lien de suivi pour chacun vient de lui être envoyé."
 )
 
-TechnicianOrCustomer = Annotated[
-    Principal, Depends(require(Role.technician, Role.admin, Role.customer))
-]
-Customer = Annotated[Principal, Depends(require(Role.customer))]
-REFUSALS: dict[int | str, dict[str, Any]] = {
-    401: {"description": "Jeton invalide"},
-    403: {"description": "Rôle non autorisé"},
-    404: {"description": "Dossier introuvable"},
-    409: {"description": "Transition refusée : `error.message` dit pourquoi"},
-    422: {"description": "Corps invalide"},
-    503: {"description": "Suivi momentanément indisponible, réessayer"},
-}
+REFUSALS = refusals(
+    {
+        404: "Dossier introuvable",
+        409: "Transition refusée : `error.message` dit pourquoi",
+        422: "Corps invalide",
+        503: "Suivi momentanément indisponible, réessayer",
+    }
+)
 PENDING = (
     "Le suivi n'a pas répondu à temps : la commande sera appliquée (ou refusée) dès qu'il "
     "répond. `Location` dit où lire son issue ; la même `Idempotency-Key` la relit aussi."
@@ -134,7 +136,7 @@ async def ask_follow_links(body: FollowLinksIn, request: Request, pool: PoolDep)
     summary="Révoquer les liens de suivi d'un dossier",
 )
 async def revoke_follow_links(
-    dossier_id: uuid.UUID, pool: PoolDep, who: Technician
+    dossier_id: uuid.UUID, pool: PoolDep, who: TechnicianOrAdmin
 ) -> FollowRevokedOut:
     """Every link of the dossier sent so far stops working; later mails carry new ones."""
     found = await repo.get_dossier(pool, dossier_id, who)
@@ -161,7 +163,7 @@ async def search_dossiers(
 
 
 @router.get("/queue", response_model=QueueOut, summary="La file, dans l'ordre de traitement")
-async def queue(request: Request, pool: PoolDep, who: Staff) -> QueueOut:
+async def queue(request: Request, pool: PoolDep, who: AnyStaff) -> QueueOut:
     """R4: weekend deposits first on Monday morning, otherwise first come, first served;
     each dossier with its position, the reason, and the business time left (R3)."""
     calendar = request.app.state.calendar
@@ -212,7 +214,7 @@ async def queue(request: Request, pool: PoolDep, who: Staff) -> QueueOut:
 )
 async def breach_report(
     pool: PoolDep,
-    who: Staff,
+    who: AnyStaff,
     since: Moment | None = None,
     until: Moment | None = None,
     software: Annotated[Line | None, Query(max_length=100)] = None,
@@ -243,7 +245,7 @@ async def breach_report(
 async def activity_report(
     request: Request,
     pool: PoolDep,
-    who: Staff,
+    who: AnyStaff,
     weeks: Annotated[int, Query(ge=1, le=52, description="Nombre de semaines")] = 8,
 ) -> ActivityReport:
     """R3 for the dashboard: per week (Monday, Europe/Paris) and per software, how many
@@ -253,7 +255,9 @@ async def activity_report(
     first_monday = today - timedelta(days=today.weekday(), weeks=weeks - 1)
     since = datetime.combine(first_monday, datetime.min.time(), tzinfo=calendar.tz)
     rows, breach_rows = await repo.activity(pool, since=since, timezone=calendar.timezone)
-    per_week = {(first_monday + timedelta(weeks=i)).isoformat(): Counter() for i in range(weeks)}
+    per_week: dict[str, Counter[str]] = {
+        (first_monday + timedelta(weeks=i)).isoformat(): Counter() for i in range(weeks)
+    }
     per_software: dict[str, Counter[str]] = {}
     channels: Counter[str] = Counter()
     kinds: Counter[str] = Counter()
@@ -347,7 +351,7 @@ async def command_outcome(
     summary="Prendre le dossier en charge",
 )
 async def take(
-    request: Request, dossier_id: uuid.UUID, pool: PoolDep, who: Technician
+    request: Request, dossier_id: uuid.UUID, pool: PoolDep, who: TechnicianOrAdmin
 ) -> DossierOut:
     """R2: the technician who takes a dossier follows it to closure."""
     return await _send(request, pool, dossier_id, who, "take", TakeCmd)
@@ -360,7 +364,7 @@ async def take(
     summary="Rendre le dossier à la file",
 )
 async def release(
-    request: Request, dossier_id: uuid.UUID, pool: PoolDep, who: Technician
+    request: Request, dossier_id: uuid.UUID, pool: PoolDep, who: TechnicianOrAdmin
 ) -> DossierOut:
     return await _send(request, pool, dossier_id, who, "release", TakeCmd)
 
@@ -372,7 +376,11 @@ async def release(
     summary="Diagnostiquer et classer",
 )
 async def diagnose(
-    request: Request, dossier_id: uuid.UUID, body: DiagnosisIn, pool: PoolDep, who: Technician
+    request: Request,
+    dossier_id: uuid.UUID,
+    body: DiagnosisIn,
+    pool: PoolDep,
+    who: TechnicianOrAdmin,
 ) -> DossierOut:
     """R5: context, need and class; advanced usage, bug (after the workaround) and evolution
     then go to their services (R7–R9)."""
@@ -386,7 +394,11 @@ async def diagnose(
     summary="Répondre (technicien) ou écrire (client)",
 )
 async def respond(
-    request: Request, dossier_id: uuid.UUID, body: TextIn, pool: PoolDep, who: TechnicianOrCustomer
+    request: Request,
+    dossier_id: uuid.UUID,
+    body: TextIn,
+    pool: PoolDep,
+    who: CustomerTechnicianOrAdmin,
 ) -> DossierOut:
     """A technician's response is mailed to the customer and stops the R3 clock; a customer's
     message resumes a dossier waiting for them."""
@@ -400,7 +412,7 @@ async def respond(
     summary="Ajouter une note interne",
 )
 async def note(
-    request: Request, dossier_id: uuid.UUID, body: TextIn, pool: PoolDep, who: Staff
+    request: Request, dossier_id: uuid.UUID, body: TextIn, pool: PoolDep, who: AnyStaff
 ) -> DossierOut:
     return await _send(request, pool, dossier_id, who, "note", MessageCmd, text=body.text)
 
@@ -412,7 +424,7 @@ async def note(
     summary="Demander une information au client",
 )
 async def request_information(
-    request: Request, dossier_id: uuid.UUID, body: TextIn, pool: PoolDep, who: Technician
+    request: Request, dossier_id: uuid.UUID, body: TextIn, pool: PoolDep, who: TechnicianOrAdmin
 ) -> DossierOut:
     """R2: waiting for the customer pauses the follow-through and reminds them."""
     return await _send(
@@ -427,7 +439,7 @@ async def request_information(
     summary="Proposer un partage d'écran",
 )
 async def screen_share(
-    request: Request, dossier_id: uuid.UUID, pool: PoolDep, who: Technician
+    request: Request, dossier_id: uuid.UUID, pool: PoolDep, who: TechnicianOrAdmin
 ) -> DossierOut:
     """R6: a room with an unguessable name, sent to the customer."""
     template = request.app.state.settings.screen_share_url
@@ -442,7 +454,11 @@ async def screen_share(
     summary="Enregistrer le contournement (bug)",
 )
 async def workaround(
-    request: Request, dossier_id: uuid.UUID, body: WorkaroundIn, pool: PoolDep, who: Technician
+    request: Request,
+    dossier_id: uuid.UUID,
+    body: WorkaroundIn,
+    pool: PoolDep,
+    who: TechnicianOrAdmin,
 ) -> DossierOut:
     """R8: the workaround first (or why there is none); then the developers."""
     return await _send(
@@ -457,7 +473,7 @@ async def workaround(
     summary="Clore le dossier",
 )
 async def close(
-    request: Request, dossier_id: uuid.UUID, body: CloseIn, pool: PoolDep, who: Technician
+    request: Request, dossier_id: uuid.UUID, body: CloseIn, pool: PoolDep, who: TechnicianOrAdmin
 ) -> DossierOut:
     """R10: only with a resolution, which the customer receives by mail."""
     return await _send(
@@ -488,7 +504,7 @@ async def reopen(
     dossier_id: uuid.UUID,
     body: ReopenIn,
     pool: PoolDep,
-    who: TechnicianOrCustomer,
+    who: CustomerTechnicianOrAdmin,
 ) -> DossierOut:
     """R10: one history; the dossier goes back to its technician (or the queue)."""
     return await _send(request, pool, dossier_id, who, "reopen", ReopenCmd, reason=body.reason)

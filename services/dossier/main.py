@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from assistance.parts import Part
 from services.dossier.api import router
 from services.dossier.projection import Projector
 
-__all__ = ["router", "start"]
+__all__ = ["part", "router", "start"]
 
 if TYPE_CHECKING:
-    from assistance.app import Runtime
+    from assistance.runtime import Runtime
 
 
 def start(rt: Runtime) -> None:
@@ -24,3 +25,13 @@ def start(rt: Runtime) -> None:
         "dossier intake projection",
         lambda: consume("dossier-intake", ["intake.request.received"]),
     )
+
+
+part = Part(
+    "dossier",
+    router=router,
+    start=start,
+    migrations="services.dossier",
+    uses_temporal=True,
+    sends_commands=True,
+)

@@ -73,6 +73,8 @@ async def apply(conn: asyncpg.Connection, event: Event) -> None:
     """Apply one event inside the caller's transaction."""
     data = event.data
     dossier_id = uuid.UUID(data["dossier_id"])
+    seq: int | None
+    timeline: dict[str, Any] | None
     if event.type == "intake.request.received":
         fields = _convert({**data, "status": "new"})
         seq = 0

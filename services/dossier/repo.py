@@ -134,7 +134,8 @@ async def list_dossiers(
     """R10: open and closed dossiers alike; full-text search with the French configuration."""
     if who.role is Role.customer:
         organisation = who.organisation_id
-    clauses, args = ["TRUE"], []
+    clauses: list[str] = ["TRUE"]
+    args: list[Any] = []
     if status:
         args.append(status)
         clauses.append(f"status = ${len(args)}")

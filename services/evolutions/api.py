@@ -5,18 +5,32 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 import asyncpg
-from fastapi import APIRouter, Depends, Path, Query, Request, Response
+from fastapi import APIRouter, Path, Query, Request, Response
 
 from assistance import directory
 from assistance.boundary import FIRST_YEAR, LAST_YEAR, Offset
-from assistance.directory import Principal, Role
 from assistance.errors import DomainError, NotFound
-from assistance.web import AnyStaff as Staff
-from assistance.web import PoolDep, require
-from services.evolutions import backlog, decisions, domain, publications, releases, reviews
+from assistance.web import (
+    INVALID,
+    Admin,
+    AnyStaff,
+    PoolDep,
+    ProductManager,
+    TechnicianProductManagerOrAdmin,
+    refusals,
+)
+from services.evolutions import (
+    backlog,
+    decisions,
+    domain,
+    publications,
+    releases,
+    repo,
+    reviews,
+)
 from services.evolutions.models import (
     AnnouncementsOut,
     DecisionIn,
@@ -37,21 +51,16 @@ from services.evolutions.settings import get_evolutions_settings
 
 router = APIRouter(prefix="/api/v1", tags=["evolutions"])
 
-Grouper = Annotated[Principal, Depends(require(Role.technician, Role.product_manager, Role.admin))]
-ProductManager = Annotated[Principal, Depends(require(Role.product_manager))]
-Admin = Annotated[Principal, Depends(require(Role.admin))]
 CODE = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
 Software = Annotated[
     str, Path(min_length=1, max_length=100, pattern=CODE, description="Code du logiciel")
 ]
 SoftwareFilter = Annotated[str | None, Query(max_length=100, pattern=CODE)]
-ERRORS: dict[int | str, dict[str, Any]] = {
-    401: {"description": "Jeton invalide ou absent"},
-    403: {"description": "Rôle non autorisé, ou chef de produit d'un autre logiciel"},
-    404: {"description": "Introuvable"},
-    409: {"description": "Déjà décidé autrement"},
-    422: {"description": "Demande invalide : `error.field` nomme le champ fautif"},
-}
+ERRORS = refusals(
+    {404: "Introuvable", 409: "Déjà décidé autrement", 422: INVALID},
+    unauthenticated="Jeton invalide ou absent",
+    forbidden="Rôle non autorisé, ou chef de produit d'un autre logiciel",
+)
 
 
 # --- backlog (R9) -------------------------------------------------------------------------------
@@ -60,7 +69,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 @router.get("/evolutions", response_model=EvolutionPage, summary="Le carnet des évolutions")
 async def list_evolutions(
     pool: PoolDep,
-    who: Staff,
+    who: AnyStaff,
     software: SoftwareFilter = None,
     status: Annotated[
         Literal["open", "merged", "accepted", "rejected"] | None, Query(description="État")
@@ -79,7 +88,7 @@ async def list_evolutions(
     responses=ERRORS,
     summary="Une évolution et tous ses demandeurs",
 )
-async def read_evolution(evolution_id: uuid.UUID, pool: PoolDep, who: Staff) -> EvolutionOut:
+async def read_evolution(evolution_id: uuid.UUID, pool: PoolDep, who: AnyStaff) -> EvolutionOut:
     """The id of an evolution or of one of its requests (the hand-over answers both)."""
     async with pool.acquire() as conn:
         return await backlog.get_evolution(conn, await backlog.find_id(conn, evolution_id))
@@ -92,7 +101,7 @@ async def read_evolution(evolution_id: uuid.UUID, pool: PoolDep, who: Staff) -> 
     summary="Regrouper des demandes semblables",
 )
 async def group_evolutions(
-    evolution_id: uuid.UUID, body: GroupIn, pool: PoolDep, who: Grouper
+    evolution_id: uuid.UUID, body: GroupIn, pool: PoolDep, who: TechnicianProductManagerOrAdmin
 ) -> EvolutionOut:
     """R9: the listed evolutions join this one, so the review sees one item with every
     requesting client. Grouping again the same ones answers the same."""
@@ -138,7 +147,7 @@ async def decide(
     summary="Les chefs de produit d'un logiciel",
 )
 async def list_product_managers(
-    software: Software, pool: PoolDep, who: Staff
+    software: Software, pool: PoolDep, who: AnyStaff
 ) -> list[ProductManagerOut]:
     async with pool.acquire() as conn:
         await releases.require_software(conn, software)
@@ -146,7 +155,7 @@ async def list_product_managers(
             ProductManagerOut(
                 software=software, user_id=u, email=await directory.user_email(conn, u)
             )
-            for u in await backlog.product_managers(conn, software)
+            for u in await repo.product_managers(conn, software)
         ]
 
 
@@ -164,7 +173,7 @@ async def assign_product_manager(
         email = await directory.user_email(conn, user_id)
         if email is None:
             raise NotFound("user_not_found", "Utilisateur inconnu.", "user_id")
-        await backlog.assign_product_manager(conn, software, user_id)
+        await repo.assign_product_manager(conn, software, user_id)
     return ProductManagerOut(software=software, user_id=user_id, email=email)
 
 
@@ -177,7 +186,7 @@ async def assign_product_manager(
 async def unassign_product_manager(
     software: Software, user_id: uuid.UUID, pool: PoolDep, who: Admin
 ) -> Response:
-    if not await backlog.unassign_product_manager(pool, software, user_id):
+    if not await repo.unassign_product_manager(pool, software, user_id):
         raise NotFound("not_product_manager", "Cet utilisateur n'est pas chef de ce produit.")
     return Response(status_code=204)
 
@@ -188,7 +197,7 @@ async def unassign_product_manager(
 @router.get("/reviews", response_model=list[ReviewOut], summary="Les revues hebdomadaires")
 async def list_reviews(
     pool: PoolDep,
-    who: Staff,
+    who: AnyStaff,
     software: SoftwareFilter = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> list[ReviewOut]:
@@ -201,7 +210,7 @@ async def list_reviews(
     responses=ERRORS,
     summary="L'ordre du jour d'une revue",
 )
-async def read_review(review_id: uuid.UUID, pool: PoolDep, who: Staff) -> ReviewOut:
+async def read_review(review_id: uuid.UUID, pool: PoolDep, who: AnyStaff) -> ReviewOut:
     return await reviews.get_review(pool, review_id)
 
 
@@ -211,7 +220,7 @@ async def read_review(review_id: uuid.UUID, pool: PoolDep, who: Staff) -> Review
     responses=ERRORS,
     summary="Les prochaines revues d'un logiciel",
 )
-async def review_schedule(software: Software, pool: PoolDep, who: Staff) -> ReviewScheduleOut:
+async def review_schedule(software: Software, pool: PoolDep, who: AnyStaff) -> ReviewScheduleOut:
     await releases.require_software(pool, software)
     settings = get_evolutions_settings()
     slot = review_slot(settings, software)

@@ -1,6 +1,7 @@
 """The backlog per software (R9): requests handed over by dossiers, grouped into evolutions.
 
-One transaction per use case; events go to the outbox in the same transaction.
+One transaction per use case; events go to the outbox in the same transaction; the SQL is in
+`repo.py`.
 """
 
 from __future__ import annotations
@@ -15,15 +16,11 @@ import asyncpg
 from assistance import directory, outbox
 from assistance.errors import NotFound
 from assistance.events import Event
-from services.evolutions import domain
+from services.evolutions import domain, repo
 from services.evolutions.models import EvolutionOut, HandOverIn, RequestOut
 from services.evolutions.rendering import to_html
 
 SOURCE = "evolutions"
-
-_EVOLUTION_COLUMNS = """id, software, title, summary, status, merged_into, created_at,
-    first_reviewed_at, decided_at, decided_by, decided_by_name, reason, specification,
-    handed_to, shipped_version, shipped_at"""
 
 
 async def publish(conn: asyncpg.Connection, event_id: str, kind: str, data: dict[str, Any]) -> None:
@@ -54,51 +51,27 @@ async def record_request(conn: asyncpg.Connection, order: HandOverIn) -> dict[st
     Idempotent on (dossier, attempt): the same hand-over answers the same ids. A later attempt
     for a dossier whose request is still undecided answers that request too.
     """
-    await conn.execute(
-        "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", f"evolutions:{order.dossier_id}"
-    )
-    found = await conn.fetchrow(
-        """SELECT r.id, r.evolution_id FROM evolutions.requests r
-           JOIN evolutions.evolutions e ON e.id = r.evolution_id
-           WHERE r.dossier_id = $1 AND (r.attempt = $2 OR e.status IN ('open', 'merged'))
-           ORDER BY r.attempt = $2 DESC, r.recorded_at DESC LIMIT 1""",
-        order.dossier_id,
-        order.attempt,
-    )
+    await repo.lock_dossier(conn, order.dossier_id)
+    found = await repo.request_of_dossier(conn, order.dossier_id, order.attempt)
     if found is not None:
         evolution_id = await _resolve(conn, found["evolution_id"])
         return {"request_id": str(found["id"]), "evolution_id": str(evolution_id)}
     now = datetime.now(UTC)
     request_id, evolution_id = uuid.uuid4(), uuid.uuid4()
-    await conn.execute(
-        """INSERT INTO evolutions.evolutions (id, software, title, summary, created_at)
-           VALUES ($1, $2, $3, $4, $5)""",
+    await repo.insert_evolution(
+        conn,
         evolution_id,
         order.software,
         (order.subject.strip() or order.reference)[:200],
         "",  # the public summary is the product manager's to write (R12 announcements)
         now,
     )
-    await conn.execute(
-        """INSERT INTO evolutions.requests (id, evolution_id, dossier_id, attempt, reference,
-               software, organisation_id, organisation_name, requester_email, requester_name,
-               subject, description, context, need, version, recorded_at)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)""",
+    await repo.insert_request(
+        conn,
         request_id,
         evolution_id,
-        order.dossier_id,
-        order.attempt,
-        order.reference,
-        order.software,
-        order.organisation_id,
+        order,
         await directory.organisation_name(conn, order.organisation_id),
-        order.requester_email,
-        order.requester_name,
-        order.subject,
-        order.description,
-        order.context,
-        order.need,
-        order.version,
         now,
     )
     await publish(
@@ -122,9 +95,7 @@ async def record_request(conn: asyncpg.Connection, order: HandOverIn) -> dict[st
 async def _resolve(conn: asyncpg.Connection, evolution_id: uuid.UUID) -> uuid.UUID:
     """Follow grouping to the evolution that now carries the request."""
     for _ in range(100):
-        target = await conn.fetchval(
-            "SELECT merged_into FROM evolutions.evolutions WHERE id = $1", evolution_id
-        )
+        target = await repo.merged_into(conn, evolution_id)
         if target is None:
             return evolution_id
         evolution_id = target
@@ -133,38 +104,19 @@ async def _resolve(conn: asyncpg.Connection, evolution_id: uuid.UUID) -> uuid.UU
 
 async def find_id(conn: asyncpg.Connection, some_id: uuid.UUID) -> uuid.UUID:
     """The evolution an id names: an evolution's own id, or one of its requests' (404 else)."""
-    exists = await conn.fetchval("SELECT 1 FROM evolutions.evolutions WHERE id = $1", some_id)
-    if not exists:
-        some_id = await conn.fetchval(
-            "SELECT evolution_id FROM evolutions.requests WHERE id = $1", some_id
-        )
-        if some_id is None:
+    if not await repo.evolution_exists(conn, some_id):
+        found = await repo.evolution_of_request(conn, some_id)
+        if found is None:
             raise NotFound("evolution_not_found", "Demande d'évolution introuvable.")
+        some_id = found
     return await _resolve(conn, some_id)
 
 
 async def lock_evolution(conn: asyncpg.Connection, evolution_id: uuid.UUID) -> dict[str, Any]:
-    row = await conn.fetchrow(
-        f"SELECT {_EVOLUTION_COLUMNS} FROM evolutions.evolutions WHERE id = $1 FOR UPDATE",
-        evolution_id,
-    )
+    row = await repo.evolution(conn, evolution_id, for_update=True)
     if row is None:
         raise NotFound("evolution_not_found", "Demande d'évolution introuvable.")
     return dict(row)
-
-
-async def requests_of(
-    conn: asyncpg.Connection, evolution_ids: list[uuid.UUID]
-) -> dict[uuid.UUID, list[dict[str, Any]]]:
-    rows = await conn.fetch(
-        """SELECT * FROM evolutions.requests WHERE evolution_id = ANY($1::uuid[])
-           ORDER BY recorded_at, id""",
-        evolution_ids,
-    )
-    found: dict[uuid.UUID, list[dict[str, Any]]] = {i: [] for i in evolution_ids}
-    for row in rows:
-        found[row["evolution_id"]].append(dict(row))
-    return found
 
 
 def _out(row: dict[str, Any], requests: list[dict[str, Any]]) -> EvolutionOut:
@@ -190,12 +142,10 @@ def _out(row: dict[str, Any], requests: list[dict[str, Any]]) -> EvolutionOut:
 
 
 async def get_evolution(conn: asyncpg.Connection, evolution_id: uuid.UUID) -> EvolutionOut:
-    row = await conn.fetchrow(
-        f"SELECT {_EVOLUTION_COLUMNS} FROM evolutions.evolutions WHERE id = $1", evolution_id
-    )
+    row = await repo.evolution(conn, evolution_id)
     if row is None:
         raise NotFound("evolution_not_found", "Demande d'évolution introuvable.")
-    requests = await requests_of(conn, [evolution_id])
+    requests = await repo.requests_of(conn, [evolution_id])
     return _out(dict(row), requests[evolution_id])
 
 
@@ -206,19 +156,8 @@ async def list_evolutions(
     limit: int,
     offset: int,
 ) -> tuple[list[EvolutionOut], int]:
-    where = "($1::text IS NULL OR software = $1) AND ($2::text IS NULL OR status = $2)"
-    total = await conn.fetchval(
-        f"SELECT count(*) FROM evolutions.evolutions WHERE {where}", software, status
-    )
-    rows = await conn.fetch(
-        f"""SELECT {_EVOLUTION_COLUMNS} FROM evolutions.evolutions WHERE {where}
-            ORDER BY created_at DESC, id LIMIT $3 OFFSET $4""",
-        software,
-        status,
-        limit,
-        offset,
-    )
-    requests = await requests_of(conn, [r["id"] for r in rows])
+    total, rows = await repo.evolutions(conn, software, status, limit, offset)
+    requests = await repo.requests_of(conn, [r["id"] for r in rows])
     return [_out(dict(r), requests[r["id"]]) for r in rows], total
 
 
@@ -240,27 +179,11 @@ async def group(
     domain.can_group(target, [locked[i] for i in ids])
     moving = [i for i in ids if locked[i]["status"] == "open"]
     if moving:
-        await conn.execute(
-            "UPDATE evolutions.requests SET evolution_id = $1 WHERE evolution_id = ANY($2::uuid[])",
-            target_id,
-            moving,
-        )
-        await conn.execute(
-            """UPDATE evolutions.evolutions SET status = 'merged', merged_into = $1
-               WHERE id = ANY($2::uuid[])""",
-            target_id,
-            moving,
-        )
+        await repo.merge(conn, target_id, moving)
     if title or summary is not None:
-        await conn.execute(
-            """UPDATE evolutions.evolutions SET title = coalesce($2, title),
-                   summary = coalesce($3, summary) WHERE id = $1""",
-            target_id,
-            title,
-            summary,
-        )
+        await repo.retitle(conn, target_id, title, summary)
     if moving:
-        requests = (await requests_of(conn, [target_id]))[target_id]
+        requests = (await repo.requests_of(conn, [target_id]))[target_id]
         digest = hashlib.sha256(",".join(str(i) for i in moving).encode()).hexdigest()[:16]
         await publish(
             conn,
@@ -276,55 +199,6 @@ async def group(
             },
         )
     return await get_evolution(conn, target_id)
-
-
-# --- product managers of a software (R9: who decides) -------------------------------------------
-
-
-async def assign_product_manager(
-    conn: asyncpg.Connection | asyncpg.Pool, software: str, user_id: uuid.UUID
-) -> None:
-    await conn.execute(
-        """INSERT INTO evolutions.product_managers (software, user_id) VALUES ($1, $2)
-           ON CONFLICT DO NOTHING""",
-        software,
-        user_id,
-    )
-
-
-async def unassign_product_manager(
-    conn: asyncpg.Connection | asyncpg.Pool, software: str, user_id: uuid.UUID
-) -> bool:
-    result = await conn.execute(
-        "DELETE FROM evolutions.product_managers WHERE software = $1 AND user_id = $2",
-        software,
-        user_id,
-    )
-    return bool(result.endswith(" 1"))
-
-
-async def product_managers(
-    conn: asyncpg.Connection | asyncpg.Pool, software: str
-) -> list[uuid.UUID]:
-    rows = await conn.fetch(
-        "SELECT user_id FROM evolutions.product_managers WHERE software = $1 ORDER BY assigned_at",
-        software,
-    )
-    return [r["user_id"] for r in rows]
-
-
-async def is_product_manager(
-    conn: asyncpg.Connection | asyncpg.Pool, software: str, user_id: uuid.UUID | None
-) -> bool:
-    if user_id is None:
-        return False
-    return bool(
-        await conn.fetchval(
-            "SELECT 1 FROM evolutions.product_managers WHERE software = $1 AND user_id = $2",
-            software,
-            user_id,
-        )
-    )
 
 
 def clients(requests: list[dict[str, Any]]) -> list[str]:

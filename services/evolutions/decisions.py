@@ -13,7 +13,7 @@ from assistance import directory, french
 from assistance.directory import Principal, Role
 from assistance.errors import Forbidden
 from assistance.settings import Settings
-from services.evolutions import backlog, domain, mail
+from services.evolutions import backlog, domain, mail, repo
 from services.evolutions.models import DecisionIn, DecisionOut
 
 
@@ -29,7 +29,7 @@ async def decide(
     evolution_id = await backlog.find_id(conn, some_id)
     row = await backlog.lock_evolution(conn, evolution_id)
     # R9: only a product manager of this software decides for it.
-    if who.role is not Role.product_manager or not await backlog.is_product_manager(
+    if who.role is not Role.product_manager or not await repo.is_product_manager(
         conn, row["software"], who.user_id
     ):
         raise Forbidden(
@@ -37,7 +37,7 @@ async def decide(
             f"Seul un chef de produit de {row['software']} peut décider de cette évolution.",
         )
     domain.check_decision(body.decision, body.reason, body.specification)
-    requests = (await backlog.requests_of(conn, [evolution_id]))[evolution_id]
+    requests = (await repo.requests_of(conn, [evolution_id]))[evolution_id]
     if row["status"] in ("accepted", "rejected"):
         domain.replayed_decision(row, body.decision, body.reason, body.specification)
         return _answer(row, requests)
@@ -45,25 +45,18 @@ async def decide(
     handed_to: list[str] = []
     if body.decision == "accepted":
         handed_to = await _project_managers(conn, settings)
-    row = dict(
-        await conn.fetchrow(
-            """UPDATE evolutions.evolutions
-               SET status = $2, decided_at = $3, decided_by = $4, decided_by_name = $5,
-                   reason = $6, specification = $7, handed_to = $8,
-                   title = coalesce($9, title), summary = coalesce($10, summary)
-               WHERE id = $1
-               RETURNING *""",
-            evolution_id,
-            body.decision,
-            now,
-            who.user_id,
-            who.name or who.email,
-            body.reason or None,
-            body.specification or None,
-            handed_to,
-            body.title,
-            body.summary,
-        )
+    row = await repo.record_decision(
+        conn,
+        evolution_id,
+        decision=body.decision,
+        at=now,
+        by=who.user_id,
+        by_name=who.name or who.email,
+        reason=body.reason or None,
+        specification=body.specification or None,
+        handed_to=handed_to,
+        title=body.title,
+        summary=body.summary,
     )
     for recipient in handed_to:
         await mail.enqueue(

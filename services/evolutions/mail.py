@@ -23,6 +23,7 @@ from assistance import mail_once, outbox
 from assistance.mail import subject_token
 from assistance.settings import Settings
 from assistance.text import header_text
+from services.evolutions import repo
 
 MAIL = "mail"  # the outbox kind of a mail row
 SENDER_NAME = "Assistance Manao"
@@ -103,17 +104,9 @@ class MailSender:
 
     async def __call__(self, payload: dict[str, Any]) -> None:
         mid = payload["message_id"]
-        if await self.pool.fetchval(
-            "SELECT 1 FROM evolutions.sent_mail WHERE message_id = $1", mid
-        ):
+        if await repo.mail_sent(self.pool, mid):
             return
         await mail_once.send_shared(
             self.pool, self.settings, "evolutions", build(payload, self.settings)
         )
-        await self.pool.execute(
-            """INSERT INTO evolutions.sent_mail (message_id, recipient, purpose)
-               VALUES ($1, $2, $3) ON CONFLICT DO NOTHING""",
-            mid,
-            payload["to"],
-            payload["purpose"],
-        )
+        await repo.record_sent_mail(self.pool, mid, payload["to"], payload["purpose"])

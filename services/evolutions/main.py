@@ -4,23 +4,36 @@ the hand-over responder, the outbox relay (events and mails) and the weekly revi
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
+from uuid import UUID
 
+import asyncpg
 from fastapi import APIRouter
 
+from assistance.directory import Role
 from assistance.outbox import OutboxRelay
+from assistance.parts import Part
 from services.evolutions import api, feeds, handover
 from services.evolutions.mail import MAIL, MailSender
+from services.evolutions.repo import assign_product_manager
 from services.evolutions.schedules import ScheduleKeeper
 from services.evolutions.settings import get_evolutions_settings
 
 if TYPE_CHECKING:
-    from assistance.app import Runtime
+    from assistance.runtime import Runtime
 
-__all__ = ["router", "start"]
+__all__ = ["part", "router", "start"]
 
 router = APIRouter()
 router.include_router(api.router)
 router.include_router(feeds.router)
+
+
+async def assign_demo_product_manager(
+    conn: asyncpg.Connection, users: dict[Role, UUID], softwares: list[str]
+) -> None:
+    """Demo data (R9): the demo product manager owns every demo software."""
+    for code in softwares:
+        await assign_product_manager(conn, code, users[Role.product_manager])
 
 
 def start(rt: Runtime) -> None:
@@ -38,3 +51,13 @@ def start(rt: Runtime) -> None:
         rt.pool, rt.temporal, get_evolutions_settings(), rt.settings.temporal_task_queue
     )
     rt.background("evolutions review schedules", keeper.run)
+
+
+part = Part(
+    "evolutions",
+    router=router,
+    start=start,
+    migrations="services.evolutions",
+    uses_temporal=True,
+    demo=assign_demo_product_manager,
+)

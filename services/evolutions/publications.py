@@ -11,7 +11,7 @@ import asyncpg
 
 from assistance import directory
 from assistance.errors import NotFound
-from services.evolutions import domain
+from services.evolutions import domain, repo
 from services.evolutions.models import (
     AnnouncedEvolution,
     AnnouncedRelease,
@@ -31,16 +31,8 @@ LATEST = "latest"
 
 async def docs_index(conn: asyncpg.Connection, software: str) -> DocsIndexOut:
     await require_software(conn, software)
-    releases = await conn.fetch(
-        """SELECT version, released_at FROM evolutions.releases WHERE software = $1
-           ORDER BY released_at DESC, version DESC""",
-        software,
-    )
-    pages = await conn.fetch(
-        """SELECT version, slug, title, published_in FROM evolutions.doc_pages
-           WHERE software = $1 ORDER BY title, slug""",
-        software,
-    )
+    releases = await repo.releases_of(conn, software)
+    pages = await repo.doc_pages_of(conn, software)
     by_version: dict[str, list[DocPageRef]] = defaultdict(list)
     for p in pages:
         by_version[p["version"]].append(DocPageRef.model_validate(dict(p)))
@@ -58,28 +50,14 @@ async def docs_index(conn: asyncpg.Connection, software: str) -> DocsIndexOut:
     )
 
 
-async def latest_version(conn: asyncpg.Connection, software: str) -> str | None:
-    return await conn.fetchval(
-        """SELECT version FROM evolutions.releases WHERE software = $1
-           ORDER BY released_at DESC, version DESC LIMIT 1""",
-        software,
-    )
-
-
 async def doc_page(conn: asyncpg.Connection, software: str, version: str, slug: str) -> DocPageOut:
     """A page of a version, or of the latest one when `version` is `latest`."""
     await require_software(conn, software)
-    latest = await latest_version(conn, software)
+    latest = await repo.latest_version(conn, software)
     if latest is None:
         raise NotFound("no_documentation", f"Aucune version documentée de {software}.")
     wanted = latest if version == LATEST else version
-    row = await conn.fetchrow(
-        """SELECT title, markdown, html, published_in FROM evolutions.doc_pages
-           WHERE software = $1 AND version = $2 AND slug = $3""",
-        software,
-        wanted,
-        slug,
-    )
+    row = await repo.doc_page(conn, software, wanted, slug)
     if row is None:
         raise NotFound("page_not_found", f"Page {slug!r} introuvable en version {wanted}.")
     return DocPageOut(
@@ -113,32 +91,8 @@ async def announcements(
     else:
         this_week = domain.week_start(domain.iso_week(now, zone))
         since, until = this_week - timedelta(weeks=weeks - 1), this_week + timedelta(days=7)
-    releases = await conn.fetch(
-        """SELECT software, version, notes, released_at FROM evolutions.releases
-           WHERE ($1::text IS NULL OR software = $1)
-             AND (released_at AT TIME ZONE $4)::date >= $2
-             AND (released_at AT TIME ZONE $4)::date < $3
-           ORDER BY released_at DESC, version DESC""",
-        software,
-        since,
-        until,
-        zone,
-    )
-    shipped = await conn.fetch(
-        """SELECT e.id, e.software, e.title, e.summary, e.shipped_version AS version,
-                  e.shipped_at
-           FROM evolutions.evolutions e
-           JOIN evolutions.releases r
-             ON r.software = e.software AND r.version = e.shipped_version
-           WHERE ($1::text IS NULL OR e.software = $1)
-             AND (r.released_at AT TIME ZONE $4)::date >= $2
-             AND (r.released_at AT TIME ZONE $4)::date < $3
-           ORDER BY e.shipped_at DESC, e.title""",
-        software,
-        since,
-        until,
-        zone,
-    )
+    releases = await repo.releases_between(conn, software, since, until, zone)
+    shipped = await repo.shipped_between(conn, software, since, until, zone)
     names = {s["code"]: str(s["name"]) for s in await directory.list_softwares(conn)}
     weekly: dict[tuple[str, str], dict[str, Any]] = {}
     for r in releases:

@@ -20,7 +20,7 @@ from assistance.directory import Principal, Role
 from assistance.errors import Conflict, DomainError, Forbidden, NotFound
 from assistance.settings import Settings
 from assistance.web import body_hash
-from services.evolutions import backlog, domain, mail
+from services.evolutions import backlog, domain, mail, repo
 from services.evolutions.models import ReleaseIn, ReleaseOut
 from services.evolutions.rendering import to_html
 
@@ -39,7 +39,7 @@ async def declare(
 ) -> tuple[ReleaseOut, bool]:
     """Record the release once; returns (answer, created). Call inside a transaction."""
     await require_software(conn, software)
-    if who.role is not Role.product_manager or not await backlog.is_product_manager(
+    if who.role is not Role.product_manager or not await repo.is_product_manager(
         conn, software, who.user_id
     ):
         raise Forbidden(
@@ -48,15 +48,8 @@ async def declare(
         )
     version = domain.check_version(body.version)
     digest = body_hash(body.model_dump(mode="json"))
-    await conn.execute(
-        "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
-        f"evolutions:release:{software}:{version}",
-    )
-    stored = await conn.fetchrow(
-        "SELECT * FROM evolutions.releases WHERE software = $1 AND version = $2",
-        software,
-        version,
-    )
+    await repo.lock_release(conn, software, version)
+    stored = await repo.release(conn, software, version)
     if stored is not None:
         if stored["body_hash"] != digest:
             raise Conflict(
@@ -67,30 +60,22 @@ async def declare(
         return await _answer(conn, dict(stored)), False
     shipped = await _shippable(conn, software, version, body.evolutions)
     released_at = datetime.now(UTC)
-    await conn.execute(
-        """INSERT INTO evolutions.releases
-               (software, version, notes, released_at, released_by, body_hash, evolution_ids)
-           VALUES ($1, $2, $3, $4, $5, $6, $7)""",
+    await repo.insert_release(
+        conn,
         software,
         version,
-        body.notes,
-        released_at,
-        who.user_id,
-        digest,
-        [e["id"] for e in shipped],
+        notes=body.notes,
+        released_at=released_at,
+        released_by=who.user_id,
+        body_hash=digest,
+        evolution_ids=[e["id"] for e in shipped],
     )
     await directory.add_software_version(conn, software, version)
     slugs = await _publish_docs(conn, software, version, body)
     notified = 0
     for evolution in shipped:
         notified += await _ship(conn, evolution, version, released_at, body.notes, settings)
-    await conn.execute(
-        """UPDATE evolutions.releases SET notified_requests = $3
-           WHERE software = $1 AND version = $2""",
-        software,
-        version,
-        notified,
-    )
+    await repo.set_notified_requests(conn, software, version, notified)
     await backlog.publish(
         conn,
         f"{software}:{version}:released",
@@ -104,11 +89,8 @@ async def declare(
             "documentation": slugs,
         },
     )
-    stored = await conn.fetchrow(
-        "SELECT * FROM evolutions.releases WHERE software = $1 AND version = $2",
-        software,
-        version,
-    )
+    stored = await repo.release(conn, software, version)
+    assert stored is not None  # inserted above, in this transaction
     return await _answer(conn, dict(stored)), True
 
 
@@ -151,41 +133,13 @@ async def _publish_docs(
     """R11: this version's pages; the previous version's other pages are carried over."""
     written = {page.slug for page in body.documentation}
     for page in body.documentation:
-        await conn.execute(
-            """INSERT INTO evolutions.doc_pages
-                   (software, version, slug, title, markdown, html, published_in)
-               VALUES ($1, $2, $3, $4, $5, $6, $2)""",
-            software,
-            version,
-            page.slug,
-            page.title,
-            page.markdown,
-            to_html(page.markdown),
+        await repo.insert_doc_page(
+            conn, software, version, page.slug, page.title, page.markdown, to_html(page.markdown)
         )
-    previous = await conn.fetchval(
-        """SELECT version FROM evolutions.releases WHERE software = $1 AND version <> $2
-           ORDER BY released_at DESC LIMIT 1""",
-        software,
-        version,
-    )
+    previous = await repo.previous_version(conn, software, version)
     if previous is not None:
-        await conn.execute(
-            """INSERT INTO evolutions.doc_pages
-                   (software, version, slug, title, markdown, html, published_in)
-               SELECT software, $3, slug, title, markdown, html, published_in
-               FROM evolutions.doc_pages
-               WHERE software = $1 AND version = $2 AND NOT (slug = ANY($4::text[]))""",
-            software,
-            previous,
-            version,
-            sorted(written),
-        )
-    rows = await conn.fetch(
-        "SELECT slug FROM evolutions.doc_pages WHERE software = $1 AND version = $2 ORDER BY slug",
-        software,
-        version,
-    )
-    return [r["slug"] for r in rows]
+        await repo.carry_doc_pages(conn, software, previous, version, sorted(written))
+    return await repo.doc_slugs(conn, software, version)
 
 
 async def _ship(
@@ -199,24 +153,12 @@ async def _ship(
     """R9: the requesters are told again when the evolution ships (once per request and
     version), and it joins the week's announcements (R12). Returns how many were told."""
     evolution_id = evolution["id"]
-    await conn.execute(
-        """UPDATE evolutions.evolutions SET shipped_version = $2, shipped_at = $3
-           WHERE id = $1 AND shipped_version IS NULL""",
-        evolution_id,
-        version,
-        released_at,
-    )
-    requests = (await backlog.requests_of(conn, [evolution_id]))[evolution_id]
+    await repo.mark_shipped(conn, evolution_id, version, released_at)
+    requests = (await repo.requests_of(conn, [evolution_id]))[evolution_id]
     software_name = await backlog.software_label(conn, evolution["software"])
     told = 0
     for request in requests:
-        fresh = await conn.fetchval(
-            """INSERT INTO evolutions.shipments (request_id, version) VALUES ($1, $2)
-               ON CONFLICT DO NOTHING RETURNING 1""",
-            request["id"],
-            version,
-        )
-        if not fresh:
+        if not await repo.record_shipment(conn, request["id"], version):
             continue
         told += 1
         await mail.enqueue(
@@ -263,26 +205,18 @@ async def _ship(
 
 
 async def _answer(conn: asyncpg.Connection, row: dict[str, Any]) -> ReleaseOut:
-    slugs = await conn.fetch(
-        "SELECT slug FROM evolutions.doc_pages WHERE software = $1 AND version = $2 ORDER BY slug",
-        row["software"],
-        row["version"],
-    )
+    slugs = await repo.doc_slugs(conn, row["software"], row["version"])
     return ReleaseOut(
         software=row["software"],
         version=row["version"],
         notes=row["notes"],
         released_at=row["released_at"],
         evolutions=list(row["evolution_ids"]),
-        documentation=[r["slug"] for r in slugs],
+        documentation=slugs,
         notified_requests=row["notified_requests"],
     )
 
 
 async def list_releases(conn: asyncpg.Connection, software: str) -> list[ReleaseOut]:
     await require_software(conn, software)
-    rows = await conn.fetch(
-        "SELECT * FROM evolutions.releases WHERE software = $1 ORDER BY released_at DESC",
-        software,
-    )
-    return [await _answer(conn, dict(r)) for r in rows]
+    return [await _answer(conn, dict(r)) for r in await repo.releases_full(conn, software)]

@@ -17,7 +17,7 @@ from assistance.clock import PARIS
 from assistance.directory import Role
 from assistance.errors import NotFound
 from assistance.settings import Settings
-from services.evolutions import backlog, domain, mail
+from services.evolutions import backlog, domain, mail, repo
 from services.evolutions.models import ReviewOut
 from workflows.weekly_review import ReviewOrder, ReviewSummary
 
@@ -28,24 +28,12 @@ async def build_review(
     """Build, store and announce the review of `order.software` for its week; call inside a
     transaction. Idempotent: a second call in the same week answers the stored review."""
     week = domain.iso_week(order.held_at, zone)
-    await conn.execute(
-        "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
-        f"evolutions:review:{order.software}:{week}",
-    )
-    stored = await conn.fetchrow(
-        "SELECT * FROM evolutions.reviews WHERE software = $1 AND week = $2", order.software, week
-    )
+    await repo.lock_review(conn, order.software, week)
+    stored = await repo.review_of_week(conn, order.software, week)
     if stored is not None:
         return _summary(dict(stored))
-    rows = await conn.fetch(
-        """SELECT id, title, summary, created_at, first_reviewed_at FROM evolutions.evolutions
-           WHERE software = $1 AND status = 'open' AND created_at <= $2
-           ORDER BY first_reviewed_at IS NULL, created_at, id
-           FOR UPDATE""",
-        order.software,
-        order.held_at,
-    )
-    requests = await backlog.requests_of(conn, [r["id"] for r in rows])
+    rows = await repo.undecided_for_review(conn, order.software, order.held_at)
+    requests = await repo.requests_of(conn, [r["id"] for r in rows])
     review_id = uuid.uuid4()
     software_name = await backlog.software_label(conn, order.software)
     items = [_item(dict(r), requests[r["id"]]) for r in rows]
@@ -60,22 +48,10 @@ async def build_review(
         "items": items,
     }
     recipients = await _participants(conn, order.software) if items else []
-    await conn.execute(
-        """INSERT INTO evolutions.reviews (id, software, week, held_at, agenda, notified)
-           VALUES ($1, $2, $3, $4, $5, $6)""",
-        review_id,
-        order.software,
-        week,
-        order.held_at,
-        agenda,
-        recipients,
+    await repo.insert_review(
+        conn, review_id, order.software, week, order.held_at, agenda, recipients
     )
-    await conn.execute(
-        """UPDATE evolutions.evolutions SET first_reviewed_at = $2
-           WHERE id = ANY($1::uuid[]) AND first_reviewed_at IS NULL""",
-        [r["id"] for r in rows],
-        order.held_at,
-    )
+    await repo.mark_reviewed(conn, [r["id"] for r in rows], order.held_at)
     for item in items:
         await backlog.publish(
             conn,
@@ -154,7 +130,7 @@ def _item(row: dict[str, Any], requests: list[dict[str, Any]]) -> dict[str, Any]
 async def _participants(conn: asyncpg.Connection, software: str) -> list[str]:
     """R9: the software's product managers and the technicians meet for the review."""
     found = await directory.emails_with_role(conn, Role.technician)
-    for user_id in await backlog.product_managers(conn, software):
+    for user_id in await repo.product_managers(conn, software):
         email = await directory.user_email(conn, user_id)
         if email:
             found.append(email)
@@ -186,7 +162,7 @@ def _out(row: asyncpg.Record) -> ReviewOut:
 
 
 async def get_review(conn: asyncpg.Connection | asyncpg.Pool, review_id: uuid.UUID) -> ReviewOut:
-    row = await conn.fetchrow("SELECT * FROM evolutions.reviews WHERE id = $1", review_id)
+    row = await repo.review(conn, review_id)
     if row is None:
         raise NotFound("review_not_found", "Revue introuvable.")
     return _out(row)
@@ -195,10 +171,4 @@ async def get_review(conn: asyncpg.Connection | asyncpg.Pool, review_id: uuid.UU
 async def list_reviews(
     conn: asyncpg.Connection | asyncpg.Pool, software: str | None, limit: int
 ) -> list[ReviewOut]:
-    rows = await conn.fetch(
-        """SELECT * FROM evolutions.reviews WHERE ($1::text IS NULL OR software = $1)
-           ORDER BY held_at DESC, software LIMIT $2""",
-        software,
-        limit,
-    )
-    return [_out(r) for r in rows]
+    return [_out(r) for r in await repo.reviews(conn, software, limit)]

@@ -4,27 +4,22 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
-from typing import Annotated
 
 import asyncpg
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 
 from assistance import directory
 from assistance.directory import Principal, Role
 from assistance.errors import DomainError, Forbidden
-from assistance.web import PoolDep, PrincipalDep, require
+from assistance.web import INVALID, PoolDep, PrincipalDep, TechnicianOrAdmin, refusals
 from services.intake import domain, repo
-from services.intake.mail_api import router as mail_router
+from services.intake.mail.api import router as mail_router
 from services.intake.models import CallIn, Channel, DepositIn, DepositOut
 
 router = APIRouter(prefix="/api/v1", tags=["intake"])
 SOFTWARES = directory.SoftwareCatalogue()
 
-ERRORS = {
-    401: {"description": "Jeton invalide"},
-    403: {"description": "Rôle non autorisé"},
-    422: {"description": "Demande invalide : `error.field` nomme le champ fautif"},
-}
+ERRORS = refusals({422: INVALID})
 
 
 async def _organisation(
@@ -107,7 +102,7 @@ async def log_call(
     request: Request,
     body: CallIn,
     pool: PoolDep,
-    who: Annotated[Principal, Depends(require(Role.technician, Role.admin))],
+    who: TechnicianOrAdmin,
 ) -> DepositOut:
     """R1: a technician logs a phone request; the call itself is the first response."""
     if who.user_id is None:

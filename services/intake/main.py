@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from assistance.outbox import OutboxRelay
-from services.intake import imap_poller, mail_receiver
+from assistance.parts import Part
 from services.intake.api import router
-from services.intake.mail_ingest import MailIngestor
+from services.intake.mail import imap, receiver
+from services.intake.mail.ingest import MailIngestor
 from services.intake.relay import (
     SEND_MAIL,
     SIGNAL_DOSSIER,
@@ -17,10 +18,10 @@ from services.intake.relay import (
     mail_sender,
 )
 
-__all__ = ["router", "start"]
+__all__ = ["part", "router", "start"]
 
 if TYPE_CHECKING:
-    from assistance.app import Runtime
+    from assistance.runtime import Runtime
 
 
 def start(rt: Runtime) -> None:
@@ -38,7 +39,17 @@ def start(rt: Runtime) -> None:
     )
     rt.background("intake outbox relay", relay.run)
     ingestor = MailIngestor(rt.pool, rt.settings, rt.calendar)
-    for receiver in mail_receiver.receivers(ingestor, rt.settings):
-        rt.background(receiver.name, receiver.serve)
+    for listener in receiver.receivers(ingestor, rt.settings):
+        rt.background(listener.name, listener.serve)
     if rt.settings.imap_host:
-        rt.background("intake imap poller", imap_poller.ImapPoller(ingestor, rt.settings).run)
+        rt.background("intake imap poller", imap.ImapPoller(ingestor, rt.settings).run)
+
+
+part = Part(
+    "intake",
+    router=router,
+    start=start,
+    migrations="services.intake",
+    uses_temporal=True,
+    takes_deposits=True,
+)

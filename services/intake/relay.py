@@ -20,7 +20,7 @@ from assistance import mail_once
 from assistance.settings import Settings
 from assistance.temporal import type_adapter
 from services.dossier.state import DossierOpening
-from services.intake import mail_repo
+from services.intake.mail import repo as mail_repo
 from workflows.dossier import DossierWorkflow
 
 START_DOSSIER = "start_dossier"

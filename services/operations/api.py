@@ -8,35 +8,33 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi import APIRouter, Header, Query, Request
 
-from assistance.directory import Principal, Role
+from assistance.directory import Principal
 from assistance.errors import Conflict, NotFound, Unavailable
-from assistance.web import require
+from assistance.web import Admin, refusals
 from services.operations import stuck
 from services.operations.models import ParkedOut, StuckOut
 
 if TYPE_CHECKING:
-    from assistance.app import Runtime
+    from assistance.runtime import Runtime
 
 router = APIRouter(prefix="/api/v1/operations", tags=["operations"])
 
-Admin = Annotated[Principal, Depends(require(Role.admin))]
 IdempotencyKey = Annotated[
     str | None,
     Header(alias="Idempotency-Key", max_length=200, description="Rejouer sans double effet"),
 ]
-REFUSALS: dict[int | str, dict[str, Any]] = {
-    401: {"description": "Jeton invalide"},
-    403: {"description": "Réservé aux administrateurs"},
-}
-ACTION_REFUSALS: dict[int | str, dict[str, Any]] = {
-    **REFUSALS,
-    404: {"description": "Élément introuvable"},
-    409: {"description": "Action impossible dans l'état de l'élément"},
-    422: {"description": "Paramètre invalide"},
-    503: {"description": "Une dépendance nécessaire à la relance est indisponible"},
-}
+REFUSALS = refusals(forbidden="Réservé aux administrateurs")
+ACTION_REFUSALS = refusals(
+    {
+        404: "Élément introuvable",
+        409: "Action impossible dans l'état de l'élément",
+        422: "Paramètre invalide",
+        503: "Une dépendance nécessaire à la relance est indisponible",
+    },
+    forbidden="Réservé aux administrateurs",
+)
 
 
 def _runtime(request: Request) -> Runtime:

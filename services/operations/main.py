@@ -6,14 +6,15 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from assistance.outbox import OutboxRelay
+from assistance.parts import Part
 from services.operations import notify
 from services.operations.api import router
 from services.operations.stuck import SOURCE
 
-__all__ = ["router", "start"]
+__all__ = ["part", "router", "start"]
 
 if TYPE_CHECKING:
-    from assistance.app import Runtime
+    from assistance.runtime import Runtime
 
 
 def start(rt: Runtime) -> None:
@@ -27,3 +28,6 @@ def start(rt: Runtime) -> None:
     rt.background("operations outbox relay", relay.run)
     notifier = notify.Notifier(rt.pool, rt.settings, rt.settings.operations_notify_seconds)
     rt.background("parked work notifier", notifier.run)
+
+
+part = Part("operations", router=router, start=start)

@@ -43,7 +43,7 @@ def reference_of(data: str) -> str | None:
         return None
     if not isinstance(parsed, dict):
         return None
-    inner = parsed.get("data") if isinstance(parsed.get("data"), dict) else {}
+    inner = parsed["data"] if isinstance(parsed.get("data"), dict) else {}
     ref = parsed.get("reference") or inner.get("reference")
     return str(ref) if ref else None
 

@@ -34,7 +34,9 @@ async def dashboard(request: Request, user: TechnicianUser) -> Response:
     api = backend(request)
     report = await api.get("/api/v1/reports/activity", weeks=weeks)
     breaches = await api.get("/api/v1/reports/breaches", since=report["since"])
-    satisfaction = await repo.satisfaction(request.app.state.pool, i18n.parse(report["since"]))
+    since = i18n.parse(report["since"])
+    assert since is not None  # the report always says since when it counts
+    satisfaction = await repo.satisfaction(request.app.state.pool, since)
 
     series = [
         ("s-on-time", _("on time")),

@@ -7,10 +7,11 @@ from fastapi import APIRouter
 from fastapi.staticfiles import StaticFiles
 
 from assistance import web as kernel_web
+from assistance.parts import Part
 from services.site import dashboard, office, operations, portal, public, staff
 from services.site.web import STATIC, unrouted_error_page
 
-__all__ = ["router"]
+__all__ = ["part", "router"]
 
 router = APIRouter(include_in_schema=False)
 for pages in (
@@ -24,3 +25,8 @@ for pages in (
     router.include_router(pages)
 router.mount("/static/site", StaticFiles(directory=STATIC), name="site-static")
 kernel_web.html_error_page = unrouted_error_page  # French pages for unknown URLs (issue 14)
+
+
+part = Part(
+    "site", router=router, migrations="services.site", uses_temporal=True, sends_commands=True
+)

@@ -67,8 +67,9 @@ async def my_dossier(request: Request, dossier_id: uuid.UUID, user: CustomerUser
     dossier = await backend(request).get(f"/api/v1/dossiers/{dossier_id}")
     pool = request.app.state.pool
     rating = None
-    if dossier["status"] == "closed" and dossier.get("closed_at"):
-        rating = await repo.rating_of(pool, dossier_id, i18n.parse(dossier["closed_at"]))
+    closed_at = i18n.parse(dossier.get("closed_at"))
+    if dossier["status"] == "closed" and closed_at is not None:
+        rating = await repo.rating_of(pool, dossier_id, closed_at)
     return page(
         request,
         "portal_dossier.html",

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 
 from assistance import directory
 from assistance.boundary import Offset
-from assistance.directory import Principal, Role
+from assistance.directory import Principal
 from assistance.errors import Conflict, DomainError, Forbidden, NotFound
 from assistance.text import Line
-from assistance.web import require
+from assistance.web import INVALID, Trainer, TrainerOrAdmin, TrainerTechnicianOrAdmin, refusals
 from services.training import appointments, booking, domain, repo, views
 from services.training.context import Context
 from services.training.models import (
@@ -35,16 +35,9 @@ from services.training.models import (
 
 router = APIRouter(prefix="/api/v1", tags=["training"])
 
-Trainer = Annotated[Principal, Depends(require(Role.trainer))]
-Manager = Annotated[Principal, Depends(require(Role.trainer, Role.admin))]
-Staff = Annotated[Principal, Depends(require(Role.trainer, Role.technician, Role.admin))]
-ERRORS: dict[int | str, dict[str, Any]] = {
-    401: {"description": "Jeton invalide"},
-    403: {"description": "Rôle non autorisé"},
-    404: {"description": "Introuvable"},
-    409: {"description": "Conflit : créneau pris, rendez-vous déjà clos…"},
-    422: {"description": "Demande invalide : `error.field` nomme le champ fautif"},
-}
+ERRORS = refusals(
+    {404: "Introuvable", 409: "Conflit : créneau pris, rendez-vous déjà clos…", 422: INVALID}
+)
 
 
 def context(request: Request) -> Context:
@@ -97,7 +90,7 @@ async def save_my_profile(body: TrainerProfileIn, ctx: Ctx, who: Trainer) -> Tra
     summary="Modifier le profil d'un formateur (responsable formation, admin)",
 )
 async def update_profile(
-    trainer_id: uuid.UUID, body: TrainerProfileIn, ctx: Ctx, who: Manager
+    trainer_id: uuid.UUID, body: TrainerProfileIn, ctx: Ctx, who: TrainerOrAdmin
 ) -> TrainerOut:
     if not (booking.is_lead(ctx, who) or who.user_id == trainer_id):
         raise Forbidden("not_lead", "Réservé au responsable formation et aux administrateurs.")
@@ -115,7 +108,9 @@ async def update_profile(
     summary="Lister les formateurs",
 )
 async def list_trainers(
-    ctx: Ctx, who: Staff, software: Annotated[Line | None, Query(max_length=100)] = None
+    ctx: Ctx,
+    who: TrainerTechnicianOrAdmin,
+    software: Annotated[Line | None, Query(max_length=100)] = None,
 ) -> list[TrainerOut]:
     return [views.trainer_out(r) for r in await repo.list_trainers(ctx.pool, software)]
 
@@ -131,7 +126,9 @@ def _may_manage_trainer(ctx: Context, who: Principal, trainer_id: uuid.UUID) -> 
     responses=ERRORS,
     summary="Lister les absences d'un formateur",
 )
-async def list_absences(trainer_id: uuid.UUID, ctx: Ctx, who: Staff) -> list[AbsenceOut]:
+async def list_absences(
+    trainer_id: uuid.UUID, ctx: Ctx, who: TrainerTechnicianOrAdmin
+) -> list[AbsenceOut]:
     return [views.absence_out(r) for r in await repo.list_absences(ctx.pool, trainer_id)]
 
 
@@ -142,7 +139,9 @@ async def list_absences(trainer_id: uuid.UUID, ctx: Ctx, who: Staff) -> list[Abs
     responses=ERRORS,
     summary="Déclarer une absence",
 )
-async def add_absence(trainer_id: uuid.UUID, body: AbsenceIn, ctx: Ctx, who: Manager) -> AbsenceOut:
+async def add_absence(
+    trainer_id: uuid.UUID, body: AbsenceIn, ctx: Ctx, who: TrainerOrAdmin
+) -> AbsenceOut:
     """The trainer is not booked during an absence. Refused (409) while appointments are
     planned in it: reschedule or cancel them first."""
     _may_manage_trainer(ctx, who, trainer_id)
@@ -168,7 +167,7 @@ async def add_absence(trainer_id: uuid.UUID, body: AbsenceIn, ctx: Ctx, who: Man
     summary="Retirer une absence",
 )
 async def delete_absence(
-    trainer_id: uuid.UUID, absence_id: uuid.UUID, ctx: Ctx, who: Manager
+    trainer_id: uuid.UUID, absence_id: uuid.UUID, ctx: Ctx, who: TrainerOrAdmin
 ) -> Response:
     _may_manage_trainer(ctx, who, trainer_id)
     if not await repo.delete_absence(ctx.pool, trainer_id, absence_id):
@@ -184,7 +183,7 @@ async def delete_absence(
 )
 async def free_slots(
     ctx: Ctx,
-    who: Staff,
+    who: TrainerTechnicianOrAdmin,
     software: Annotated[Line, Query(min_length=1, max_length=100)],
     limit: Annotated[int, Query(ge=1, le=100)] = 10,
 ) -> list[SlotOut]:
@@ -214,7 +213,7 @@ async def free_slots(
 )
 async def list_requests(
     ctx: Ctx,
-    who: Staff,
+    who: TrainerTechnicianOrAdmin,
     status: RequestStatus | None = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> list[TrainingRequestOut]:
@@ -228,7 +227,9 @@ async def list_requests(
     responses=ERRORS,
     summary="Lire une demande de formation",
 )
-async def read_request(request_id: uuid.UUID, ctx: Ctx, who: Staff) -> TrainingRequestOut:
+async def read_request(
+    request_id: uuid.UUID, ctx: Ctx, who: TrainerTechnicianOrAdmin
+) -> TrainingRequestOut:
     found = await repo.get_request(ctx.pool, request_id)
     if found is None:
         raise NotFound("request_not_found", "Demande de formation introuvable.")
@@ -246,7 +247,7 @@ async def book_by_hand(
     request_id: uuid.UUID,
     body: ManualBookingIn,
     ctx: Ctx,
-    who: Manager,
+    who: TrainerOrAdmin,
 ) -> AppointmentOut:
     """After a no-slot alert (or a cancellation): book one of the alternatives, or any slot
     within opening hours. The customer and the trainer get the invitation."""
@@ -265,7 +266,7 @@ async def book_by_hand(
 )
 async def list_appointments(
     ctx: Ctx,
-    who: Staff,
+    who: TrainerTechnicianOrAdmin,
     trainer: uuid.UUID | None = None,
     mine: bool = False,
     status: AppointmentStatus | None = None,
@@ -291,7 +292,9 @@ async def list_appointments(
     responses=ERRORS,
     summary="Lire un rendez-vous et sa fiche de préparation",
 )
-async def read_appointment(appointment_id: uuid.UUID, ctx: Ctx, who: Staff) -> AppointmentOut:
+async def read_appointment(
+    appointment_id: uuid.UUID, ctx: Ctx, who: TrainerTechnicianOrAdmin
+) -> AppointmentOut:
     """Engagement 4: `brief` holds the client's context, need, software and history."""
     return await _appointment(ctx, appointment_id)
 
@@ -306,7 +309,7 @@ async def reschedule(
     appointment_id: uuid.UUID,
     body: RescheduleIn,
     ctx: Ctx,
-    who: Manager,
+    who: TrainerOrAdmin,
 ) -> AppointmentOut:
     """A new time (and maybe trainer) within opening hours; the customer and the trainer get
     the updated invitation (same UID, SEQUENCE + 1)."""
@@ -324,7 +327,7 @@ async def cancel(
     appointment_id: uuid.UUID,
     body: CancelIn,
     ctx: Ctx,
-    who: Manager,
+    who: TrainerOrAdmin,
 ) -> AppointmentOut:
     """The invitation is withdrawn (METHOD:CANCEL); the lead may book the request again."""
     await appointments.cancel(ctx, appointment_id, body, who)
@@ -341,7 +344,7 @@ async def mark_held(
     appointment_id: uuid.UUID,
     body: HeldIn,
     ctx: Ctx,
-    who: Manager,
+    who: TrainerOrAdmin,
 ) -> AppointmentOut:
     """The dossier's workflow then proposes the resolution to the customer (R7 → R10)."""
     await appointments.mark_held(ctx, appointment_id, body, who)
@@ -358,7 +361,7 @@ async def mark_missed(
     appointment_id: uuid.UUID,
     body: MissedIn,
     ctx: Ctx,
-    who: Manager,
+    who: TrainerOrAdmin,
 ) -> AppointmentOut:
     """Only once the appointment has started; the dossier's workflow asks for a new booking."""
     await appointments.mark_missed(ctx, appointment_id, body, who)

@@ -8,16 +8,21 @@ clients' dossier history (DOSSIER stream) for the brief (engagement 4).
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
+from uuid import UUID
 
+import asyncpg
+
+from assistance.directory import Role
 from assistance.outbox import OutboxRelay
-from services.training import handover, history, mailer
+from assistance.parts import Part
+from services.training import handover, history, mailer, repo
 from services.training.api import router
 from services.training.context import Context
 
-__all__ = ["router", "start"]
+__all__ = ["part", "router", "start"]
 
 if TYPE_CHECKING:
-    from assistance.app import Runtime
+    from assistance.runtime import Runtime
 
 
 def start(rt: Runtime) -> None:
@@ -37,3 +42,22 @@ def start(rt: Runtime) -> None:
         await rt.bus.consume(history.DURABLE, history.SUBJECTS, recorder, pool=rt.pool)
 
     rt.background("training dossier history", record_history)
+
+
+async def teach_demo_softwares(
+    conn: asyncpg.Connection, users: dict[Role, UUID], softwares: list[str]
+) -> None:
+    """Demo data (R7): the demo trainer teaches every demo software, so advanced-usage
+    dossiers find a trainer from the first start (issue 14)."""
+    trainer = users[Role.trainer]
+    row = await conn.fetchrow("SELECT name, email FROM directory.users WHERE id = $1", trainer)
+    await repo.save_trainer(conn, trainer, row["name"], row["email"], softwares, True)
+
+
+part = Part(
+    "training",
+    router=router,
+    start=start,
+    migrations="services.training",
+    demo=teach_demo_softwares,
+)

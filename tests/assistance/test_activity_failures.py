@@ -19,7 +19,7 @@ from assistance import db
 from assistance import temporal as temporal_client
 from assistance.activity_failures import ActivityFailures
 from assistance.failures import FailurePolicy
-from assistance.stack import Endpoints, create_database
+from deploy.local.stack import Endpoints, create_database
 
 FAST = FailurePolicy(outage_first_s=0.05, outage_max_s=0.1, heartbeat_s=0.05)
 CALLS: dict[str, list[int]] = {}
@@ -56,7 +56,7 @@ class EffectUnderTest:
 
 async def test_outage_is_one_attempt_and_a_broken_effect_is_parked(endpoints: Endpoints) -> None:
     url = await create_database(endpoints.database_url, f"af_{uuid.uuid4().hex[:10]}")
-    await db.migrate(url, ["assistance"])
+    await db.migrate(url)
     pool: asyncpg.Pool = await db.create_pool(url, 3)
     client = await temporal_client.connect(endpoints.temporal_address, lazy=False)
     queue = f"effects-{uuid.uuid4().hex[:8]}"

@@ -10,13 +10,13 @@ import asyncpg
 from assistance import db
 from assistance.bus import Bus, PoisonMessage
 from assistance.events import Event
-from assistance.stack import Endpoints, create_database
+from deploy.local.stack import Endpoints, create_database
 from tests.helpers import eventually
 
 
 async def _fresh(endpoints: Endpoints) -> tuple[Bus, asyncpg.Pool]:
     url = await create_database(endpoints.database_url, f"bus_{uuid.uuid4().hex[:10]}")
-    await db.migrate(url, ["assistance"])
+    await db.migrate(url)
     bus = Bus(endpoints.nats_url, name="test-bus")
     await bus.connect()
     await bus.ensure_streams()

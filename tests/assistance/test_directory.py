@@ -7,15 +7,16 @@ import uuid
 
 import pytest
 
-from assistance import cli, db, directory
+from assistance import db, directory
 from assistance.directory import Role
-from assistance.stack import Endpoints, create_database
+from composition import cli
+from deploy.local.stack import Endpoints, create_database
 
 
 @pytest.fixture
 async def database(endpoints: Endpoints) -> str:
     url = await create_database(endpoints.database_url, f"dir_{uuid.uuid4().hex[:10]}")
-    await db.migrate(url, ["assistance"])
+    await db.migrate(url)
     return url
 
 

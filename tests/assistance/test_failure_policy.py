@@ -15,7 +15,7 @@ from assistance import temporal as temporal_client
 from assistance.bus import Bus
 from assistance.events import Event
 from assistance.failures import FailurePolicy, TransientError, is_outage
-from assistance.stack import Endpoints, LocalStack, create_database
+from deploy.local.stack import Endpoints, LocalStack, create_database
 from tests.helpers import eventually
 from workflows.bridge import SignalBridge
 
@@ -26,7 +26,7 @@ FAST = FailurePolicy(
 
 async def _fresh(endpoints: Endpoints, policy: FailurePolicy = FAST) -> tuple[Bus, asyncpg.Pool]:
     url = await create_database(endpoints.database_url, f"fp_{uuid.uuid4().hex[:10]}")
-    await db.migrate(url, ["assistance"])
+    await db.migrate(url)
     bus = Bus(endpoints.nats_url, name="test-failure-policy", policy=policy)
     await bus.connect()
     await bus.ensure_streams()

@@ -14,10 +14,10 @@ import httpx
 import pytest
 
 from assistance import db, demo
-from assistance.cli import NO_DATABASE, STATE_FILE, with_dev_database
 from assistance.directory import Role
 from assistance.settings import Settings
-from assistance.stack import Endpoints, create_database
+from composition.cli import NO_DATABASE, STATE_FILE, with_dev_database
+from deploy.local.stack import Endpoints, create_database
 
 
 def test_public_url_follows_the_http_port() -> None:
@@ -83,7 +83,7 @@ async def test_demo_tokens_and_trainer_from_the_command_line(
             True,
         )
         (tmp_path / demo.TOKENS_FILE).unlink()
-        renewed = {email: token for email, _, token in await demo.load(pool, tmp_path)}
+        renewed = {email: token for email, _, token in await demo.load(pool, data_dir=tmp_path)}
         assert set(renewed.values()).isdisjoint(stored.values())
     finally:
         await pool.close()

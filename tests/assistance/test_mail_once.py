@@ -19,7 +19,7 @@ import asyncpg
 import pytest
 
 from assistance import db, mail_once
-from assistance.stack import LocalStack, free_port
+from deploy.local.stack import LocalStack, free_port
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ from assistance.bus import Bus
 from assistance.events import Event
 from assistance.failures import FailurePolicy
 from assistance.outbox import CLAIM, OutboxRelay
-from assistance.stack import Endpoints, LocalStack, create_database
+from deploy.local.stack import Endpoints, LocalStack, create_database
 from tests.helpers import eventually
 
 FAST = FailurePolicy(backoff_s=(0.0,), outage_first_s=0.0, outage_max_s=0.0, outbox_max_attempts=3)
@@ -25,7 +25,7 @@ STRICT = FailurePolicy(
 
 async def _pool(endpoints: Endpoints) -> asyncpg.Pool:
     url = await create_database(endpoints.database_url, f"ob_{uuid.uuid4().hex[:10]}")
-    await db.migrate(url, ["assistance"])
+    await db.migrate(url)
     return await db.create_pool(url, 3)
 
 

@@ -17,11 +17,12 @@ import uvicorn
 from temporalio.client import Client
 from temporalio.worker import Worker
 
-from assistance.app import create_app
 from assistance.readiness import Readiness
 from assistance.settings import Settings
-from assistance.stack import LocalStack, free_port
 from assistance.temporal import data_converter
+from composition.app import create_app
+from composition.parts import choose
+from deploy.local.stack import LocalStack, free_port
 from tests.helpers import eventually
 from workflows.dossier import DossierWorkflow
 
@@ -114,9 +115,9 @@ def test_deposits_alone_need_only_postgres() -> None:
     """An intake-only process stays ready (200, "degraded") with NATS or Temporal down: the
     outbox carries its deposits on later (R13); command parts and the worker need them all."""
     every = {"postgres": "up", "nats": "down", "temporal": "down"}
-    assert Readiness(None, {"intake"}).required(every) == ["postgres"]
-    assert Readiness(None, {"training", "bugs"}).required(every) == ["postgres"]
-    assert Readiness(None, {"intake", "dossier"}).required(every) == list(every)
-    assert Readiness(None, {"worker"}).required(every) == list(every)
-    assert Readiness(None, {"dossier"}).needs_worker
-    assert not Readiness(None, {"dossier", "worker"}).needs_worker
+    assert Readiness(None, choose(["intake"])).required(every) == ["postgres"]
+    assert Readiness(None, choose(["training", "bugs"])).required(every) == ["postgres"]
+    assert Readiness(None, choose(["intake", "dossier"])).required(every) == list(every)
+    assert Readiness(None, choose(["worker"])).required(every) == list(every)
+    assert Readiness(None, choose(["dossier"])).needs_worker
+    assert not Readiness(None, choose(["dossier", "worker"])).needs_worker

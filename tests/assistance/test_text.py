@@ -170,7 +170,7 @@ def _passes(check: Any, value: str) -> bool:
 
 
 def test_the_command_line_refuses_a_name_on_two_lines(capsys: pytest.CaptureFixture[str]) -> None:
-    from assistance.cli import parser
+    from composition.cli import parser
 
     argv = ["user", "create", "--email", "eve@exemple.fr", "--role", "admin", "--name"]
     with pytest.raises(SystemExit) as exited:

@@ -15,7 +15,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from temporalio.worker import Worker
 
 from assistance import temporal as temporal_client
-from assistance.stack import Endpoints
+from deploy.local.stack import Endpoints
 from tests.workflows.harness import TECH, Fakes, eventually, opening
 from workflows.dossier import DossierWorkflow
 from workflows.types import DiagnosisCmd, DossierPolicy, MessageCmd, TakeCmd

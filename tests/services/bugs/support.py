@@ -20,7 +20,7 @@ from assistance import directory, outbox
 from assistance.bus import Bus
 from assistance.directory import Role
 from assistance.events import Event
-from assistance.stack import LocalStack
+from deploy.local.stack import LocalStack
 from tests.helpers import auth, deposit_body, eventually
 
 SUBJECT = "commands.bugs.open"

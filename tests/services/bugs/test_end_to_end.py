@@ -9,7 +9,7 @@ import httpx
 
 from assistance.bus import Bus
 from assistance.directory import Role
-from assistance.stack import LocalStack
+from deploy.local.stack import LocalStack
 from tests.helpers import auth
 from tests.services.bugs.support import (
     bug_dossier,

@@ -11,7 +11,7 @@ import httpx
 
 from assistance.bus import Bus
 from assistance.directory import Role
-from assistance.stack import LocalStack
+from deploy.local.stack import LocalStack
 from services.bugs.escalation import Escalator
 from services.bugs.settings import BugsSettings
 from tests.helpers import auth, eventually

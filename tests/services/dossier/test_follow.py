@@ -16,7 +16,7 @@ import pytest
 
 from assistance import db, follow
 from assistance.directory import Role
-from assistance.stack import LocalStack
+from deploy.local.stack import LocalStack
 from tests.helpers import auth, deposit_body, eventually
 from tests.services.site.support import csrf_of
 

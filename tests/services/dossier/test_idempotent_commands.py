@@ -20,7 +20,7 @@ from temporalio.worker import Worker
 from assistance import db, idempotency
 from assistance import temporal as temporal_client
 from assistance.directory import Role
-from assistance.stack import LocalStack
+from deploy.local.stack import LocalStack
 from services.dossier import commands
 from tests.helpers import auth, deposit_body, eventually
 from workflows.worker import WORKFLOWS, activities

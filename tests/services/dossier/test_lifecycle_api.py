@@ -10,7 +10,7 @@ import httpx
 
 from assistance.directory import Role
 from assistance.mail import verify_message_id
-from assistance.stack import LocalStack
+from deploy.local.stack import LocalStack
 from tests.helpers import auth, deposit_body, eventually
 
 

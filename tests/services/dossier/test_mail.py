@@ -19,12 +19,13 @@ import pytest
 from aiosmtplib import SMTPException
 from fastapi import FastAPI
 
-from assistance import db, demo, devmail, directory
+from assistance import db, demo, directory
 from assistance.bus import Bus
 from assistance.directory import Role
 from assistance.mail import verify_message_id
 from assistance.settings import Settings
-from assistance.stack import CaughtMail, LocalStack, free_port
+from deploy.local import devmail
+from deploy.local.stack import CaughtMail, LocalStack, free_port
 from services.dossier.activities import DossierActivities
 from services.dossier.mail import CUSTOMER_TEMPLATES, UnknownTemplate, render, render_notice
 from tests.helpers import auth, deposit_body

@@ -10,7 +10,8 @@ from datetime import UTC, datetime, timedelta
 from assistance import db
 from assistance.directory import Principal, Role
 from assistance.events import Event
-from assistance.stack import Endpoints, create_database
+from composition.app import migrate
+from deploy.local.stack import Endpoints, create_database
 from services.dossier import repo
 from services.dossier.projection import apply
 
@@ -34,7 +35,7 @@ def _step(dossier_id: str, seq: int, at: datetime, text: str, **set_: object) ->
 
 async def test_timeline_is_ordered_by_step_then_time(endpoints: Endpoints) -> None:
     url = await create_database(endpoints.database_url, f"tl_{uuid.uuid4().hex[:10]}")
-    await db.migrate(url, ["assistance", "dossier"])
+    await migrate(url, ["dossier"])
     pool = await db.create_pool(url, 2)
     dossier_id = str(uuid.uuid4())
     opening = {

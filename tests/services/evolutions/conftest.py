@@ -13,7 +13,7 @@ from nats.aio.client import Client as NATS
 from assistance import db, directory
 from assistance.directory import Role
 from assistance.settings import Settings
-from services.evolutions import backlog
+from services.evolutions import repo
 from tests.services.evolutions.support import PM_EMAIL
 
 
@@ -41,7 +41,7 @@ async def software(pool: asyncpg.Pool) -> str:
     code = f"logiciel-{uuid.uuid4().hex[:8]}"
     await directory.add_software(pool, code, f"Logiciel {code[-8:].upper()}")
     pm = await pool.fetchval("SELECT id FROM directory.users WHERE email = $1", PM_EMAIL)
-    await backlog.assign_product_manager(pool, code, pm)
+    await repo.assign_product_manager(pool, code, pm)
     return code
 
 

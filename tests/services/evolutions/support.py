@@ -11,7 +11,7 @@ from typing import Any
 import asyncpg
 from nats.aio.client import Client as NATS
 
-from assistance.stack import LocalStack
+from deploy.local.stack import LocalStack
 from services.evolutions.handover import SUBJECT
 from tests.helpers import eventually
 

@@ -12,7 +12,7 @@ from nats.aio.client import Client as NATS
 from assistance import temporal
 from assistance.directory import Role
 from assistance.settings import Settings
-from assistance.stack import LocalStack
+from deploy.local.stack import LocalStack
 from services.evolutions import domain, reviews
 from tests.helpers import auth
 from tests.services.evolutions.support import (

@@ -10,7 +10,7 @@ import httpx
 from nats.aio.client import Client as NATS
 
 from assistance.directory import Role
-from assistance.stack import LocalStack
+from deploy.local.stack import LocalStack
 from tests.helpers import auth
 from tests.services.evolutions.support import (
     PROJECT_EMAIL,

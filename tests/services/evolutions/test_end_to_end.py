@@ -11,7 +11,7 @@ import asyncpg
 import httpx
 
 from assistance.directory import Role
-from assistance.stack import CaughtMail, LocalStack
+from deploy.local.stack import CaughtMail, LocalStack
 from tests.helpers import auth, deposit_body, eventually
 from tests.services.evolutions.support import mails, settled
 

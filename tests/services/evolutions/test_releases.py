@@ -14,7 +14,7 @@ from nats.aio.client import Client as NATS
 from assistance import directory
 from assistance.directory import Role
 from assistance.settings import Settings
-from assistance.stack import LocalStack
+from deploy.local.stack import LocalStack
 from services.evolutions import domain
 from services.evolutions.mail import MailSender
 from tests.helpers import auth

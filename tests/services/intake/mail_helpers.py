@@ -14,7 +14,7 @@ import httpx
 
 from assistance.directory import Role
 from assistance.mail import verify_message_id
-from assistance.stack import CaughtMail, LocalStack
+from deploy.local.stack import CaughtMail, LocalStack
 from tests.helpers import auth, eventually
 
 CORPUS = Path(__file__).parent / "mail_corpus"

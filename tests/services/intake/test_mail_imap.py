@@ -26,9 +26,9 @@ import pytest
 from assistance import db
 from assistance.directory import Role
 from assistance.settings import Settings
-from assistance.stack import free_port
-from services.intake.imap_poller import ImapPoller, PollResult
-from services.intake.mail_ingest import Delivery, MailIngestor, Outcome, StorageUnavailable
+from deploy.local.stack import free_port
+from services.intake.mail.imap import ImapPoller, PollResult
+from services.intake.mail.ingest import Delivery, MailIngestor, Outcome, StorageUnavailable
 from tests.services.intake.mail_helpers import build_mail, delta, ledger, send, unique
 
 PASSWORD = "secret-imap"

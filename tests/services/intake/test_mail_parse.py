@@ -13,16 +13,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from services.intake.mail_parse import (
-    decode_bytes,
-    decode_header_value,
-    html_to_text,
-    parse,
-    safe_filename,
-    sanitise_html,
-    sniff,
-)
-from services.intake.mail_rules import pg_safe
+from services.intake.mail.attachments import safe_filename, sniff
+from services.intake.mail.bodies import html_to_text, sanitise_html
+from services.intake.mail.headers import decode_bytes, decode_header_value
+from services.intake.mail.parse import parse
+from services.intake.mail.rules import pg_safe
 from tests.services.intake.mail_helpers import CORPUS, corpus
 
 PNG_SIZE = 70

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from services.intake.mail_parse import parse
-from services.intake.mail_rules import (
+from services.intake.mail.parse import parse
+from services.intake.mail.rules import (
     MAX_DESCRIPTION,
     choose_software,
     content_hash,

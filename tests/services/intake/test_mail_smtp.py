@@ -19,10 +19,10 @@ from temporalio.client import Client
 
 from assistance import db, directory
 from assistance.directory import Role
-from assistance.stack import CaughtMail, LocalStack, free_port
-from services.intake import mail_receiver
-from services.intake.mail_ingest import Delivery, MailIngestor, StorageUnavailable
-from services.intake.mail_rules import subject_of
+from deploy.local.stack import CaughtMail, LocalStack, free_port
+from services.intake.mail import receiver as mail_receiver
+from services.intake.mail.ingest import Delivery, MailIngestor, StorageUnavailable
+from services.intake.mail.rules import subject_of
 from tests.helpers import auth, eventually
 from tests.services.intake.mail_helpers import (
     SUPPORT,

@@ -6,7 +6,7 @@ import httpx
 from temporalio.client import Client
 
 from assistance.directory import Role
-from assistance.stack import LocalStack
+from deploy.local.stack import LocalStack
 from tests.helpers import auth, deposit_body, eventually
 
 

@@ -17,7 +17,7 @@ from assistance import db, directory
 from assistance.directory import Role
 from assistance.events import Event
 from assistance.failures import FailurePolicy
-from assistance.stack import LocalStack
+from deploy.local.stack import LocalStack
 from tests.helpers import auth, deposit_body, eventually
 
 # What takes minutes in production (8 attempts over 1+2+5+…+120 s) takes a second here.

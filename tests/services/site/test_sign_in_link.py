@@ -10,7 +10,7 @@ import httpx
 
 from assistance import directory
 from assistance.db import create_pool
-from assistance.stack import LocalStack
+from deploy.local.stack import LocalStack
 from tests.services.site.support import csrf_of
 
 LINK = re.compile(r"(http://\S+/connexion/lien/\S+)")

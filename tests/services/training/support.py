@@ -17,7 +17,7 @@ from nats.errors import TimeoutError as NatsTimeout
 from nats.js.api import DeliverPolicy
 
 from assistance.events import Event
-from assistance.stack import CaughtMail
+from deploy.local.stack import CaughtMail
 from tests.helpers import auth
 
 SUBJECT = "commands.training.open"

@@ -11,7 +11,7 @@ import httpx
 
 from assistance.business_time import DEFAULT_CALENDAR as CAL
 from assistance.directory import Role
-from assistance.stack import LocalStack
+from deploy.local.stack import LocalStack
 from services.training import domain
 from services.training.domain import Agenda, SlotPolicy
 from tests.helpers import auth

@@ -13,7 +13,7 @@ import asyncpg
 import httpx
 
 from assistance.directory import Role
-from assistance.stack import LocalStack
+from deploy.local.stack import LocalStack
 from tests.helpers import auth, deposit_body, eventually
 from tests.services.training.support import NewTrainer
 

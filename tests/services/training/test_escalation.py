@@ -10,7 +10,7 @@ import httpx
 
 from assistance.business_time import DEFAULT_CALENDAR as CAL
 from assistance.directory import Role
-from assistance.stack import LocalStack
+from deploy.local.stack import LocalStack
 from tests.helpers import auth
 from tests.services.training.support import (
     NewTrainer,

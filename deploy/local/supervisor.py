@@ -28,7 +28,7 @@ from typing import Any
 
 import httpx
 
-from assistance.stack import start_process, stop_process
+from deploy.local.stack import start_process, stop_process
 
 log = logging.getLogger(__name__)
 
@@ -129,7 +129,7 @@ class Supervisor:
             self._restarting.discard(item.name)
 
 
-class Part:
+class Child:
     """A part of the system run as `assistance run --target …` in a child process: started,
     restarted (what is left of a dead one is cleared first) and stopped; `start()` returns once
     the part answers `/healthz` on its HTTP port."""

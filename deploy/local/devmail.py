@@ -18,7 +18,7 @@ from fastapi.responses import HTMLResponse
 from assistance import french
 
 if TYPE_CHECKING:
-    from assistance.stack import CaughtMail, MailCatcher
+    from deploy.local.stack import CaughtMail, MailCatcher
 
 
 _STYLE = """

@@ -20,11 +20,10 @@ from assistance.boundary import Moment, Offset
 from assistance.directory import Principal
 from assistance.errors import Conflict, DomainError, Forbidden, NotFound
 from assistance.text import Line
-from assistance.web import Anyone, PoolDep
-from assistance.web import AnyStaff as Staff
-from assistance.web import TechnicianOrAdmin as Technician
-from services.intake import domain, mail_repo, repo
-from services.intake.mail_models import (
+from assistance.web import Anyone, AnyStaff, PoolDep, TechnicianOrAdmin, refusals
+from services.intake.mail import dossiers
+from services.intake.mail import repo as mail_repo
+from services.intake.mail.models import (
     AttachmentRef,
     BounceOut,
     DiscardIn,
@@ -38,29 +37,17 @@ from services.intake.mail_models import (
     ReleaseIn,
     ReleaseOut,
 )
-from services.intake.mail_rules import (
+from services.intake.mail.rules import (
     choose_software,
     description_of_text,
     strip_quoted,
     subject_of,
 )
 from services.intake.models import DepositIn, Requester
-from services.intake.relay import SIGNAL_DOSSIER
 
 router = APIRouter(prefix="/mail", tags=["mail"])
 
-ERRORS: dict[int | str, dict[str, Any]] = {
-    401: {"description": "Jeton invalide"},
-    403: {"description": "Rôle non autorisé"},
-    404: {"description": "Inconnu"},
-}
-
-
-# The ledger's period: [since, until), either end open when not given.
-WINDOW = (
-    "{column} >= coalesce($1::timestamptz, '-infinity') "
-    "AND {column} < coalesce($2::timestamptz, 'infinity')"
-)
+ERRORS = refusals({404: "Inconnu"})
 
 
 class Gone(DomainError):
@@ -78,57 +65,18 @@ def _text(value: str | None, field: str) -> None:
 @router.get("/ledger", response_model=LedgerOut, responses=ERRORS, summary="Bilan des mails reçus")
 async def ledger(
     pool: PoolDep,
-    who: Technician,
+    who: TechnicianOrAdmin,
     since: Moment | None = None,
     until: Moment | None = None,
 ) -> LedgerOut:
     """Reconciliation over a period (all time by default): every delivery answered is counted
     once — received = ingested (opened + joined) + quarantined + duplicates — and refusals at
     reception with their reason."""
-    window = WINDOW.format(column="at")
     async with pool.acquire() as conn:
-        entries = {
-            r["entry"]: r["n"]
-            for r in await conn.fetch(
-                f"SELECT entry, count(*) AS n FROM intake.mail_ledger WHERE {window} "
-                "GROUP BY entry",
-                since,
-                until,
-            )
-        }
-        rejected = {
-            r["reason"] or "unknown": r["n"]
-            for r in await conn.fetch(
-                f"SELECT reason, count(*) AS n FROM intake.mail_ledger WHERE {window} "
-                "AND entry = 'rejected' GROUP BY reason",
-                since,
-                until,
-            )
-        }
-        by_source = {
-            r["source"]: r["n"]
-            for r in await conn.fetch(
-                f"SELECT source, count(*) AS n FROM intake.mail_ledger WHERE {window} "
-                "AND entry <> 'rejected' GROUP BY source",
-                since,
-                until,
-            )
-        }
-        quarantine = await conn.fetch(
-            f"""SELECT q.status, q.reason, count(*) AS n FROM intake.mail_ledger l
-               JOIN intake.mail_quarantine q ON q.mail_id = l.mail_id
-               WHERE l.entry = 'quarantined' AND {WINDOW.format(column="l.at")}
-               GROUP BY q.status, q.reason""",
-            since,
-            until,
-        )
-        stored = await conn.fetchval(
-            "SELECT count(*) FROM intake.mail_messages WHERE "
-            + WINDOW.format(column="received_at"),
-            since,
-            until,
-        )
+        counts = await mail_repo.ledger_counts(conn, since, until)
         backlog = await outbox.backlog(conn, "intake")
+    entries, rejected, by_source = counts.entries, counts.rejected, counts.by_source
+    quarantine, stored = counts.quarantine, counts.stored
     opened, joined = entries.get("opened", 0), entries.get("joined", 0)
     quarantined, duplicates = entries.get("quarantined", 0), entries.get("duplicate", 0)
     received = opened + joined + quarantined + duplicates
@@ -171,25 +119,8 @@ def _quarantine(row: asyncpg.Record) -> QuarantineInfo | None:
     )
 
 
-_MAIL = """SELECT m.*, q.reason AS q_reason, q.detail AS q_detail, q.reference AS q_reference,
-               q.status AS q_status, q.created_at AS q_created_at,
-               q.resolved_at AS q_resolved_at, q.resolution AS q_resolution
-           FROM intake.mail_messages m LEFT JOIN intake.mail_quarantine q ON q.mail_id = m.id"""
-
-
-_LIST_COLUMNS = """SELECT m.id, m.received_at, m.source, m.from_address, m.from_name, m.subject,
-               m.size_bytes,
-               (SELECT count(*) FROM intake.mail_attachments a WHERE a.mail_id = m.id)
-               AS attachments"""
-
-
 async def _attachments(conn: asyncpg.Connection, mail_id: uuid.UUID) -> list[AttachmentRef]:
-    rows = await conn.fetch(
-        """SELECT id, filename, sniffed_type, declared_type, size_bytes, content IS NOT NULL
-                  AS kept, dropped, dangerous, inline
-           FROM intake.mail_attachments WHERE mail_id = $1 ORDER BY position""",
-        mail_id,
-    )
+    rows = await mail_repo.attachments_of(conn, mail_id)
     return [
         AttachmentRef(
             id=r["id"],
@@ -208,7 +139,7 @@ async def _attachments(conn: asyncpg.Connection, mail_id: uuid.UUID) -> list[Att
 
 
 async def _mail(conn: asyncpg.Connection, mail_id: uuid.UUID) -> MailOut:
-    row = await conn.fetchrow(f"{_MAIL} WHERE m.id = $1", mail_id)
+    row = await mail_repo.stored_mail(conn, mail_id)
     if row is None:
         raise NotFound("mail_not_found", "Mail inconnu.")
     return MailOut(
@@ -245,7 +176,7 @@ async def _mail(conn: asyncpg.Connection, mail_id: uuid.UUID) -> MailOut:
 )
 async def quarantine_list(
     pool: PoolDep,
-    who: Technician,
+    who: TechnicianOrAdmin,
     status: Literal["pending", "released", "discarded", "all"] = "pending",
     reason: Annotated[Line | None, Query(max_length=100)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
@@ -253,16 +184,7 @@ async def quarantine_list(
 ) -> list[QuarantineItem]:
     """What could not become a dossier, newest first, each with its reason."""
     _text(reason, "reason")
-    rows = await pool.fetch(
-        f"""{_MAIL.replace("SELECT m.*", _LIST_COLUMNS)}
-            WHERE q.mail_id IS NOT NULL AND ($1 = 'all' OR q.status = $1)
-              AND ($2::text IS NULL OR q.reason = $2)
-            ORDER BY m.received_at DESC LIMIT $3 OFFSET $4""",
-        status,
-        reason,
-        limit,
-        offset,
-    )
+    rows = await mail_repo.quarantined(pool, status, reason, limit, offset)
     return [
         QuarantineItem(
             mail_id=r["id"],
@@ -285,7 +207,7 @@ async def quarantine_list(
     responses=ERRORS,
     summary="Un mail en quarantaine",
 )
-async def quarantine_detail(mail_id: uuid.UUID, pool: PoolDep, who: Technician) -> MailOut:
+async def quarantine_detail(mail_id: uuid.UUID, pool: PoolDep, who: TechnicianOrAdmin) -> MailOut:
     async with pool.acquire() as conn:
         mail = await _mail(conn, mail_id)
     if mail.quarantine is None:
@@ -294,7 +216,7 @@ async def quarantine_detail(mail_id: uuid.UUID, pool: PoolDep, who: Technician) 
 
 
 @router.get("/messages/{mail_id}", response_model=MailOut, responses=ERRORS, summary="Un mail reçu")
-async def mail_detail(mail_id: uuid.UUID, pool: PoolDep, who: Staff) -> MailOut:
+async def mail_detail(mail_id: uuid.UUID, pool: PoolDep, who: AnyStaff) -> MailOut:
     """Any stored mail: text, sanitised HTML (no remote images), attachments, outcome."""
     async with pool.acquire() as conn:
         return await _mail(conn, mail_id)
@@ -305,20 +227,15 @@ async def mail_detail(mail_id: uuid.UUID, pool: PoolDep, who: Staff) -> MailOut:
     responses={**ERRORS, 200: {"content": {"message/rfc822": {}}}},
     summary="Le mail brut, tel que reçu",
 )
-async def mail_raw(mail_id: uuid.UUID, pool: PoolDep, who: Technician) -> Response:
-    raw = await pool.fetchval("SELECT raw FROM intake.mail_messages WHERE id = $1", mail_id)
+async def mail_raw(mail_id: uuid.UUID, pool: PoolDep, who: TechnicianOrAdmin) -> Response:
+    raw = await mail_repo.raw_of(pool, mail_id)
     if raw is None:
         raise NotFound("mail_not_found", "Mail inconnu.")
     return Response(raw, media_type="message/rfc822", headers=_download_headers(f"{mail_id}.eml"))
 
 
 async def _pending(conn: asyncpg.Connection, mail_id: uuid.UUID) -> asyncpg.Record:
-    row = await conn.fetchrow(
-        """SELECT q.status, q.resolution, m.* FROM intake.mail_quarantine q
-           JOIN intake.mail_messages m ON m.id = q.mail_id
-           WHERE q.mail_id = $1 FOR UPDATE OF q""",
-        mail_id,
-    )
+    row = await mail_repo.lock_quarantined(conn, mail_id)
     if row is None:
         raise NotFound("not_quarantined", "Ce mail n'est pas en quarantaine.")
     if row["status"] != "pending":
@@ -333,14 +250,7 @@ async def _resolve(
     status: str,
     resolution: dict[str, Any],
 ) -> None:
-    await conn.execute(
-        """UPDATE intake.mail_quarantine SET status = $2, resolved_at = now(), resolved_by = $3,
-               resolution = $4 WHERE mail_id = $1""",
-        mail_id,
-        status,
-        who.user_id,
-        resolution,
-    )
+    await mail_repo.resolve_quarantine(conn, mail_id, status, who.user_id, resolution)
 
 
 @router.post(
@@ -350,7 +260,7 @@ async def _resolve(
     summary="Libérer un mail dans un dossier",
 )
 async def release(
-    mail_id: uuid.UUID, body: ReleaseIn, request: Request, pool: PoolDep, who: Technician
+    mail_id: uuid.UUID, body: ReleaseIn, request: Request, pool: PoolDep, who: TechnicianOrAdmin
 ) -> ReleaseOut:
     """`open`: a new dossier, channel mail, requester From unless given (the dossier's
     acknowledgement will go to them). `attach`: the mail joins an existing dossier as a
@@ -373,33 +283,19 @@ async def _attach(
         raise DomainError("dossier_required", "Indiquez le dossier (reference).", "reference")
     if target is None:
         raise NotFound("dossier_not_found", "Dossier inconnu.")
-    refs = await mail_repo.attachment_refs(conn, row["id"])
-    await outbox.enqueue(
+    await dossiers.join_dossier(
         conn,
-        "intake",
-        SIGNAL_DOSSIER,
-        {
-            "dossier_id": str(target["id"]),
-            "signal": "customer_message",
-            "arg": {
-                "text": strip_quoted(row["text_body"])[:20_000] or "(message sans texte)",
-                "author_email": row["from_address"] or row["envelope_from"] or "",
-                "author_name": row["from_name"],
-                "via": "mail",
-                "message_id": row["message_id"],
-                "received_at": row["received_at"].isoformat(),
-                "attachments": refs,
-            },
-            "mail_id": str(row["id"]),
-            "reference": target["reference"],
-        },
-    )
-    await conn.execute(
-        "UPDATE intake.mail_messages SET dossier_id = $2, reference = $3, "
-        "threaded_by = 'technician' WHERE id = $1",
         row["id"],
         target["id"],
-        target["reference"],
+        text=strip_quoted(row["text_body"])[:20_000],
+        author_email=row["from_address"] or row["envelope_from"] or "",
+        author_name=row["from_name"],
+        message_id=row["message_id"],
+        received_at=row["received_at"],
+        reference=target["reference"],
+    )
+    await mail_repo.link_dossier(
+        conn, row["id"], target["id"], target["reference"], threaded_by="technician"
     )
     await _resolve(
         conn,
@@ -465,30 +361,16 @@ async def _open(
             where or None,
         ) from exc
     organisation = await directory.organisation_for_email(conn, str(requester.email))
-    received_at = row["received_at"]
-    answer = await repo.record_request(
+    answer = await dossiers.open_dossier(
         conn,
+        row["id"],
         deposit,
-        channel="mail",
-        received_at=received_at,
-        first_response_due=domain.first_response_due(
-            request.app.state.calendar, received_at, settings.first_response_hours
-        ),
+        message_id=row["message_id"],
+        received_at=row["received_at"],
+        settings=settings,
+        calendar=request.app.state.calendar,
         organisation_id=organisation,
         deposited_by=who.user_id,
-        extra={
-            "message_id": row["message_id"],
-            "policy": settings.dossier_policy(),
-            "requester_verified": organisation is not None,
-            "mail_id": str(row["id"]),
-            "attachments": attachments,
-        },
-    )
-    await conn.execute(
-        "UPDATE intake.mail_messages SET dossier_id = $2, reference = $3 WHERE id = $1",
-        row["id"],
-        answer.id,
-        answer.reference,
     )
     await _resolve(
         conn,
@@ -513,7 +395,7 @@ async def _open(
     summary="Écarter un mail en quarantaine",
 )
 async def discard(
-    mail_id: uuid.UUID, body: DiscardIn, pool: PoolDep, who: Technician
+    mail_id: uuid.UUID, body: DiscardIn, pool: PoolDep, who: TechnicianOrAdmin
 ) -> ReleaseOut:
     """Spam, automatic notices: kept (raw) and counted, no dossier."""
     async with pool.acquire() as conn, conn.transaction():
@@ -526,12 +408,9 @@ async def discard(
 @router.get(
     "/bounces", response_model=list[BounceOut], responses=ERRORS, summary="Adresses en échec"
 )
-async def bounces(pool: PoolDep, who: Technician, bouncing: bool = True) -> list[BounceOut]:
+async def bounces(pool: PoolDep, who: TechnicianOrAdmin, bouncing: bool = True) -> list[BounceOut]:
     """Addresses our mails bounced from (delivery status notifications), latest first."""
-    rows = await pool.fetch(
-        "SELECT * FROM intake.mail_bounces WHERE bouncing = $1 ORDER BY last_at DESC LIMIT 500",
-        bouncing,
-    )
+    rows = await mail_repo.bounces(pool, bouncing)
     return [
         BounceOut(
             address=r["address"],
@@ -550,15 +429,10 @@ async def bounces(pool: PoolDep, who: Technician, bouncing: bool = True) -> list
 @router.delete(
     "/bounces/{address}", status_code=204, responses=ERRORS, summary="L'adresse est corrigée"
 )
-async def clear_bounce(address: str, pool: PoolDep, who: Technician) -> Response:
+async def clear_bounce(address: str, pool: PoolDep, who: TechnicianOrAdmin) -> Response:
     """The address works again: the next bounce alerts again."""
     _text(address, "address")
-    done = await pool.execute(
-        "UPDATE intake.mail_bounces SET bouncing = false, alerted_at = NULL "
-        "WHERE address = lower($1)",
-        address,
-    )
-    if done.endswith(" 0"):
+    if not await mail_repo.clear_bounce(pool, address):
         raise NotFound("bounce_not_found", "Adresse inconnue.")
     return Response(status_code=204)
 
@@ -584,14 +458,7 @@ def _download_headers(filename: str) -> dict[str, str]:
 )
 async def attachment(attachment_id: uuid.UUID, pool: PoolDep, who: Anyone) -> Response:
     """Staff, or a customer of the organisation of the dossier the mail belongs to."""
-    row = await pool.fetchrow(
-        """SELECT a.filename, a.sniffed_type, a.dangerous, a.content, a.dropped,
-                  m.dossier_id, r.organisation_id
-           FROM intake.mail_attachments a JOIN intake.mail_messages m ON m.id = a.mail_id
-           LEFT JOIN intake.requests r ON r.id = m.dossier_id
-           WHERE a.id = $1""",
-        attachment_id,
-    )
+    row = await mail_repo.attachment(pool, attachment_id)
     if row is None:
         raise NotFound("attachment_not_found", "Pièce jointe inconnue.")
     if not who.is_staff and (

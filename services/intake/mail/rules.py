@@ -1,6 +1,6 @@
 """Mail rules, pure (R1): loop markers, idempotency keys, quoted history, software, texts.
 
-No I/O here; `mail_ingest` applies these rules to a delivered message.
+No I/O here; `ingest.py` applies these rules to a delivered message.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping
 from datetime import timedelta
 from typing import Any
 
-from services.intake.mail_parse import ParsedMail
+from services.intake.mail.parse import ParsedMail
 
 MAX_DESCRIPTION = 20_000
 MAX_SUBJECT = 200

@@ -14,7 +14,7 @@ import psutil
 import pytest
 from temporalio.client import Client
 
-from assistance.stack import Endpoints, LocalStack, StackConfig, create_database, free_port
+from deploy.local.stack import Endpoints, LocalStack, StackConfig, create_database, free_port
 
 
 @pytest.fixture(scope="module")

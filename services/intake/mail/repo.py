@@ -6,13 +6,14 @@ SQL only, `$n` parameters; the caller holds the transaction.
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeAlias
 
 import asyncpg
 
-from services.intake.mail_parse import ParsedMail
-from services.intake.mail_rules import REASONS
+from services.intake.mail.parse import ParsedMail
+from services.intake.mail.rules import REASONS
 
 Conn: TypeAlias = asyncpg.Connection | asyncpg.Pool
 
@@ -296,4 +297,195 @@ async def opened_since(
         sender,
         since,
         subject,
+    )
+
+
+async def link_dossier(
+    conn: asyncpg.Connection,
+    mail_id: uuid.UUID,
+    dossier_id: uuid.UUID,
+    reference: str,
+    threaded_by: str | None = None,
+) -> None:
+    """The mail belongs to this dossier now (`threaded_by`: who decided, when not the rules)."""
+    if threaded_by is None:
+        await conn.execute(
+            "UPDATE intake.mail_messages SET dossier_id = $2, reference = $3 WHERE id = $1",
+            mail_id,
+            dossier_id,
+            reference,
+        )
+        return
+    await conn.execute(
+        "UPDATE intake.mail_messages SET dossier_id = $2, reference = $3, threaded_by = $4 "
+        "WHERE id = $1",
+        mail_id,
+        dossier_id,
+        reference,
+        threaded_by,
+    )
+
+
+# --- what the HTTP API reads and writes (api.py) -------------------------------------------------
+
+# The ledger's period: [since, until), either end open when not given.
+WINDOW = (
+    "{column} >= coalesce($1::timestamptz, '-infinity') "
+    "AND {column} < coalesce($2::timestamptz, 'infinity')"
+)
+
+
+@dataclass
+class LedgerCounts:
+    entries: dict[str, int]  # per ledger entry (opened, joined, quarantined, duplicate, rejected)
+    rejected: dict[str, int]  # refusals at reception, per reason
+    by_source: dict[str, int]  # deliveries answered, per source
+    quarantine: list[asyncpg.Record]  # (status, reason, n) of the quarantined ones
+    stored: int  # messages stored
+
+
+async def ledger_counts(
+    conn: asyncpg.Connection, since: datetime | None, until: datetime | None
+) -> LedgerCounts:
+    window = WINDOW.format(column="at")
+    entries = {
+        r["entry"]: r["n"]
+        for r in await conn.fetch(
+            f"SELECT entry, count(*) AS n FROM intake.mail_ledger WHERE {window} GROUP BY entry",
+            since,
+            until,
+        )
+    }
+    rejected = {
+        r["reason"] or "unknown": r["n"]
+        for r in await conn.fetch(
+            f"SELECT reason, count(*) AS n FROM intake.mail_ledger WHERE {window} "
+            "AND entry = 'rejected' GROUP BY reason",
+            since,
+            until,
+        )
+    }
+    by_source = {
+        r["source"]: r["n"]
+        for r in await conn.fetch(
+            f"SELECT source, count(*) AS n FROM intake.mail_ledger WHERE {window} "
+            "AND entry <> 'rejected' GROUP BY source",
+            since,
+            until,
+        )
+    }
+    quarantine = await conn.fetch(
+        f"""SELECT q.status, q.reason, count(*) AS n FROM intake.mail_ledger l
+           JOIN intake.mail_quarantine q ON q.mail_id = l.mail_id
+           WHERE l.entry = 'quarantined' AND {WINDOW.format(column="l.at")}
+           GROUP BY q.status, q.reason""",
+        since,
+        until,
+    )
+    stored = await conn.fetchval(
+        "SELECT count(*) FROM intake.mail_messages WHERE " + WINDOW.format(column="received_at"),
+        since,
+        until,
+    )
+    return LedgerCounts(entries, rejected, by_source, list(quarantine), int(stored))
+
+
+_MAIL = """SELECT m.*, q.reason AS q_reason, q.detail AS q_detail, q.reference AS q_reference,
+               q.status AS q_status, q.created_at AS q_created_at,
+               q.resolved_at AS q_resolved_at, q.resolution AS q_resolution
+           FROM intake.mail_messages m LEFT JOIN intake.mail_quarantine q ON q.mail_id = m.id"""
+
+_LIST_COLUMNS = """SELECT m.id, m.received_at, m.source, m.from_address, m.from_name, m.subject,
+               m.size_bytes,
+               (SELECT count(*) FROM intake.mail_attachments a WHERE a.mail_id = m.id)
+               AS attachments"""
+
+
+async def stored_mail(conn: Conn, mail_id: uuid.UUID) -> asyncpg.Record | None:
+    """A stored mail with its quarantine (`q_*` columns, NULL when it was not quarantined)."""
+    return await conn.fetchrow(f"{_MAIL} WHERE m.id = $1", mail_id)
+
+
+async def attachments_of(conn: Conn, mail_id: uuid.UUID) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        """SELECT id, filename, sniffed_type, declared_type, size_bytes, content IS NOT NULL
+                  AS kept, dropped, dangerous, inline
+           FROM intake.mail_attachments WHERE mail_id = $1 ORDER BY position""",
+        mail_id,
+    )
+
+
+async def quarantined(
+    conn: Conn, status: str, reason: str | None, limit: int, offset: int
+) -> list[asyncpg.Record]:
+    """Quarantined mails (`status` or `all`), newest first, with their `q_*` columns."""
+    return await conn.fetch(
+        f"""{_MAIL.replace("SELECT m.*", _LIST_COLUMNS)}
+            WHERE q.mail_id IS NOT NULL AND ($1 = 'all' OR q.status = $1)
+              AND ($2::text IS NULL OR q.reason = $2)
+            ORDER BY m.received_at DESC LIMIT $3 OFFSET $4""",
+        status,
+        reason,
+        limit,
+        offset,
+    )
+
+
+async def raw_of(conn: Conn, mail_id: uuid.UUID) -> bytes | None:
+    return await conn.fetchval("SELECT raw FROM intake.mail_messages WHERE id = $1", mail_id)
+
+
+async def lock_quarantined(conn: asyncpg.Connection, mail_id: uuid.UUID) -> asyncpg.Record | None:
+    """The quarantined mail and its quarantine status, locked until the transaction ends."""
+    return await conn.fetchrow(
+        """SELECT q.status, q.resolution, m.* FROM intake.mail_quarantine q
+           JOIN intake.mail_messages m ON m.id = q.mail_id
+           WHERE q.mail_id = $1 FOR UPDATE OF q""",
+        mail_id,
+    )
+
+
+async def resolve_quarantine(
+    conn: asyncpg.Connection,
+    mail_id: uuid.UUID,
+    status: str,
+    by: uuid.UUID | None,
+    resolution: dict[str, Any],
+) -> None:
+    await conn.execute(
+        """UPDATE intake.mail_quarantine SET status = $2, resolved_at = now(), resolved_by = $3,
+               resolution = $4 WHERE mail_id = $1""",
+        mail_id,
+        status,
+        by,
+        resolution,
+    )
+
+
+async def bounces(conn: Conn, bouncing: bool) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        "SELECT * FROM intake.mail_bounces WHERE bouncing = $1 ORDER BY last_at DESC LIMIT 500",
+        bouncing,
+    )
+
+
+async def clear_bounce(conn: Conn, address: str) -> bool:
+    """The address works again (the next bounce alerts again); False when it is unknown."""
+    done = await conn.execute(
+        "UPDATE intake.mail_bounces SET bouncing = false, alerted_at = NULL "
+        "WHERE address = lower($1)",
+        address,
+    )
+    return not done.endswith(" 0")
+
+
+async def attachment(conn: Conn, attachment_id: uuid.UUID) -> asyncpg.Record | None:
+    """An attachment with the dossier and organisation of its mail (who may download it)."""
+    return await conn.fetchrow(
+        """SELECT a.filename, a.sniffed_type, a.dangerous, a.content, a.dropped,
+                  m.dossier_id, r.organisation_id
+           FROM intake.mail_attachments a JOIN intake.mail_messages m ON m.id = a.mail_id
+           LEFT JOIN intake.requests r ON r.id = m.dossier_id
+           WHERE a.id = $1""",
+        attachment_id,
     )

@@ -15,8 +15,8 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from assistance import stack as stack_module
-from assistance.stack import (
+from deploy.local import stack as stack_module
+from deploy.local.stack import (
     PG_SYSTEM_USER,
     LocalStack,
     StackConfig,

@@ -15,7 +15,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from assistance.stack import free_port
+from deploy.local.stack import free_port
 
 LIVENESS_S = 120.0
 

@@ -773,12 +773,12 @@ class LocalStack:
         return None if child is None or not child.running else child.process.pid
 
     def _child(self, component: str) -> _Child | None:
-        parts: dict[str, _Temporal | _Nats | _Postgres] = {
+        servers: dict[str, _Temporal | _Nats | _Postgres] = {
             "temporal": self._temporal,
             "nats": self._nats,
             "postgres": self._postgres,
         }
-        return parts[component].child
+        return servers[component].child
 
     async def start_postgres(self) -> None:
         """Start (or restart, same data and socket) the embedded PostgreSQL."""

@@ -22,8 +22,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from assistance.settings import Settings
-from services.intake import mail_repo
-from services.intake.mail_ingest import Delivery, ImapMark, MailIngestor, StorageUnavailable
+from services.intake.mail import repo as mail_repo
+from services.intake.mail.ingest import Delivery, ImapMark, MailIngestor, StorageUnavailable
 
 log = logging.getLogger(__name__)
 

@@ -24,9 +24,9 @@ from aiosmtpd.lmtp import LMTP
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from assistance.settings import Settings
-from services.intake import mail_repo
-from services.intake.mail_ingest import Delivery, MailIngestor, StorageUnavailable
-from services.intake.mail_rules import pg_safe
+from services.intake.mail import repo as mail_repo
+from services.intake.mail.ingest import Delivery, MailIngestor, StorageUnavailable
+from services.intake.mail.rules import pg_safe
 
 log = logging.getLogger(__name__)
 

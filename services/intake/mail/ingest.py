@@ -45,9 +45,11 @@ from assistance.events import Event
 from assistance.mail import dossier_of_reply, reference_in_subject, verify_message_id
 from assistance.settings import Settings
 from assistance.text import cleaned
-from services.intake import domain, mail_repo, repo
-from services.intake.mail_parse import ParsedMail, as_email_message, parse
-from services.intake.mail_rules import (
+from services.intake.mail import dossiers
+from services.intake.mail import repo as mail_repo
+from services.intake.mail.headers import as_email_message
+from services.intake.mail.parse import ParsedMail, parse
+from services.intake.mail.rules import (
     BURST_WINDOW,
     MAX_DESCRIPTION,
     REASONS,
@@ -61,7 +63,7 @@ from services.intake.mail_rules import (
     subject_of,
 )
 from services.intake.models import DepositIn, Requester
-from services.intake.relay import SEND_MAIL, SIGNAL_DOSSIER
+from services.intake.relay import SEND_MAIL
 
 log = logging.getLogger(__name__)
 
@@ -550,34 +552,20 @@ class MailIngestor:
     ) -> Any:
         """R1: the same path as a web deposit, channel `mail`, threaded on the Message-ID."""
         assert decision.deposit is not None
-        answer = await repo.record_request(
+        return await dossiers.open_dossier(
             conn,
+            mail_id,
             decision.deposit,
-            channel="mail",
+            message_id=parsed.message_id,
             received_at=received_at,
-            first_response_due=domain.first_response_due(
-                self.calendar, received_at, self.settings.first_response_hours
-            ),
+            settings=self.settings,
+            calendar=self.calendar,
             organisation_id=decision.organisation_id,
             deposited_by=None,
-            extra={
-                "message_id": parsed.message_id,
-                "policy": self.settings.dossier_policy(),
-                # not in DossierOpening yet: carried in the intake.request.received event
-                "requester_verified": decision.organisation_id is not None,
-                "software_guessed": decision.software_guessed,
-                "text_cleaned": parsed.cleaned,
-                "mail_id": str(mail_id),
-                "attachments": await mail_repo.attachment_refs(conn, mail_id),
-            },
+            # not in DossierOpening yet: carried in the intake.request.received event
+            software_guessed=decision.software_guessed,
+            text_cleaned=parsed.cleaned,
         )
-        await conn.execute(
-            "UPDATE intake.mail_messages SET dossier_id = $2, reference = $3 WHERE id = $1",
-            mail_id,
-            answer.id,
-            answer.reference,
-        )
-        return answer
 
     async def deliver_reply(
         self,
@@ -592,26 +580,15 @@ class MailIngestor:
         text = strip_quoted(parsed.text)
         if len(text) > MAX_DESCRIPTION:
             text = text[: MAX_DESCRIPTION - 1] + "…"
-        text = _with_notice(text or "(message sans texte)", cleaned_notice(parsed))
-        message = {
-            "text": text or "(message sans texte)",
-            "author_email": parsed.from_address,
-            "author_name": parsed.from_name,
-            "via": "mail",
-            "message_id": parsed.message_id,
-            "received_at": received_at.isoformat(),
-            "attachments": await mail_repo.attachment_refs(conn, mail_id),
-        }
-        await outbox.enqueue(
+        await dossiers.join_dossier(
             conn,
-            "intake",
-            SIGNAL_DOSSIER,
-            {
-                "dossier_id": str(dossier_id),
-                "signal": "customer_message",
-                "arg": message,
-                "mail_id": str(mail_id),
-            },
+            mail_id,
+            dossier_id,
+            text=_with_notice(text or dossiers.NO_TEXT, cleaned_notice(parsed)),
+            author_email=parsed.from_address,
+            author_name=parsed.from_name,
+            message_id=parsed.message_id,
+            received_at=received_at,
         )
 
     async def _bounced(

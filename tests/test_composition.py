@@ -1,0 +1,68 @@
+"""The composition (composition/parts.py): every part declared once, in the order the
+migrations have always been applied, each with what the kernel needs to run it."""
+
+from __future__ import annotations
+
+from importlib import resources
+
+import pytest
+
+from assistance.db import KERNEL
+from composition.parts import PARTS, SERVICES, TARGETS, all_schemas, choose, demo_hooks
+
+
+def test_the_targets_are_the_parts_in_order() -> None:
+    assert TARGETS == (
+        "intake",
+        "dossier",
+        "training",
+        "bugs",
+        "evolutions",
+        "operations",
+        "site",
+        "worker",
+    )
+    assert TARGETS[:-1] == SERVICES
+
+
+def test_the_schemas_are_migrated_in_their_historic_order() -> None:
+    """The kernel first (db.migrate adds it), then the parts that own a schema."""
+    assert [(m.component, m.package) for m in all_schemas()] == [
+        ("intake", "services.intake"),
+        ("dossier", "services.dossier"),
+        ("training", "services.training"),
+        ("bugs", "services.bugs"),
+        ("evolutions", "services.evolutions"),
+        ("site", "services.site"),
+    ]
+    assert KERNEL not in all_schemas()
+    for schema in [KERNEL, *all_schemas()]:
+        folder = resources.files(schema.package) / "migrations"
+        assert any(f.name.endswith(".sql") for f in folder.iterdir()), schema
+
+
+def test_every_service_serves_routes_and_only_the_worker_has_none() -> None:
+    assert [p.name for p in PARTS if p.router is None] == ["worker"]
+    assert [p.name for p in PARTS if p.start is None] == ["site"]
+
+
+def test_what_readiness_is_told() -> None:
+    def named(flag: str) -> list[str]:
+        return [p.name for p in PARTS if getattr(p, flag)]
+
+    assert named("uses_temporal") == ["intake", "dossier", "evolutions", "site", "worker"]
+    assert named("sends_commands") == ["dossier", "site"]
+    assert named("runs_worker") == ["worker"]
+    assert named("takes_deposits") == ["intake"]
+
+
+def test_targets_choose_parts() -> None:
+    assert [p.name for p in choose(["worker", "intake"])] == ["intake", "worker"]
+    assert [p.name for p in choose(["all"])] == list(TARGETS)
+    with pytest.raises(ValueError, match="unknown target 'nope'"):
+        choose(["nope"])
+
+
+def test_the_demo_hooks() -> None:
+    """Only evolutions adds demo data: its product manager owns the demo softwares (R9)."""
+    assert [hook.__module__ for hook in demo_hooks()] == ["services.evolutions.main"]
