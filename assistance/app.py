@@ -109,6 +109,7 @@ def create_app(
     )
     _mount_health(app, rt, chosen)
     _mount_metrics(app, rt)
+    _mount_index(app)
     for part in chosen:
         if part.router is not None:
             app.include_router(part.router)
@@ -142,3 +143,18 @@ def _mount_metrics(app: FastAPI, rt: Runtime) -> None:
         only from the monitoring network in production (README, "Operating it")."""
         await rt.snapshot.refresh()
         return Response(metrics.prometheus_text(), media_type=metrics.PROMETHEUS_CONTENT_TYPE)
+
+
+def _mount_index(app: FastAPI) -> None:
+    @app.get("/api/v1", tags=["operations"], summary="Index of the API")
+    async def index() -> dict[str, str]:
+        """Where to go from here (the first URL `make run` prints)."""
+        return {
+            "name": app.title,
+            "version": app.version,
+            "site": "/",
+            "documentation": "/docs",
+            "openapi": "/openapi.json",
+            "liveness": "/healthz",
+            "readiness": "/readyz",
+        }

@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from assistance.business_time import BusinessCalendar
@@ -30,7 +30,8 @@ class Settings(BaseSettings):
 
     http_host: str = "127.0.0.1"
     http_port: int = 8000
-    public_url: str = "http://127.0.0.1:8000"
+    # Links in mails and feeds; unset, it follows HTTP_HOST and HTTP_PORT.
+    public_url: str = ""
 
     # R3: business calendar (Europe/Paris), first-response budget in business hours.
     business_timezone: str = "Europe/Paris"
@@ -112,6 +113,14 @@ class Settings(BaseSettings):
     outbox_retention_days: float = Field(default=7.0, gt=0)
     stuck_activity_attempts: int = Field(default=3, ge=1)  # shown as stuck beyond this
     operations_notify_seconds: float = Field(default=60.0, gt=0)  # admins' mail, batched
+
+    @model_validator(mode="after")
+    def _public_url_follows_the_port(self) -> Settings:
+        if not self.public_url:
+            host = "127.0.0.1" if self.http_host in ("0.0.0.0", "::", "") else self.http_host
+            host = f"[{host}]" if ":" in host else host
+            self.public_url = f"http://{host}:{self.http_port}"
+        return self
 
     def dossier_policy(self) -> dict[str, object]:
         """The rules a new dossier is opened under (`services.dossier.state.DossierPolicy`)."""

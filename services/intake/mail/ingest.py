@@ -51,6 +51,7 @@ from services.intake.mail import repo as mail_repo
 from services.intake.mail.headers import as_email_message
 from services.intake.mail.parse import ParsedMail, parse
 from services.intake.mail.rules import (
+    BURST_WINDOW,
     MAX_DESCRIPTION,
     REASONS,
     choose_software,
@@ -434,6 +435,11 @@ class MailIngestor:
         threaded = await self._thread(conn, parsed, sender)
         if threaded is not None:
             return threaded
+        burst = await mail_repo.opened_since(
+            conn, sender, pg_safe(parsed.subject[:2000]), received_at - BURST_WINDOW
+        )
+        if burst is not None:  # one acknowledgement per burst (issue 14)
+            return Decision("join", reference=burst["reference"], dossier_id=burst["dossier_id"])
         return await self._plan_opening(conn, parsed, delivery, sender)
 
     def _signed_reference(self, parsed: ParsedMail) -> str | None:
