@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: run test bench lint format typecheck clean install
+.PHONY: run test bench lint format typecheck clean reset install
 
 install: $(STAMP)
 
@@ -33,6 +33,15 @@ lint: $(STAMP)
 format: $(STAMP)
 	@$(BIN)/ruff format .
 	@$(BIN)/ruff check --fix .
+
+# Empties data/ (demo data, tokens, Temporal, NATS and PostgreSQL data); keeps .venv.
+reset:
+	@if [ -f data/dev-state.json ]; then \
+		echo "make run tourne encore (data/dev-state.json) : arrêtez-le d'abord (Ctrl-C)."; \
+		echo "S'il s'est arrêté brutalement, supprimez data/dev-state.json puis relancez."; \
+		exit 1; fi
+	@if [ -d data ]; then find data -mindepth 1 -delete; fi
+	@echo "▸ data/ vidé ; .venv gardé. Le prochain make run repart de zéro."
 
 clean:
 	rm -rf $(VENV) data test-artifacts

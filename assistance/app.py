@@ -12,12 +12,13 @@ import logging
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from opentelemetry.instrumentation.asyncpg import AsyncPGInstrumentor
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+from opentelemetry.metrics import NoOpMeterProvider
 
-from assistance import apidocs, headers, idempotency, readiness, telemetry
+from assistance import apidocs, headers, idempotency, metrics, readiness, telemetry
 from assistance.boundary import BodyLimit, document_refusals
 from assistance.db import Migrations
 from assistance.parts import Part
@@ -27,7 +28,7 @@ from assistance.web import install_error_handlers
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Runtime", "api_description", "create_app", "supervise"]
+__all__ = ["Runtime", "api_description", "create_app", "service_name", "supervise"]
 
 API_DESCRIPTION = """
 API du centre de service Manao : chaque demande (site, mail, téléphone) devient un dossier
@@ -46,6 +47,19 @@ def api_description(settings: Settings) -> str:
     return API_DESCRIPTION.replace("{delay}", settings.commitment().delay_text())
 
 
+def service_name(settings: Settings, parts: Sequence[Part]) -> str:
+    """The process's `service.name` in traces and metrics: `OTEL_SERVICE_NAME`, else named
+    after its parts (`assistance-intake`, `assistance-worker`, `assistance-services`,
+    `assistance-all`)."""
+    if settings.otel_service_name:
+        return settings.otel_service_name
+    if len(parts) == 1:
+        return f"assistance-{parts[0].name}"
+    if any(part.runs_worker for part in parts):
+        return "assistance-all"
+    return "assistance-services"
+
+
 def _start_parts(rt: Runtime, parts: Sequence[Part]) -> None:
     for part in parts:
         if part.start is not None:
@@ -58,9 +72,13 @@ def create_app(
     """An app running `parts`; `schemas` are migrated at start (every part's, so that any
     process can start first: the migrations run once, under an advisory lock)."""
     chosen = list(parts)
-    telemetry.setup_tracing(settings.otel_service_name, settings.otel_exporter_otlp_endpoint)
+    name = service_name(settings, chosen)
+    telemetry.setup_tracing(name, settings.otel_exporter_otlp_endpoint)
+    metrics.setup_metrics(
+        name, settings.otel_exporter_otlp_endpoint, settings.metrics_export_seconds
+    )
     AsyncPGInstrumentor().instrument()
-    rt = Runtime(settings, schemas)
+    rt = Runtime(settings, schemas, name=name)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -92,10 +110,16 @@ def create_app(
         BodyLimit, max_bytes=settings.max_body_bytes, max_upload_bytes=settings.max_upload_bytes
     )
     _mount_health(app, rt, chosen)
+    _mount_metrics(app, rt)
+    _mount_index(app)
     for part in chosen:
         if part.router is not None:
             app.include_router(part.router)
-    FastAPIInstrumentor.instrument_app(app, excluded_urls="healthz,readyz")
+    # HTTP metrics are ours (route templates, assistance/metrics.py); its spans only
+    FastAPIInstrumentor.instrument_app(
+        app, excluded_urls="healthz,readyz,metrics", meter_provider=NoOpMeterProvider()
+    )
+    app.add_middleware(metrics.HttpMetrics)
     document_refusals(app)
     apidocs.install(app)
     headers.install(app)  # issue 13: every response, errors and files included
@@ -114,3 +138,27 @@ def _mount_health(app: FastAPI, rt: Runtime, parts: Sequence[Part]) -> None:
         return readiness.response(*await probes.report())
 
     probes = readiness.Readiness(rt, parts)
+
+
+def _mount_metrics(app: FastAPI, rt: Runtime) -> None:
+    @app.get("/metrics", include_in_schema=False)
+    async def prometheus() -> Response:
+        """Every series of this process, Prometheus text format. No authentication: reachable
+        only from the monitoring network in production (README, "Operating it")."""
+        await rt.snapshot.refresh()
+        return Response(metrics.prometheus_text(), media_type=metrics.PROMETHEUS_CONTENT_TYPE)
+
+
+def _mount_index(app: FastAPI) -> None:
+    @app.get("/api/v1", tags=["operations"], summary="Index of the API")
+    async def index() -> dict[str, str]:
+        """Where to go from here (the first URL `make run` prints)."""
+        return {
+            "name": app.title,
+            "version": app.version,
+            "site": "/",
+            "documentation": "/docs",
+            "openapi": "/openapi.json",
+            "liveness": "/healthz",
+            "readiness": "/readyz",
+        }

@@ -31,6 +31,7 @@ from assistance.failures import DEFAULT, FailurePolicy, Outage, TransientError, 
 from assistance.parking import ParkedItem, dossier_of, park_durably
 
 log = logging.getLogger(__name__)
+_TRACER = telemetry.tracer("assistance.bus")
 
 # One stream per bounded context.
 STREAMS: dict[str, list[str]] = {
@@ -133,14 +134,27 @@ class Bus:
                 await self.js.add_stream(config)
 
     async def publish(self, event: Event) -> None:
-        """Publish once: JetStream drops a second message with the same `Nats-Msg-Id`."""
-        headers = telemetry.inject({"Nats-Msg-Id": event.id})
-        await self.js.publish(
-            event.type,
-            event.model_dump_json().encode(),
-            stream=stream_for(event.type),
-            headers=headers,
-        )
+        """Publish once: JetStream drops a second message with the same `Nats-Msg-Id`.
+
+        A producer span; its context rides in the headers, so the consumers' spans are its
+        children."""
+        with _TRACER.start_as_current_span(
+            f"{event.type} publish",
+            kind=trace.SpanKind.PRODUCER,
+            attributes={
+                "messaging.system": "nats",
+                "messaging.operation.type": "publish",
+                "messaging.destination.name": event.type,
+                "messaging.message.id": event.id,
+            },
+        ):
+            headers = telemetry.inject({"Nats-Msg-Id": event.id})
+            await self.js.publish(
+                event.type,
+                event.model_dump_json().encode(),
+                stream=stream_for(event.type),
+                headers=headers,
+            )
 
     async def republish(self, subject: str, data: bytes, msg_id: str, durable: str) -> None:
         """Deliver a parked message again, to the one consumer that parked it."""

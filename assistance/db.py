@@ -10,6 +10,8 @@ from typing import NamedTuple
 
 import asyncpg
 
+from assistance import telemetry
+
 log = logging.getLogger(__name__)
 
 
@@ -37,10 +39,22 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
 
 async def create_pool(dsn: str, size: int = 10) -> asyncpg.Pool:
     pool = await asyncpg.create_pool(
-        dsn, min_size=1, max_size=size, init=_init_connection, command_timeout=30
+        dsn,
+        min_size=1,
+        max_size=size,
+        init=_init_connection,
+        reset=_reset_quietly,
+        command_timeout=30,
     )
     assert pool is not None
     return pool
+
+
+async def _reset_quietly(conn: asyncpg.Connection) -> None:
+    """The pool's reset of a released connection, untraced: it is housekeeping, and traced it
+    made a one-span trace of every release (issue 12)."""
+    with telemetry.quiet():
+        await conn.reset()
 
 
 def _migrations(package: str) -> list[tuple[str, str]]:

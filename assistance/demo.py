@@ -3,7 +3,10 @@ each part adds its own on top (its `demo` hook, assistance/parts.py)."""
 
 from __future__ import annotations
 
+import json
+import os
 from collections.abc import Iterable
+from pathlib import Path
 from uuid import UUID
 
 import asyncpg
@@ -23,11 +26,18 @@ USERS = [
     ("admin@manao.eu", "Alice Admin", Role.admin),
 ]
 SOFTWARES = [("manao-compta", "Manao Compta", "5.2"), ("manao-paie", "Manao Paie", "3.1")]
+TOKENS_FILE = "demo-tokens.json"  # under the data directory: the same tokens at every start
 
 
-async def load(pool: asyncpg.Pool, hooks: Iterable[DemoHook] = ()) -> list[tuple[str, Role, str]]:
+async def load(
+    pool: asyncpg.Pool, hooks: Iterable[DemoHook] = (), data_dir: Path | None = None
+) -> list[tuple[str, Role, str]]:
     """Create (or refresh) the demo directory, then run the parts' demo hooks in the same
-    transaction; returns (email, role, fresh token) per user."""
+    transaction; returns (email, role, token) per user.
+
+    With `data_dir`, the tokens are kept in `data_dir/demo-tokens.json` and reused while they
+    still sign their user in, so a restart prints the same tokens (none piles up)."""
+    kept = _read_tokens(data_dir)
     tokens: list[tuple[str, Role, str]] = []
     users: dict[Role, UUID] = {}
     async with pool.acquire() as conn, conn.transaction():
@@ -41,7 +51,31 @@ async def load(pool: asyncpg.Pool, hooks: Iterable[DemoHook] = ()) -> list[tuple
                 conn, email, full_name, role, org if role is Role.customer else None
             )
             users[role] = user
-            tokens.append((email, role, await directory.issue_token(conn, user, "demo")))
+            token = kept.get(email)
+            principal = await directory.authenticate(conn, token) if token else None
+            if token is None or principal is None or principal.user_id != user:
+                token = await directory.issue_token(conn, user, "demo")
+            tokens.append((email, role, token))
         for hook in hooks:
             await hook(conn, users, [code for code, _, _ in SOFTWARES])
+    _write_tokens(data_dir, tokens)
     return tokens
+
+
+def _read_tokens(data_dir: Path | None) -> dict[str, str]:
+    if data_dir is None:
+        return {}
+    try:
+        stored = json.loads((data_dir / TOKENS_FILE).read_text())
+    except (OSError, ValueError):
+        return {}
+    return {str(k): str(v) for k, v in stored.items()} if isinstance(stored, dict) else {}
+
+
+def _write_tokens(data_dir: Path | None, tokens: list[tuple[str, Role, str]]) -> None:
+    if data_dir is None:
+        return
+    path = data_dir / TOKENS_FILE
+    path.touch(mode=0o600)
+    os.chmod(path, 0o600)
+    path.write_text(json.dumps({email: token for email, _, token in tokens}, indent=2) + "\n")

@@ -29,6 +29,7 @@ from typing import Any
 import aiosmtplib
 import asyncpg
 
+from assistance import metrics
 from assistance.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -46,6 +47,13 @@ _NOT_DELIVERED = (
     aiosmtplib.SMTPDataError,
     aiosmtplib.SMTPHeloError,
     ConnectionRefusedError,
+)
+
+# The server answered no (not: could not be reached).
+_REFUSED = (
+    aiosmtplib.SMTPRecipientsRefused,
+    aiosmtplib.SMTPSenderRefused,
+    aiosmtplib.SMTPDataError,
 )
 
 
@@ -75,9 +83,12 @@ async def send_once(
         await _smtp_transaction(
             message, host, port, lambda: _mark_sent_patiently(pool, message_id, out)
         )
-    except _NOT_DELIVERED:
+    except _NOT_DELIVERED as exc:
         await release(pool, message_id, out)
+        if isinstance(exc, _REFUSED):
+            metrics.MAILS_REFUSED.add(1, {"ledger": out.table})
         raise
+    metrics.MAILS_SENT.add(1, {"ledger": out.table})
     return True
 
 

@@ -24,7 +24,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 import asyncpg
-from opentelemetry import context as otel_context
+from opentelemetry import trace
 
 from assistance import telemetry
 from assistance.bus import Bus
@@ -33,6 +33,7 @@ from assistance.failures import describe, is_outage, through_outages
 from assistance.parking import ParkedItem, dossier_of, park
 
 log = logging.getLogger(__name__)
+_TRACER = telemetry.tracer("assistance.outbox")
 
 BATCH = 200
 LEASE_S = 60.0  # a claimed row is due again after this, should its relay die mid-send
@@ -173,7 +174,8 @@ class OutboxRelay:
         now = asyncio.get_running_loop().time()
         if self._purged_at is None or now - self._purged_at >= PURGE_EVERY_S:
             self._purged_at = now
-            gone = await purge(self.pool, self.sources, self.policy.outbox_retention_days)
+            with telemetry.quiet():
+                gone = await purge(self.pool, self.sources, self.policy.outbox_retention_days)
             if gone:
                 log.info("outbox %s: %d sent rows purged", self.sources, gone)
 
@@ -184,8 +186,11 @@ class OutboxRelay:
         held: senders may use the pool themselves, so holding one across the sends could
         starve it. A row whose relay died mid-send is due again when its lease ends.
         """
-        async with self.pool.acquire() as conn:
-            rows = await conn.fetch(CLAIM, self.sources, BATCH, LEASE_S)
+        # the claim and the bookkeeping are untraced: idle, the relay polls every
+        # `poll_seconds`; each row's send is a span of its deposit's trace (`_send`)
+        with telemetry.quiet():
+            async with self.pool.acquire() as conn:
+                rows = await conn.fetch(CLAIM, self.sources, BATCH, LEASE_S)
         if not rows:
             return 0
         rows = sorted(rows, key=lambda r: r["id"])
@@ -222,7 +227,8 @@ class OutboxRelay:
                         continue
                     parked += await self._failed(conn, row, err)
 
-        await through_outages(record, self.policy, what=f"outbox {self.sources}")
+        with telemetry.quiet():
+            await through_outages(record, self.policy, what=f"outbox {self.sources}")
         return len(done) + parked
 
     async def _failed(self, conn: asyncpg.Connection, row: asyncpg.Record, err: Exception) -> int:
@@ -265,18 +271,29 @@ class OutboxRelay:
         return 1
 
     async def _send(self, row: asyncpg.Record) -> Exception | None:
-        token = otel_context.attach(telemetry.extract(row["trace"]))
-        try:
-            sender = self.senders.get(row["kind"])
-            if sender is None:
-                raise LookupError(f"no sender for outbox kind {row['kind']!r}")
-            await sender(row["payload"])
-            return None
-        except Exception as exc:  # noqa: BLE001 - waited for, retried with backoff, or parked
-            log.info("outbox row %s not sent yet: %r", row["id"], exc)
-            return exc
-        finally:
-            otel_context.detach(token)
+        """Send one row, in a span of the trace that wrote it (its `trace` column)."""
+        with _TRACER.start_as_current_span(
+            f"outbox send {row['kind']}",
+            context=telemetry.extract(row["trace"]),
+            kind=trace.SpanKind.PRODUCER,
+            attributes={
+                "outbox.id": row["id"],
+                "outbox.source": row["source"],
+                "outbox.kind": row["kind"],
+                "outbox.attempt": row["attempts"] + 1,
+            },
+        ) as span:
+            try:
+                sender = self.senders.get(row["kind"])
+                if sender is None:
+                    raise LookupError(f"no sender for outbox kind {row['kind']!r}")
+                await sender(row["payload"])
+                return None
+            except Exception as exc:  # noqa: BLE001 - waited for, retried with backoff, or parked
+                log.info("outbox row %s not sent yet: %r", row["id"], exc)
+                span.record_exception(exc)
+                span.set_status(trace.StatusCode.ERROR, type(exc).__name__)
+                return exc
 
 
 def _subject(row: asyncpg.Record) -> str:

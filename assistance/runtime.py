@@ -11,7 +11,7 @@ from typing import Any
 
 from temporalio.client import Client
 
-from assistance import db, failures
+from assistance import db, failures, metrics
 from assistance import temporal as temporal_client
 from assistance.bus import Bus
 from assistance.db import Migrations
@@ -38,14 +38,20 @@ async def supervise(name: str, start: Callable[[], Awaitable[Any]]) -> None:
 class Runtime:
     """What a process holds open once: the pool, the bus, the Temporal client."""
 
-    def __init__(self, settings: Settings, schemas: Iterable[Migrations] = ()) -> None:
+    def __init__(
+        self, settings: Settings, schemas: Iterable[Migrations] = (), name: str = "assistance"
+    ) -> None:
         self.settings = settings
         self.schemas = list(schemas)
+        self.name = name
         self.calendar = settings.calendar()
         self.pool: Any = None
+        self.snapshot = metrics.SNAPSHOT
+        self.snapshot.max_age = settings.metrics_cache_seconds
+        self._readers: list[metrics.Reader] = []
         self.bus = Bus(
             settings.nats_url,
-            name=settings.otel_service_name,
+            name=name,
             replicas=settings.nats_replicas,
             policy=failures.policy_from(settings),
         )
@@ -68,10 +74,26 @@ class Runtime:
         await self.bus.ensure_streams()
         await asyncio.Event().wait()  # done; stay parked so supervise does not rerun it
 
+    def observe(self, reader: metrics.Reader) -> None:
+        """Add a reader of this process's observed series (assistance/metrics.py); pushed by
+        OTLP too, when configured, so then read every `METRICS_CACHE_SECONDS` in background."""
+        self._readers.append(reader)
+        self.snapshot.add(reader)
+        if self.settings.otel_exporter_otlp_endpoint and len(self._readers) == 1:
+            self.background("metrics readings", self._read_metrics)
+
+    async def _read_metrics(self) -> None:
+        while True:
+            await self.snapshot.refresh()
+            await asyncio.sleep(self.settings.metrics_cache_seconds)
+
     def background(self, name: str, start: Callable[[], Awaitable[Any]]) -> None:
         self.tasks.append(asyncio.create_task(supervise(name, start), name=name))
 
     async def close(self) -> None:
+        for reader in self._readers:
+            self.snapshot.remove(reader)
+        self._readers.clear()
         for task in self.tasks:
             task.cancel()
         for task in self.tasks:

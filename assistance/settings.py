@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from assistance.business_time import BusinessCalendar
@@ -33,7 +33,8 @@ class Settings(BaseSettings):
     # DEV_PAGES=1: the local-only pages (/dev/mails shows live sign-in links). `make run` sets
     # it; production never does, and without it those pages cannot be mounted (issue 13).
     dev_pages: bool = False
-    public_url: str = "http://127.0.0.1:8000"
+    # Links in mails and feeds; unset, it follows HTTP_HOST and HTTP_PORT.
+    public_url: str = ""
 
     # R3: business calendar (Europe/Paris), first-response budget in business hours.
     business_timezone: str = "Europe/Paris"
@@ -89,7 +90,16 @@ class Settings(BaseSettings):
 
     # OpenTelemetry: OTLP/HTTP endpoint, e.g. http://127.0.0.1:4318; empty disables export.
     otel_exporter_otlp_endpoint: str = ""
-    otel_service_name: str = "assistance"
+    # empty: named after the parts the process runs (`assistance-intake`, `assistance-worker`,
+    # `assistance-services` for every service, `assistance-all`): docs/decisions/0021
+    otel_service_name: str = ""
+    # Metrics (docs/decisions/0021): readings of the system's state (open dossiers, the
+    # outbox, consumers' lag) are taken at most this often; the OTLP push interval.
+    metrics_cache_seconds: float = Field(default=5.0, gt=0)
+    metrics_export_seconds: float = Field(default=15.0, gt=0)
+    # The Temporal SDK's own metrics (Prometheus) on this port of a process running the worker;
+    # 0: off.
+    temporal_metrics_port: int = Field(default=0, ge=0, le=65535)
 
     # Request bodies (issue 11): larger ones get a 413 before they are read whole. Multipart
     # uploads (the site's attachments) get the site's attachment limits: 5 files of 10 MiB
@@ -109,6 +119,14 @@ class Settings(BaseSettings):
     outbox_retention_days: float = Field(default=7.0, gt=0)
     stuck_activity_attempts: int = Field(default=3, ge=1)  # shown as stuck beyond this
     operations_notify_seconds: float = Field(default=60.0, gt=0)  # admins' mail, batched
+
+    @model_validator(mode="after")
+    def _public_url_follows_the_port(self) -> Settings:
+        if not self.public_url:
+            host = "127.0.0.1" if self.http_host in ("0.0.0.0", "::", "") else self.http_host
+            host = f"[{host}]" if ":" in host else host
+            self.public_url = f"http://{host}:{self.http_port}"
+        return self
 
     def dossier_policy(self) -> dict[str, object]:
         """The rules a new dossier is opened under (`services.dossier.state.DossierPolicy`)."""

@@ -1,11 +1,14 @@
-"""OpenTelemetry: one tracer provider per process; context carried in NATS headers."""
+"""OpenTelemetry: one tracer provider per process; context carried in NATS headers and outbox
+rows; housekeeping and idle polling run `quiet()` (no span)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from contextlib import AbstractContextManager
 
 from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
+from opentelemetry.instrumentation.utils import suppress_instrumentation
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
@@ -28,6 +31,12 @@ def setup_tracing(service_name: str, otlp_endpoint: str = "", *extra: SpanExport
         provider.add_span_processor(BatchSpanProcessor(exporter))
     trace.set_tracer_provider(provider)
     _configured = True
+
+
+def quiet() -> AbstractContextManager[None]:
+    """No span inside: for housekeeping and idle polling (a relay's claim that finds nothing,
+    a pool's reset), which would otherwise export a one-span trace every time."""
+    return suppress_instrumentation()
 
 
 def tracer(name: str) -> trace.Tracer:

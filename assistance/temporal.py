@@ -15,6 +15,7 @@ from temporalio.converter import (
     DefaultPayloadConverter,
     JSONPlainPayloadConverter,
 )
+from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 
 # One cache of type adapters for the whole process. The workflow sandbox makes a new payload
 # converter for every workflow run; with a cache per converter, every run would build the
@@ -48,7 +49,9 @@ class PayloadConverter(CompositePayloadConverter):
 data_converter = DataConverter(payload_converter_class=PayloadConverter)
 
 
-async def connect(address: str, namespace: str = "default", *, lazy: bool = True) -> Client:
+async def connect(
+    address: str, namespace: str = "default", *, lazy: bool = True, runtime: Runtime | None = None
+) -> Client:
     """Connect lazily by default, so a part starts (and deposits work) while Temporal is down."""
     return await Client.connect(
         address,
@@ -56,4 +59,13 @@ async def connect(address: str, namespace: str = "default", *, lazy: bool = True
         data_converter=data_converter,
         interceptors=[TracingInterceptor()],
         lazy=lazy,
+        runtime=runtime,
     )
+
+
+@functools.cache
+def metrics_runtime(bind_address: str) -> Runtime:
+    """A Temporal runtime serving the SDK's own metrics (workflow task latency, activity
+    failures, sticky cache…) in Prometheus format on `bind_address` (`host:port`); one per
+    process."""
+    return Runtime(telemetry=TelemetryConfig(metrics=PrometheusConfig(bind_address=bind_address)))

@@ -12,7 +12,7 @@ from typing import Annotated, Any
 import asyncpg
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -21,6 +21,10 @@ from assistance.directory import ANONYMOUS, Principal, Role
 from assistance.errors import DomainError, Forbidden, Unauthorized
 
 log = logging.getLogger(__name__)
+
+# The site registers how it shows an error on a page outside the API (a French HTML page for an
+# unknown URL, issue 14); /api/ paths and callers that do not ask for HTML keep the JSON error.
+html_error_page: Callable[[Request, int], Response] | None = None
 
 _bearer = HTTPBearer(auto_error=False, description="An API token: `Authorization: Bearer <token>`")
 
@@ -41,7 +45,9 @@ def install_error_handlers(app: FastAPI) -> None:
         return JSONResponse(error_body(code, message, field), status_code=422)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+        if html_error_page is not None and _wants_a_page(request):
+            return html_error_page(request, exc.status_code)
         if boundary.unreadable_body(request, exc.status_code, exc.detail):
             code, message = boundary.UNREADABLE_BODY
             return JSONResponse(error_body(code, message), status_code=422)
@@ -58,6 +64,16 @@ def install_error_handlers(app: FastAPI) -> None:
             error_body("unavailable", "Le service est momentanément indisponible, réessayez."),
             status_code=503,
         )
+
+
+def _wants_a_page(request: Request) -> bool:
+    path = request.url.path
+    return (
+        request.method in ("GET", "HEAD")
+        and not path.startswith("/api/")
+        and path != "/api"
+        and "text/html" in request.headers.get("accept", "")
+    )
 
 
 def pool(request: Request) -> asyncpg.Pool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from pathlib import Path
 
 import asyncpg
 from fastapi import FastAPI
@@ -12,6 +13,7 @@ from assistance import db, demo
 from assistance.directory import Role
 from assistance.settings import Settings
 from composition.parts import all_schemas, choose, demo_hooks
+from services.training.main import teach_demo_softwares
 
 
 def create_app(settings: Settings, targets: Iterable[str] = ("all",)) -> FastAPI:
@@ -24,6 +26,11 @@ async def migrate(dsn: str, names: Iterable[str] | None = None) -> list[str]:
     return await db.migrate(dsn, all_schemas(names))
 
 
-async def load_demo(pool: asyncpg.Pool) -> list[tuple[str, Role, str]]:
-    """The demo directory with every part's demo data; (email, role, token) per user."""
-    return await demo.load(pool, demo_hooks())
+async def load_demo(
+    pool: asyncpg.Pool, data_dir: Path | None = None, *, trainers: bool = True
+) -> list[tuple[str, Role, str]]:
+    """The demo directory with every part's demo data; (email, role, token) per user, the
+    tokens kept under `data_dir` when given. `trainers=False` leaves the demo trainer without
+    softwares (tests that declare their own trainers)."""
+    hooks = [h for h in demo_hooks() if trainers or h is not teach_demo_softwares]
+    return await demo.load(pool, hooks, data_dir)

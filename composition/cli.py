@@ -5,6 +5,10 @@ assistance run --target intake        one part, against existing Temporal/NATS/P
 assistance migrate                    apply database migrations
 assistance user create --email ... --name ... --role technician [--organisation NAME]
 assistance token issue --email ...    a new API token for an existing user
+assistance demo                       load the demo data, print its tokens (kept under data/)
+
+Without DATABASE_URL, the commands that use the database use the one `make run` started
+(data/dev-state.json, written by `assistance dev`), or refuse.
 assistance rebuild [--dossier ID]     rebuild the dossier read model (one or all) from the events
 """
 
@@ -13,12 +17,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import functools
+import json
 import logging
 import os
 import sys
 import uuid
 from collections.abc import Iterable
+from pathlib import Path
 
+import asyncpg
 import uvicorn
 import uvloop
 from fastapi import APIRouter
@@ -105,7 +113,7 @@ def parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run one part, or all, against existing servers")
     run.add_argument("--target", action="append", choices=["all", *TARGETS], default=None)
     sub.add_parser("migrate", help="apply database migrations")
-    sub.add_parser("demo", help="load the demo directory and print fresh tokens")
+    sub.add_parser("demo", help="load the demo directory and print its tokens")
     user = sub.add_parser("user", help="manage users").add_subparsers(dest="action", required=True)
     create = user.add_parser("create")
     create.add_argument("--email", required=True, type=_line)
@@ -136,6 +144,8 @@ def main(argv: list[str] | None = None) -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     settings = Settings()
+    if args.command not in ("dev", "run"):
+        settings = with_dev_database(settings)
     if args.command == "dev":
         # the local stack (deploy/local/, the `[local]` extra) is loaded only here: the
         # production image has neither it nor the servers' binaries
@@ -146,7 +156,11 @@ def main(argv: list[str] | None = None) -> None:
                 f"`assistance dev` needs the local stack (deploy/local/, the [local] extra): {exc}"
             )
 
-        coro = run_dev(settings, list(SERVICES), _prepare)
+        coro = run_dev(
+            settings,
+            list(SERVICES),
+            functools.partial(_prepare, data_dir=settings.data_dir.resolve()),
+        )
     elif args.command == "run":
         # uvloop where nothing is started under another account (the embedded PostgreSQL)
         asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
@@ -163,8 +177,36 @@ def main(argv: list[str] | None = None) -> None:
         coro = _token_revoke_all(settings, args)
     else:
         coro = _token_issue(settings, args)
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(coro)
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(coro)
+    except (OSError, asyncpg.PostgresConnectionError, asyncpg.InvalidCatalogNameError) as error:
+        if args.command in ("dev", "run"):
+            raise
+        sys.exit(
+            f"La base de données ne répond pas ({error}) : `make run` tourne-t-il encore ? "
+            "Sinon donnez DATABASE_URL."
+        )
+
+
+STATE_FILE = "dev-state.json"  # written under the data directory by `assistance dev`
+NO_DATABASE = (
+    "Aucune base de données : lancez d'abord `make run` (ces commandes utilisent alors sa base) "
+    "ou donnez DATABASE_URL."
+)
+
+
+def with_dev_database(settings: Settings) -> Settings:
+    """The settings, with the database (and NATS) of `make run` when DATABASE_URL is not set;
+    exits with a French message when there is neither."""
+    if settings.database_url:
+        return settings
+    try:
+        state = json.loads((Path(settings.data_dir) / STATE_FILE).read_text())
+        update = {"database_url": str(state["database_url"]), "nats_url": str(state["nats_url"])}
+    except (OSError, ValueError, KeyError, TypeError):
+        sys.exit(NO_DATABASE)
+    return settings.model_copy(update=update)
 
 
 async def _migrate(settings: Settings) -> None:
@@ -172,12 +214,13 @@ async def _migrate(settings: Settings) -> None:
         print(f"applied {name}")
 
 
-async def _prepare(database_url: str) -> list[tuple[str, Role, str]]:
-    """Before `assistance dev` starts the parts: the migrations, then the demo data."""
+async def _prepare(database_url: str, data_dir: Path) -> list[tuple[str, Role, str]]:
+    """Before `assistance dev` starts the parts: the migrations, then the demo data (its
+    tokens kept under the data directory: the same at every start)."""
     await migrate(database_url)
     pool = await db.create_pool(database_url, 2)
     try:
-        return await load_demo(pool)
+        return await load_demo(pool, data_dir)
     finally:
         await pool.close()
 
@@ -202,7 +245,7 @@ async def _rebuild(settings: Settings, dossier: uuid.UUID | None) -> None:
 async def _demo(settings: Settings) -> None:
     pool = await db.create_pool(settings.database_url, 2)
     try:
-        for email, role, token in await load_demo(pool):
+        for email, role, token in await load_demo(pool, settings.data_dir.resolve()):
             print(f"{role.value:<16} {email:<28} {token}")
     finally:
         await pool.close()

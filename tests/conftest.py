@@ -100,7 +100,8 @@ async def system(settings: Settings) -> AsyncIterator[Running]:
         await asyncio.sleep(0.05)
     pool = await db.create_pool(settings.database_url, 2)
     try:
-        tokens = {role: token for _, role, token in await load_demo(pool)}
+        # the tests declare their trainers themselves (tests/services/training/conftest.py)
+        tokens = {role: token for _, role, token in await load_demo(pool, trainers=False)}
     finally:
         await pool.close()
     try:

@@ -64,5 +64,9 @@ def test_targets_choose_parts() -> None:
 
 
 def test_the_demo_hooks() -> None:
-    """Only evolutions adds demo data: its product manager owns the demo softwares (R9)."""
-    assert [hook.__module__ for hook in demo_hooks()] == ["services.evolutions.main"]
+    """Two parts add demo data: training (the demo trainer teaches every demo software, R7)
+    and evolutions (its product manager owns the demo softwares, R9), in the parts' order."""
+    assert [hook.__module__ for hook in demo_hooks()] == [
+        "services.training.main",
+        "services.evolutions.main",
+    ]

@@ -51,8 +51,14 @@ def start(rt: Runtime) -> None:
     compile_workflows()
 
     async def run() -> None:
+        settings = rt.settings
+        runtime = None
+        if settings.temporal_metrics_port:  # the SDK's metrics, Prometheus on their own port
+            runtime = temporal_client.metrics_runtime(
+                f"{settings.http_host}:{settings.temporal_metrics_port}"
+            )
         client = await temporal_client.connect(
-            rt.settings.temporal_address, rt.settings.temporal_namespace, lazy=False
+            settings.temporal_address, settings.temporal_namespace, lazy=False, runtime=runtime
         )
         worker = Worker(
             client,

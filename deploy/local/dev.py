@@ -9,6 +9,8 @@ passes the service targets and what to do once the database is up (migrations, d
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 import os
 from collections.abc import Awaitable, Callable
 
@@ -60,6 +62,7 @@ async def run_dev(settings: Settings, services: list[str], prepare: Prepare) -> 
         )
         print("▸ Migrations de la base…", flush=True)
         tokens = await prepare(settings.database_url)
+        _write_state(settings)
         # The services and the Temporal worker run as two processes: workflow code is
         # CPU-bound and must not slow the HTTP answers down (`assistance run --target …`).
         data = settings.data_dir.resolve()
@@ -93,6 +96,7 @@ async def run_dev(settings: Settings, services: list[str], prepare: Prepare) -> 
             mails = "(pages locales : DEV_PAGES=1)"
         print(
             f"\nCentre de service prêt.\n"
+            f"  Site           {base}/\n"
             f"  API            {base}/api/v1\n"
             f"  OpenAPI docs   {base}/docs   ({base}/openapi.json)\n"
             f"  Temporal UI    {ends.temporal_ui_url}\n"
@@ -102,7 +106,10 @@ async def run_dev(settings: Settings, services: list[str], prepare: Prepare) -> 
             f"  Mail catcher   smtp://{ends.smtp_host}:{ends.smtp_port}\n"
             f"  Mails reçus    smtp://{settings.mail_listen_host}:{settings.mail_listen_port}\n"
             f"  Mails envoyés  {mails}   ({mails}.json)\n"
-            f"  Journaux       {data}/services.log, {data}/worker.log\n"
+            f"  Métriques      {base}/metrics, "
+            f"http://{settings.http_host}:{worker.http_port}/metrics (worker)\n"
+            f"  Journaux       {data}/services.log, {data}/worker.log, {data}/temporal.log,\n"
+            f"                 {data}/nats.log, {data}/postgres.log\n"
             f"\nJetons de démonstration (Authorization: Bearer …):",
             flush=True,
         )
@@ -127,6 +134,17 @@ async def run_dev(settings: Settings, services: list[str], prepare: Prepare) -> 
         for part in parts:
             await part.stop()
         await stack.stop()
+        with contextlib.suppress(OSError):
+            (settings.data_dir / STATE_FILE).unlink()
+
+
+STATE_FILE = "dev-state.json"  # under the data directory while `assistance dev` runs
+
+
+def _write_state(settings: Settings) -> None:
+    """Where the running `assistance dev` is, for the other commands (composition/cli.py)."""
+    state = {"database_url": settings.database_url, "nats_url": settings.nats_url}
+    (settings.data_dir / STATE_FILE).write_text(json.dumps(state, indent=2) + "\n")
 
 
 def settings_database_given() -> bool:

@@ -16,6 +16,8 @@ import atexit
 import contextlib
 import ctypes
 import email
+import fcntl
+import hashlib
 import importlib.util
 import json
 import os
@@ -51,6 +53,7 @@ STOP_TIMEOUT = 10.0
 PG_SYSTEM_USER = "pgserver"  # the account pgserver itself uses when run as root
 PG_SOCKET_PORT = 5432  # only names the unix socket file; Postgres listens on no TCP port
 PG_SUPERUSER = "postgres"
+PG_HOME = "/var/lib/assistance-pg"  # as root, when the checkout is closed to PG_SYSTEM_USER
 
 
 class StackError(RuntimeError):
@@ -403,13 +406,102 @@ def _unprivileged_account() -> _Account | None:
     return _Account(entry.pw_uid, entry.pw_gid)
 
 
-def _open_path_to(path: Path) -> None:
-    """Let other accounts traverse every directory above `path` (chmod o+rx)."""
-    traverse = stat.S_IRGRP | stat.S_IXGRP | stat.S_IROTH | stat.S_IXOTH
-    for parent in path.parents:
-        mode = parent.stat().st_mode
-        if mode & traverse != traverse:
-            parent.chmod(mode | traverse)
+def reachable_by(path: Path, uid: int, gid: int) -> bool:
+    """Whether the account may traverse every existing directory above `path`."""
+    for parent in reversed(path.absolute().parents):
+        if not parent.exists():
+            break
+        info = parent.stat()
+        if info.st_uid == uid:
+            bit = stat.S_IXUSR
+        else:
+            bit = stat.S_IXGRP if info.st_gid == gid else stat.S_IXOTH
+        if not info.st_mode & bit:
+            return False
+    return True
+
+
+def pg_home(uid: int, gid: int, home: Path | None = None) -> Path:
+    """Where root's runs keep what the PostgreSQL account must reach when the checkout is closed
+    to it (decision 0018): a directory that account owns, private to it (and to root)."""
+    home = home or Path(os.environ.get("ASSISTANCE_PG_HOME", PG_HOME))
+    home.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.chown(home, uid, gid)
+    return home
+
+
+def _copy(source: Path, target: Path) -> None:
+    if source.is_dir():
+        shutil.copytree(source, target, symlinks=True)
+    else:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(source, target)
+
+
+def prepare_pg_install(pginstall: Path, home: Path, uid: int, gid: int) -> Path:
+    """A copy, in `home`, of what `initdb` and `postgres` need from the pgserver wheel's
+    `pginstall` (the two programs, their modules, share files and libpq), owned by the account;
+    made once per build of the wheel. Returns the copy's `bin` directory.
+
+    The copy keeps the wheel's layout, so the programs find `../lib`, `../share` and the
+    `$ORIGIN/../../../pgserver.libs` rpath as they do in the virtual environment."""
+    postgres = (pginstall / "bin" / "postgres").stat()
+    target = home / f"pgserver-{postgres.st_size}-{postgres.st_mtime_ns}"
+    copied_bin = target / "pgserver" / "pginstall" / "bin"
+    if (copied_bin / "postgres").exists():
+        return copied_bin
+    staging = Path(tempfile.mkdtemp(prefix=".pgserver-", dir=home))
+    try:
+        for name in ("bin/initdb", "bin/postgres", "lib/postgresql", "share/postgresql"):
+            _copy(pginstall / name, staging / "pgserver" / "pginstall" / name)
+        libs = pginstall.parent.parent / "pgserver.libs"
+        if libs.is_dir():
+            _copy(libs, staging / "pgserver.libs")
+        for path in [staging, *staging.rglob("*")]:
+            os.chown(path, uid, gid, follow_symlinks=False)
+        staging.rename(target)  # whole or absent: a concurrent run may have won the race
+    except OSError:
+        shutil.rmtree(staging, ignore_errors=True)
+        if not (copied_bin / "postgres").exists():
+            raise
+    return copied_bin
+
+
+_CLUSTER_MARK = "pg-cluster"  # in the data directory: where its relocated cluster lives
+
+
+def relocated_cluster(data_dir: Path, home: Path, uid: int, gid: int) -> Path:
+    """The PostgreSQL data directory, under `home`, of a data directory the account cannot reach.
+
+    `data_dir/pg-cluster` names it; a cluster whose data directory no longer names it (the data
+    directory was emptied or removed) is deleted here, so `make reset` and pytest's cleanup of
+    temporary folders leave nothing behind for long."""
+    clusters = home / "clusters"
+    clusters.mkdir(mode=0o700, exist_ok=True)
+    os.chown(clusters, uid, gid)
+    key = hashlib.sha256(str(data_dir.resolve()).encode()).hexdigest()[:16]
+    # one run at a time prunes or claims: a cluster being claimed is never taken for an orphan
+    with (home / "clusters.lock").open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        for cluster in clusters.iterdir():
+            if cluster.name != key and not _still_claimed(cluster):
+                shutil.rmtree(cluster, ignore_errors=True)
+        cluster = clusters / key
+        if not _still_claimed(cluster) and cluster.exists():
+            shutil.rmtree(cluster)  # left by an earlier data directory of the same path
+        cluster.mkdir(mode=0o700, exist_ok=True)
+        os.chown(cluster, uid, gid)
+        (cluster / "origin").write_text(str(data_dir.resolve()) + "\n")
+        (data_dir / _CLUSTER_MARK).write_text(str(cluster / "pg") + "\n")
+    return cluster / "pg"
+
+
+def _still_claimed(cluster: Path) -> bool:
+    try:
+        origin = Path((cluster / "origin").read_text().strip())
+        return (origin / _CLUSTER_MARK).read_text().strip() == str(cluster / "pg")
+    except OSError:
+        return False
 
 
 def _socket_dir(pgdata: Path, account: _Account | None) -> Path:
@@ -424,16 +516,21 @@ def _socket_dir(pgdata: Path, account: _Account | None) -> Path:
 
 @dataclass
 class _Postgres:
-    """PostgreSQL from the pgserver wheel, listening on a unix socket only."""
+    """PostgreSQL from the pgserver wheel, listening on a unix socket only.
+
+    As root it runs as the pgserver account; when that account cannot reach the checkout (a
+    private folder), the programs and the cluster live in a directory it owns (decision 0018);
+    no folder's permissions are changed."""
 
     data_dir: Path
     persistent: bool
     child: _Child | None = None
     socket_dir: Path | None = None
+    pgdata: Path = Path()
+    bin_dir: Path = Path()
 
-    @property
-    def pgdata(self) -> Path:
-        return self.data_dir / "pg"
+    def __post_init__(self) -> None:
+        self.pgdata = self.data_dir / "pg"
 
     @property
     def url(self) -> str:
@@ -455,15 +552,21 @@ class _Postgres:
 
     def _prepare(self) -> _Account | None:
         account = _unprivileged_account()
+        self.bin_dir = _postgres_bin()
+        if account is not None:
+            uid, gid = account.uid, account.gid
+            if not reachable_by(self.bin_dir / "postgres", uid, gid):
+                self.bin_dir = prepare_pg_install(self.bin_dir.parent, pg_home(uid, gid), uid, gid)
+            if not reachable_by(self.data_dir / "pg", uid, gid):
+                self.pgdata = relocated_cluster(self.data_dir, pg_home(uid, gid), uid, gid)
         self.pgdata.mkdir(mode=0o700, exist_ok=True)
         if account is not None:
-            _open_path_to(self.pgdata)
             os.chown(self.pgdata, account.uid, account.gid)
         return account
 
     async def _initdb(self, account: _Account | None) -> None:
         argv = [
-            str(_postgres_bin() / "initdb"),
+            str(self.bin_dir / "initdb"),
             "--pgdata", str(self.pgdata),
             "--username", PG_SUPERUSER,
             "--auth", "trust",
@@ -479,7 +582,7 @@ class _Postgres:
     def _argv(self) -> list[str]:
         assert self.socket_dir is not None
         argv = [
-            str(_postgres_bin() / "postgres"),
+            str(self.bin_dir / "postgres"),
             "-D", str(self.pgdata),
             "-p", str(PG_SOCKET_PORT),
             "-c", "listen_addresses=",

@@ -14,7 +14,7 @@ from email.utils import format_datetime as rfc2822_datetime
 
 import asyncpg
 
-from assistance import directory, french, mail_once
+from assistance import directory, french, mail_once, telemetry
 from assistance.business_time import BusinessCalendar
 from assistance.commitment import hours_text
 from assistance.directory import Role
@@ -52,7 +52,9 @@ class Escalator:
         bugs escalated by this check."""
         now = now or datetime.now(UTC)
         escalated = []
-        for row in await repo.escalation_candidates(self.pool):
+        with telemetry.quiet():  # polled: no span unless there is something to do
+            candidates = await repo.escalation_candidates(self.pool)
+        for row in candidates:
             since = domain.quiet_since(
                 State(row["state"]), row["last_activity_at"], row["last_answer_at"]
             )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import uuid
 from email.message import EmailMessage
@@ -41,14 +42,48 @@ class DossierActivities:
         Idempotent per dossier and step: the signed Message-ID is the key of
         `dossier.outbound_mail`. SMTP failures raise, and Temporal retries the activity.
         """
+        if order.template == "acknowledgement" and "channel" not in order.context:
+            # a logged phone call was answered live: its acknowledgement says so (issue 14)
+            channel = await self.pool.fetchval(
+                "SELECT channel FROM intake.requests WHERE id = $1", uuid.UUID(order.dossier_id)
+            )
+            order = dataclasses.replace(order, context={**order.context, "channel": channel})
+        software = order.context.get("software")
+        if software and "software_name" not in order.context:
+            # a software by its name in a mail, never by its code (issue 14)
+            name = await self.pool.fetchval(
+                "SELECT name FROM directory.softwares WHERE code = $1", str(software)
+            )
+            order = dataclasses.replace(order, context={**order.context, "software_name": name})
         try:
             message = mail.render(order, self.settings)
         except mail.UnknownTemplate as error:
             raise ApplicationError(
                 str(error), type="UnknownTemplate", non_retryable=True
             ) from error
+        if await self._answered_today(message, order):
+            log.info("%s: no second automatic answer today to %s", order.reference, order.to)
+            return str(message["Message-ID"])
         await self._send_once(message, order.dossier_id, order.step, order.template, order.to)
         return str(message["Message-ID"])
+
+    async def _answered_today(self, message: EmailMessage, order: MailOrder) -> bool:
+        """RFC 3834 §2 (issue 14): at most one automatic answer a day to one sender about one
+        dossier; a retry of the same mail (same Message-ID) is not a second answer."""
+        if message["Auto-Submitted"] != "auto-replied":
+            return False
+        return bool(
+            await self.pool.fetchval(
+                """SELECT EXISTS (SELECT 1 FROM dossier.outbound_mail
+                   WHERE dossier_id = $1 AND lower(recipient) = lower($2)
+                     AND template = ANY($3::text[]) AND message_id <> $4
+                     AND sent_at > now() - interval '1 day')""",
+                uuid.UUID(order.dossier_id),
+                order.to,
+                sorted(mail.AUTO_REPLIED),
+                str(message["Message-ID"]),
+            )
+        )
 
     @activity.defn(name="notify_staff")
     async def notify_staff(self, notice: StaffNotice) -> list[str]:

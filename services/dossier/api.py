@@ -29,7 +29,7 @@ from assistance.web import (
     client_of,
     refusals,
 )
-from services.dossier import commands, domain, repo
+from services.dossier import commands, domain, follow, repo
 from services.dossier.models import (
     ActivityReport,
     Breach,
@@ -41,6 +41,9 @@ from services.dossier.models import (
     DossierOut,
     DossierPage,
     DossierStatus,
+    FollowLinksIn,
+    FollowLinksOut,
+    FollowRevokedOut,
     QueueItem,
     QueueOut,
     ReopenIn,
@@ -59,6 +62,9 @@ from services.dossier.state import (
 )
 
 router = APIRouter(prefix="/api/v1", tags=["dossiers"])
+FOLLOW_LINKS_SENT = (
+    "Si cette adresse a des dossiers, un lien de suivi pour chacun vient de lui être envoyé."
+)
 
 REFUSALS = refusals(
     {
@@ -96,6 +102,59 @@ async def read_dossier(
             reference=found.reference,
         )
     return found
+
+
+@router.get(
+    "/follow/{token}",
+    response_model=DossierOut,
+    responses={404: {"description": "Lien de suivi invalide, expiré ou révoqué"}},
+    summary="Suivre un dossier par son lien personnel, sans compte",
+)
+async def read_followed(
+    token: Annotated[str, Path(max_length=100)], request: Request, pool: PoolDep
+) -> DossierOut:
+    """Issue 14: the requester's personal link (sent in the acknowledgement) shows the dossier
+    as its customer sees it, until the end of its reopen window or a revocation."""
+    found = await follow.followed_dossier(pool, token, request.app.state.settings)
+    if found is None:
+        raise NotFound("follow_link_invalid", "Ce lien de suivi n'est pas valable ou a expiré.")
+    dossier_id, organisation_id = found
+    reader = Principal(user_id=None, role=Role.customer, organisation_id=organisation_id)
+    dossier = await repo.get_dossier(pool, dossier_id, reader)
+    if dossier is None:
+        dossier = await repo.just_deposited(pool, dossier_id, reader)
+    if dossier is None:
+        raise NotFound("follow_link_invalid", "Ce lien de suivi n'est pas valable ou a expiré.")
+    return dossier
+
+
+@router.post(
+    "/follow-links",
+    status_code=202,
+    response_model=FollowLinksOut,
+    summary="Recevoir par mail les liens de suivi de ses dossiers",
+)
+async def ask_follow_links(body: FollowLinksIn, request: Request, pool: PoolDep) -> FollowLinksOut:
+    """Issue 14: the same answer whatever the address, so it reveals nothing; an address that
+    has dossiers receives a link to each (at most a few mails an hour)."""
+    await follow.mail_links(pool, request.app.state.settings, str(body.email))
+    return FollowLinksOut(message=FOLLOW_LINKS_SENT)
+
+
+@router.post(
+    "/dossiers/{dossier_id}/follow-links/revoke",
+    response_model=FollowRevokedOut,
+    responses=REFUSALS,
+    summary="Révoquer les liens de suivi d'un dossier",
+)
+async def revoke_follow_links(
+    dossier_id: uuid.UUID, pool: PoolDep, who: TechnicianOrAdmin
+) -> FollowRevokedOut:
+    """Every link of the dossier sent so far stops working; later mails carry new ones."""
+    found = await repo.get_dossier(pool, dossier_id, who)
+    if found is None and await repo.just_deposited(pool, dossier_id, who) is None:
+        raise NotFound("dossier_not_found", "Dossier introuvable.")
+    return FollowRevokedOut(revoked_at=local(await follow.revoke(pool, dossier_id, who.user_id)))
 
 
 @router.get("/dossiers", response_model=DossierPage, summary="Lister et rechercher les dossiers")

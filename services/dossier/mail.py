@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import uuid
 from datetime import UTC, datetime
 from email.headerregistry import Address
 from email.message import EmailMessage
@@ -24,6 +25,7 @@ from assistance import french
 from assistance.mail import signed_message_id, subject_token
 from assistance.settings import Settings
 from assistance.text import header_text
+from services.dossier import follow
 from services.dossier.state import MailOrder, StaffNotice
 
 SENDER_NAME = "Assistance Manao"
@@ -109,11 +111,46 @@ _TEXT = _environment(autoescape=False)
 _HTML = _environment(autoescape=True)
 
 
+# RFC 3834: every mail no person wrote says so, so that no responder answers it (issue 14).
+# `auto-replied`: in answer to a mail the customer sent (the acknowledgement of a deposit,
+# the reopening a reply caused); `auto-generated`: the other automatic mails.
+AUTO_REPLIED = frozenset({"acknowledgement", "reopened"})
+AUTO_GENERATED = frozenset(
+    {
+        "customer_reminder",
+        "closure",
+        "fix_released",
+        "bug_reported",
+        "evolution_recorded",
+        "evolution_accepted",
+        "evolution_rejected",
+        "evolution_released",
+        "training_booked",
+    }
+)
+
+
+def auto_submitted(order: MailOrder) -> str | None:
+    """The `Auto-Submitted` value of a customer mail, None for a mail a person wrote."""
+    if order.template in AUTO_REPLIED:
+        return "auto-replied"
+    if order.auto or order.template in AUTO_GENERATED:
+        return "auto-generated"
+    return None
+
+
+FOLLOW_LINK_TEMPLATES = frozenset({"acknowledgement"})
+
+
 def render(order: MailOrder, settings: Settings) -> EmailMessage:
     """The mail to the customer for `order`: French text, an HTML alternative, threading."""
     if order.template not in CUSTOMER_TEMPLATES:
         raise UnknownTemplate(f"no mail template {order.template!r}")
     context = {"public_url": settings.public_url, **order.context}
+    if order.template in FOLLOW_LINK_TEMPLATES:  # issue 14: follow without an account
+        context.setdefault(
+            "follow_url", follow.link(settings, uuid.UUID(order.dossier_id), order.to)
+        )
     context.setdefault("reference", order.reference)
     # R3: the dossier's own commitment, from the workflow; else today's (assistance/commitment.py)
     context.setdefault("first_response_delay", settings.commitment().delay_text())
@@ -125,7 +162,7 @@ def render(order: MailOrder, settings: Settings) -> EmailMessage:
         message_id=signed_message_id(
             order.reference, order.step, settings.mail_signing_key, settings.mail_domain
         ),
-        auto=order.auto,
+        auto=auto_submitted(order),
         text=text,
     )
     if order.thread:
@@ -160,7 +197,7 @@ def render_notice(notice: StaffNotice, recipient: str, settings: Settings) -> Em
         to=recipient,
         subject=_subject(notice.reference, notice.subject),
         message_id=notice_message_id(notice, recipient, settings.mail_domain),
-        auto=True,
+        auto="auto-generated",
         text=text,
     )
 
@@ -174,7 +211,7 @@ def _subject(reference: str, subject: str) -> str:
 
 
 def _message(
-    settings: Settings, *, to: str, subject: str, message_id: str, auto: bool, text: str
+    settings: Settings, *, to: str, subject: str, message_id: str, auto: str | None, text: str
 ) -> EmailMessage:
     message = EmailMessage()
     message["From"] = Address(SENDER_NAME, addr_spec=settings.mail_from)
@@ -184,7 +221,7 @@ def _message(
     message["Date"] = rfc2822_datetime(datetime.now(UTC))
     message["Message-ID"] = message_id
     if auto:
-        message["Auto-Submitted"] = "auto-generated"  # RFC 3834: no auto-replies to this
+        message["Auto-Submitted"] = auto  # RFC 3834: no auto-replies to this
     message.set_content(text)
     message.add_alternative(
         _HTML.get_template("_layout.html").render(paragraphs=_paragraphs(text), subject=subject),

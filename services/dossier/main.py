@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from assistance.parts import Part
+from services.dossier import metrics
 from services.dossier.api import router
 from services.dossier.projection import Projector
 
@@ -25,6 +26,7 @@ def start(rt: Runtime) -> None:
         "dossier intake projection",
         lambda: consume("dossier-intake", ["intake.request.received"]),
     )
+    rt.observe(metrics.reader(rt.pool, rt.calendar, rt.settings.commitment()))
 
 
 part = Part(

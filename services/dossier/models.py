@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, EmailStr, Field
 
 from assistance.text import Line, Text
 
@@ -169,3 +169,17 @@ class CommandPending(BaseModel):
     command_id: str = Field(description="Id de la commande (et de la mise à jour Temporal)")
     dossier_id: uuid.UUID
     location: str = Field(description="Où lire l'issue de la commande")
+
+
+class FollowLinksIn(BaseModel):
+    """An address whose dossiers' follow links are asked for (issue 14)."""
+
+    email: EmailStr
+
+
+class FollowLinksOut(BaseModel):
+    message: str
+
+
+class FollowRevokedOut(BaseModel):
+    revoked_at: datetime

@@ -27,7 +27,7 @@ from temporalio.client import (
     ScheduleUpdateInput,
 )
 
-from assistance import directory
+from assistance import directory, telemetry
 from services.evolutions.domain import ReviewSlot
 from services.evolutions.settings import EvolutionsSettings
 from workflows.weekly_review import WeeklyReviewInput, WeeklyReviewWorkflow
@@ -125,5 +125,6 @@ class ScheduleKeeper:
 
     async def run(self) -> None:
         while True:
-            await self.ensure_all()
+            with telemetry.quiet():  # polled housekeeping: no span
+                await self.ensure_all()
             await asyncio.sleep(self.settings.schedule_refresh_seconds)

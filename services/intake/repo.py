@@ -8,7 +8,7 @@ from typing import Any
 
 import asyncpg
 
-from assistance import outbox
+from assistance import metrics, outbox
 from assistance.clock import local
 from assistance.events import Event
 from services.intake import domain
@@ -84,6 +84,7 @@ async def record_request(
         "intake",
         [("publish", received.model_dump(mode="json")), (START_DOSSIER, opening)],
     )
+    metrics.DEPOSITS.add(1, {"channel": channel})
     return DepositOut(
         id=dossier_id,
         reference=reference,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from assistance import metrics
 from assistance.outbox import OutboxRelay
 from assistance.parts import Part
 from services.operations import notify
@@ -28,6 +29,8 @@ def start(rt: Runtime) -> None:
     rt.background("operations outbox relay", relay.run)
     notifier = notify.Notifier(rt.pool, rt.settings, rt.settings.operations_notify_seconds)
     rt.background("parked work notifier", notifier.run)
+    # the kernel's series (outbox, parked items, consumers' lag), read by one part only
+    rt.observe(metrics.bus_reader(rt.pool, rt.bus))
 
 
 part = Part("operations", router=router, start=start)

@@ -16,7 +16,7 @@ from typing import Any
 
 import asyncpg
 
-from assistance import directory, outbox
+from assistance import directory, outbox, telemetry
 from assistance import mail as smtp
 from assistance.directory import Role
 from assistance.failures import is_outage
@@ -125,7 +125,8 @@ class Notifier:
             try:
                 while True:
                     try:
-                        await notify_once(self.pool, self.settings)
+                        with telemetry.quiet():  # polled housekeeping: no span
+                            await notify_once(self.pool, self.settings)
                     except Exception as exc:
                         if not is_outage(exc):
                             raise

@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 from fastapi import Request
 
+from services.site import i18n, labels
 from services.site.settings import get_site_settings
 
 
@@ -67,13 +68,27 @@ class Backend:
             if "json" in response.headers.get("content-type", ""):
                 return response.json()
             return response.text
-        raise _error(response)
+        raise _worded(_error(response), self.request)
 
     async def get(self, path: str, **params: Any) -> Any:
         return await self.call("GET", path, params=params)
 
     async def post(self, path: str, json: Any = None, headers: dict[str, str] | None = None) -> Any:
         return await self.call("POST", path, json=json if json is not None else {}, headers=headers)
+
+
+def _worded(error: ApiError, request: Request) -> ApiError:
+    """The refusal with its field named in words, never by its code (issue 14):
+    « resolution : Ce champ est obligatoire. » becomes « Résolution : Ce champ est obligatoire. »"""
+    field = error.field
+    if not field or not error.message.startswith(f"{field} : "):
+        return error
+    session = getattr(request.state, "session", None)
+    _ = i18n.gettext_for(session.lang if session is not None else "fr")
+    explanation = error.message[len(field) + 3 :]
+    label = labels.FIELD.get(field)
+    error.message = f"{_(label)} : {explanation}" if label else explanation
+    return error
 
 
 def _error(response: httpx.Response) -> ApiError:

@@ -9,7 +9,14 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from services.site import charts, i18n, labels, repo
-from services.site.web import SiteRoute, TechnicianUser, backend, gettext_of, page
+from services.site.web import (
+    SOFTWARE_NAMES,
+    SiteRoute,
+    TechnicianUser,
+    backend,
+    gettext_of,
+    page,
+)
 
 router = APIRouter(route_class=SiteRoute, include_in_schema=False)
 
@@ -72,7 +79,7 @@ async def dashboard(request: Request, user: TechnicianUser) -> Response:
         ),
         by_software=charts.stacked(
             _("First response within the commitment, per software"),
-            compliance_rows(report["softwares"], str),
+            compliance_rows(report["softwares"], lambda code: SOFTWARE_NAMES.get(code, code)),
             series,
         ),
         by_channel=charts.bars(

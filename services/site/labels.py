@@ -59,6 +59,8 @@ ENTRY = {
     "confirmed": N_("Resolution confirmed"),
     "closed": N_("Dossier closed"),
     "reopened": N_("Dossier reopened"),
+    "handed_over": N_("Handed over to a specialist team"),
+    "effect_failed": N_("An automatic step failed; it is retried"),
     "reminder": N_("Reminder"),
     "customer_reminder": N_("Reminder sent"),
     "escalation": N_("Escalation"),
@@ -96,4 +98,42 @@ BUG_EVENT = {
     "diagnosed": N_("Diagnosed"),
     "fix_completed": N_("Fix completed"),
     "released": N_("Released"),
+}
+# What a dossier waits for (`waiting_for`), shown to the staff.
+WAITING_FOR = {
+    "customer": N_("the customer's answer"),
+    "training": N_("a training appointment"),
+    "bug_fix": N_("the bug fix"),
+    "evolution_decision": N_("the product manager's decision"),
+}
+# The steps of an evolution request as a dossier hears them (`evolutions.request.<step>`).
+EVOLUTION_EVENT = {
+    "recorded": N_("Recorded for the weekly review"),
+    "reviewed": N_("Examined at the weekly review"),
+    "grouped": N_("Grouped with a similar request"),
+    "accepted": N_("Accepted"),
+    "rejected": N_("Rejected"),
+    "shipped": N_("Shipped"),
+    "merged": N_("Merged"),
+}
+# The fields an API refusal names (`error.field`), worded for the form they came from.
+FIELD = {
+    "resolution": N_("Resolution"),
+    "text": N_("Text"),
+    "reason": N_("Reason"),
+    "none_reason": N_("Why there is no workaround"),
+    "caller_phone": N_("Phone number"),
+    "subject": N_("Subject"),
+    "description": N_("Description"),
+    "software": N_("Software"),
+    "version": N_("Version"),
+    "kind": N_("Nature"),
+    "context": N_("Work context"),
+    "need": N_("Technical need"),
+    "requester.email": N_("E-mail address"),
+    "requester.name": N_("Name"),
+    "email": N_("E-mail address"),
+    "name": N_("Name"),
+    "comment": N_("Comment"),
+    "score": N_("Rating"),
 }

@@ -6,9 +6,10 @@ from __future__ import annotations
 from fastapi import APIRouter
 from fastapi.staticfiles import StaticFiles
 
+from assistance import web as kernel_web
 from assistance.parts import Part
 from services.site import account, dashboard, office, operations, portal, public, staff
-from services.site.web import STATIC
+from services.site.web import STATIC, unrouted_error_page
 
 __all__ = ["part", "router"]
 
@@ -24,6 +25,7 @@ for pages in (
 ):
     router.include_router(pages)
 router.mount("/static/site", StaticFiles(directory=STATIC), name="site-static")
+kernel_web.html_error_page = unrouted_error_page  # French pages for unknown URLs (issue 14)
 
 
 part = Part(

@@ -3,11 +3,13 @@ announcements; signing in and out; the language."""
 
 from __future__ import annotations
 
+import contextlib
 import re
 import secrets
 import uuid
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import quote
 
 import nh3
 from fastapi import APIRouter, Request
@@ -24,6 +26,7 @@ from services.site.web import (
     SiteRoute,
     backend,
     client_address,
+    error_page,
     field,
     gettext_of,
     local_path,
@@ -332,16 +335,33 @@ async def ask_sign_in_link(request: Request) -> Response:
     await limits.record(pool, email, client)
     if email:
         await sign_in_links.send_link(
-            request.app.state.pool,
-            request.app.state.settings,
-            email,
-            str(request.base_url).rstrip("/"),
+            pool, request.app.state.settings, email, str(request.base_url).rstrip("/")
         )
+    if email and await directory.principal_by_email(pool, email) is None:
+        # issue 14: a requester without an account gets a follow link to each of their dossiers
+        with contextlib.suppress(ApiError):
+            await backend(request).post("/api/v1/follow-links", json={"email": email})
     session_of(request).flash(
         "success",
-        tr(request, "If this address is known, a sign-in link has just been sent to it."),
+        tr(
+            request,
+            "If this address has an account or dossiers, a link has just been sent to it.",
+        ),
     )
     return redirect("/connexion")
+
+
+@router.get("/suivi/{token}")
+async def followed_dossier(request: Request, token: str) -> Response:
+    """Issue 14: a dossier followed from the requester's personal link, without an account."""
+    try:
+        dossier = await backend(request).get(f"/api/v1/follow/{quote(token[:100], safe='')}")
+    except ApiError as exc:
+        if exc.status != 404:
+            raise
+        message = tr(request, "This follow link is not valid any more (expired or revoked).")
+        return error_page(request, 404, message)
+    return page(request, "follow.html", d=dossier, title=dossier["reference"])
 
 
 @router.get("/connexion/lien/{secret}")

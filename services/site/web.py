@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
+import time
 from collections.abc import Callable, Coroutine
 from functools import lru_cache
 from pathlib import Path
@@ -28,6 +30,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from assistance import directory, headers
 from services.site import i18n, labels
 from services.site.backend import ApiError, Backend
+from services.site.i18n import N_
 from services.site.sessions import Session, SessionStore, User
 from services.site.settings import get_site_settings
 
@@ -139,6 +142,7 @@ class SiteRoute(APIRoute):
             store = session_store(request)
             session = store.read(request)
             request.state.session = session
+            await refresh_software_names(request)
             try:
                 await store.resolve(request.app.state.pool, session)
             except (OSError, asyncpg.PostgresError, TimeoutError):  # R13: pages still answer
@@ -196,6 +200,25 @@ def error_page(request: Request, status: int, message: str) -> Response:
     return page(request, "error.html", http_status=status, message=message, status_code=status)
 
 
+MESSAGES_BY_STATUS = {
+    404: N_("This page does not exist. Check the address, or start again from the home page."),
+    403: N_("This page is not open to your role."),
+    405: N_("This page does not exist. Check the address, or start again from the home page."),
+}
+
+
+def unrouted_error_page(request: Request, status: int) -> Response:
+    """The French page for an error no site page handled (an unknown URL): registered with
+    `assistance.web.html_error_page`."""
+    request.state.session = session_store(request).read(request)
+    message = MESSAGES_BY_STATUS.get(status, N_("The site met a problem; try again shortly."))
+    response = error_page(request, status, tr(request, message))
+    for name, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)
+    response.headers.setdefault("Cache-Control", "no-store")
+    return response
+
+
 # --- rendering -----------------------------------------------------------------------------
 
 
@@ -227,6 +250,10 @@ def environment(lang: str) -> Environment:
         evolution=lambda v: _(labels.EVOLUTION.get(v, v or "")),
         bug_state=lambda v: _(labels.BUG_STATE.get(v, v or "")),
         bug_event=lambda v: _(labels.BUG_EVENT.get(v, v or "")),
+        waiting_for=lambda v: _(labels.WAITING_FOR.get(v, v or "")),
+        evolution_event=lambda v: _(labels.EVOLUTION_EVENT.get(v, v or "")),
+        software=lambda v: SOFTWARE_NAMES.get(v, v or ""),
+        entry_text=lambda v: _entry_text(v, _),
         filesize=_filesize,
         http_url=_http_url,
     )
@@ -239,6 +266,36 @@ def _http_url(value: Any) -> str:
     return text if text.startswith(("https://", "http://")) else "#"
 
 
+# Software names by code, for the pages (a code is never shown to a person): refreshed by
+# every site page at most once a minute.
+SOFTWARE_NAMES: dict[str, str] = {}
+_names_read_at = [-1e9]
+_EVOLUTION_STEP = re.compile(r"^Demande d'évolution : ([a-z_]+)\.$")
+
+
+async def refresh_software_names(request: Request) -> None:
+    if time.monotonic() - _names_read_at[0] < 60:
+        return
+    try:
+        rows = await directory.list_softwares(request.app.state.pool)
+    except Exception:  # noqa: BLE001 - names are a nicety; the page shows the code meanwhile
+        log.warning("software names unavailable", exc_info=True)
+        return
+    SOFTWARE_NAMES.clear()
+    SOFTWARE_NAMES.update({str(row["code"]): str(row["name"]) for row in rows})
+    _names_read_at[0] = time.monotonic()
+
+
+def _entry_text(text: str, _: Callable[[str], str]) -> str:
+    """A timeline text, with the evolution step the dossier heard worded (not its code)."""
+    step = _EVOLUTION_STEP.match(text or "")
+    if step and step.group(1) in labels.EVOLUTION_EVENT:
+        return _("Evolution request: %(step)s.") % {
+            "step": _(labels.EVOLUTION_EVENT[step.group(1)]).lower()
+        }
+    return text
+
+
 def _filesize(n: int) -> str:
     if n < 1024:
         return f"{n} o"
@@ -247,10 +304,45 @@ def _filesize(n: int) -> str:
     return f"{n / 1024 / 1024:.1f} Mo"
 
 
+TITLES = {
+    "deposit.html": N_("Deposit a request"),
+    "deposited.html": N_("Request received"),
+    "docs_index.html": N_("Documentation"),
+    "announcements.html": N_("What's new"),
+    "signin.html": N_("Sign in"),
+    "office_queue.html": N_("Queue"),
+    "office_search.html": N_("Search"),
+    "office_call.html": N_("Log a phone call"),
+    "office_dashboard.html": N_("Dashboard"),
+    "office_operations.html": N_("Stuck work"),
+    "staff_training.html": N_("Training appointments"),
+    "staff_bugs.html": N_("Bugs"),
+    "staff_evolutions.html": N_("Evolution requests"),
+}
+ERROR_TITLES = {
+    404: N_("Page not found"),
+    403: N_("Access refused"),
+    500: N_("Temporarily unavailable"),
+}
+
+
+def _title(template: str, context: dict[str, Any], _: Callable[[str], str]) -> str:
+    """The page's own <title>, when its handler did not give one."""
+    if template == "error.html":
+        status = int(context.get("status_code") or 500)
+        return _(ERROR_TITLES.get(status if status < 500 else 500, N_("Something went wrong")))
+    if template in ("docs_software.html", "docs_page.html"):
+        doc = context.get("doc") or {}
+        named = doc.get("title") if isinstance(doc, dict) else None
+        return " — ".join(str(p) for p in (named, context.get("name"), _("Documentation")) if p)
+    return _(TITLES[template]) if template in TITLES else ""
+
+
 def page(request: Request, template: str, http_status: int = 200, **context: Any) -> HTMLResponse:
     session = session_of(request)
     calendar = request.app.state.calendar
-    context.setdefault("title", "")
+    if not context.get("title"):  # every page its own <title> (issue 14)
+        context["title"] = _title(template, context, i18n.gettext_for(session.lang))
     html = (
         environment(session.lang)
         .get_template(template)

@@ -8,10 +8,14 @@ clients' dossier history (DOSSIER stream) for the brief (engagement 4).
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
+from uuid import UUID
 
+import asyncpg
+
+from assistance.directory import Role
 from assistance.outbox import OutboxRelay
 from assistance.parts import Part
-from services.training import handover, history, mailer
+from services.training import handover, history, mailer, repo
 from services.training.api import router
 from services.training.context import Context
 
@@ -40,4 +44,20 @@ def start(rt: Runtime) -> None:
     rt.background("training dossier history", record_history)
 
 
-part = Part("training", router=router, start=start, migrations="services.training")
+async def teach_demo_softwares(
+    conn: asyncpg.Connection, users: dict[Role, UUID], softwares: list[str]
+) -> None:
+    """Demo data (R7): the demo trainer teaches every demo software, so advanced-usage
+    dossiers find a trainer from the first start (issue 14)."""
+    trainer = users[Role.trainer]
+    row = await conn.fetchrow("SELECT name, email FROM directory.users WHERE id = $1", trainer)
+    await repo.save_trainer(conn, trainer, row["name"], row["email"], softwares, True)
+
+
+part = Part(
+    "training",
+    router=router,
+    start=start,
+    migrations="services.training",
+    demo=teach_demo_softwares,
+)

@@ -23,8 +23,11 @@ def _secured(r: httpx.Response, csp: str | None = STRICT_CSP) -> None:
 
 
 async def test_every_kind_of_response_carries_the_headers(http: httpx.AsyncClient) -> None:
+    page_404 = await http.get("/nulle-part")  # a French page: the site's CSP (its styles)
+    assert page_404.status_code == 404
+    _secured(page_404, csp=None)
     answers = {
-        "404": await http.get("/nulle-part"),
+        "404": await http.get("/api/v1/nulle-part/encore"),
         "api 404": await http.get("/api/v1/nulle-part"),
         "401": await http.get("/api/v1/queue"),
         "405": await http.put("/healthz"),

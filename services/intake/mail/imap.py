@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from assistance import telemetry
 from assistance.settings import Settings
 from services.intake.mail import repo as mail_repo
 from services.intake.mail.ingest import Delivery, ImapMark, MailIngestor, StorageUnavailable
@@ -96,7 +97,8 @@ class ImapPoller:
         if not values or values[0] is None:
             raise ImapError(f"no UIDVALIDITY for {self.folder}")
         uidvalidity = int(values[-1])
-        position = await mail_repo.imap_position(self.ingestor.pool, self.account, self.folder)
+        with telemetry.quiet():  # polled: a mail that arrives has its own span (the ingestion)
+            position = await mail_repo.imap_position(self.ingestor.pool, self.account, self.folder)
         last = 0
         if position is not None and position["uidvalidity"] == uidvalidity:
             last = position["last_uid"]

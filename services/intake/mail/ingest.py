@@ -36,9 +36,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
+from opentelemetry import trace
 from pydantic import ValidationError
 
-from assistance import directory, outbox
+from assistance import directory, outbox, telemetry
 from assistance.business_time import BusinessCalendar
 from assistance.directory import STAFF
 from assistance.events import Event
@@ -51,6 +52,7 @@ from services.intake.mail import repo as mail_repo
 from services.intake.mail.headers import as_email_message
 from services.intake.mail.parse import ParsedMail, parse
 from services.intake.mail.rules import (
+    BURST_WINDOW,
     MAX_DESCRIPTION,
     REASONS,
     choose_software,
@@ -66,6 +68,7 @@ from services.intake.models import DepositIn, Requester
 from services.intake.relay import SEND_MAIL
 
 log = logging.getLogger(__name__)
+_TRACER = telemetry.tracer("intake.mail")
 
 
 class StorageUnavailable(Exception):
@@ -203,7 +206,20 @@ class MailIngestor:
         self.calendar = calendar or settings.calendar()
 
     async def ingest(self, delivery: Delivery) -> Outcome:
-        """Store and route one message; raises `StorageUnavailable` only if nothing was stored."""
+        """Store and route one message; raises `StorageUnavailable` only if nothing was stored.
+
+        One span per arriving mail (SMTP, LMTP or IMAP), the root of its trace: the outbox rows
+        written meanwhile carry its context, so a mail deposit is one trace like a web one."""
+        with _TRACER.start_as_current_span(
+            f"mail receive {delivery.source}",
+            kind=trace.SpanKind.SERVER,
+            attributes={"mail.source": delivery.source, "mail.size": len(delivery.raw)},
+        ) as span:
+            outcome = await self._ingest_delivery(delivery)
+            span.set_attribute("mail.outcome", outcome.status)
+            return outcome
+
+    async def _ingest_delivery(self, delivery: Delivery) -> Outcome:
         received_at = datetime.now(UTC)
         try:
             parsed = _clean(parse(delivery.raw, self.settings.mail_max_attachment_bytes))
@@ -423,6 +439,11 @@ class MailIngestor:
         threaded = await self._thread(conn, parsed, sender)
         if threaded is not None:
             return threaded
+        burst = await mail_repo.opened_since(
+            conn, sender, pg_safe(parsed.subject[:2000]), received_at - BURST_WINDOW
+        )
+        if burst is not None:  # one acknowledgement per burst (issue 14)
+            return Decision("join", reference=burst["reference"], dossier_id=burst["dossier_id"])
         return await self._plan_opening(conn, parsed, delivery, sender)
 
     async def _dmarc_failed(

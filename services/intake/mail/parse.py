@@ -119,7 +119,11 @@ def _walk(part: Message, walk: _Walk, depth: int = 0, in_report: bool = False) -
             walk.defects.append(f"more than {MAX_PARTS} parts: the rest is not read")
         return
     if depth > MAX_DEPTH:
-        walk.defects.append(f"parts nested deeper than {MAX_DEPTH} are not read")
+        defect = f"parts nested deeper than {MAX_DEPTH}: only their text is kept"
+        if defect not in walk.defects:
+            walk.defects.append(defect)
+        walk.parts -= 1
+        _texts_below(part, walk)
         return
     ctype = content_type_of(part)
     try:
@@ -135,6 +139,23 @@ def _walk(part: Message, walk: _Walk, depth: int = 0, in_report: bool = False) -
             _leaf(part, ctype, walk)
     except Exception as exc:  # noqa: BLE001 - one unreadable part never costs the mail
         walk.defects.append(f"part {walk.parts} ({ctype}) unreadable: {type(exc).__name__}")
+
+
+def _texts_below(part: Message, walk: _Walk) -> None:
+    """Past the nesting limit, the text parts still reached (issue 14), walked without recursion;
+    attachments and reports that deep are not read."""
+    stack = [part]
+    while stack and walk.parts < MAX_PARTS:
+        node = stack.pop()
+        children = node.get_payload()
+        if node.is_multipart() and isinstance(children, list):
+            stack.extend(reversed([c for c in children if isinstance(c, Message)]))
+            continue
+        walk.parts += 1
+        ctype = content_type_of(node)
+        is_text = ctype in ("text/plain", "text/html") and not filename_of(node)
+        if is_text and disposition_of(node) != "attachment":
+            _leaf(node, ctype, walk)
 
 
 def _walk_multipart(part: Message, walk: _Walk, depth: int, in_report: bool) -> None:

@@ -284,6 +284,22 @@ async def requarantine(
         await quarantine(conn, mail_id, reason, REASONS[reason], reference or row["reference"])
 
 
+async def opened_since(
+    conn: asyncpg.Connection, sender: str, subject: str, since: datetime
+) -> asyncpg.Record | None:
+    """The latest dossier a mail from `sender` with this subject opened since `since`."""
+    return await conn.fetchrow(
+        """SELECT dossier_id, reference FROM intake.mail_messages
+           WHERE lower(from_address) = lower($1) AND outcome = 'opened'
+             AND dossier_id IS NOT NULL AND received_at >= $2
+             AND lower(btrim(subject)) = lower(btrim($3))
+           ORDER BY received_at DESC LIMIT 1""",
+        sender,
+        since,
+        subject,
+    )
+
+
 async def link_dossier(
     conn: asyncpg.Connection,
     mail_id: uuid.UUID,

@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Iterable, Mapping
+from datetime import timedelta
 from typing import Any
 
 from services.intake.mail.parse import ParsedMail
@@ -16,6 +17,22 @@ MAX_DESCRIPTION = 20_000
 MAX_SUBJECT = 200
 LOOP_PRECEDENCE = frozenset({"bulk", "list", "junk"})
 BOUNCE_SENDERS = frozenset({"mailer-daemon", "postmaster", "mail-daemon"})
+# RFC 3834 §2 (issue 14): a sender whose mails open dossiers in a burst (an unmarked
+# out-of-office, a script repeating itself) gets one acknowledgement in this window: a later
+# mail with the same subject that does not thread joins the dossier the first one opened.
+BURST_WINDOW = timedelta(hours=1)
+# Senders that are programs (RFC 3834 §2, RFC 2142), even without a marker header: list
+# managers (`…-request@`, `owner-…@`), delivery daemons, and delivery reports by their wording.
+DAEMON_LOCALS = BOUNCE_SENDERS | {"listserv", "majordomo", "mailman", "list-admin"}
+DAEMON_NAMES = frozenset(
+    {"mail delivery subsystem", "mail delivery system", "mail delivery service", "mailer-daemon"}
+)
+DSN_SUBJECT = re.compile(
+    r"^\s*(undeliver(ed|able)\b|delivery status notification|mail delivery failed|"
+    r"returned mail\b|delivery failure|failure notice|non remis\b|remise impossible|"
+    r"échec de (la )?remise)",
+    re.I,
+)
 # Headers a relay adds on the way: left out of the content hash of a mail without Message-ID.
 TRACE_HEADERS = frozenset(
     {
@@ -54,6 +71,8 @@ REASONS = {
     "réponse automatique.",
     "null_sender": "Expéditeur vide (<>) : message automatique, pas de réponse.",
     "auto_reply": "Réponse automatique (X-Autoreply) : pas de dossier ni de réponse automatique.",
+    "daemon_sender": "Expéditeur automatique (gestionnaire de liste, serveur de messagerie, "
+    "avis de non-distribution) : pas de dossier ni de réponse automatique.",
     "rate_limited": "Trop de mails de cet expéditeur dans l'heure : mis de côté.",
     "unknown_dossier": "Le mail cite un dossier inconnu.",
     "sender_mismatch": "Le sujet cite un dossier, mais l'expéditeur n'est ni le demandeur ni "
@@ -109,7 +128,22 @@ def loop_marker(parsed: ParsedMail, envelope_from: str | None) -> str | None:
         return "bounce" if local in BOUNCE_SENDERS else "null_sender"
     if parsed.autoreply_headers:
         return "auto_reply"
+    if is_daemon(parsed):
+        return "daemon_sender"
     return None
+
+
+def is_daemon(parsed: ParsedMail) -> bool:
+    """A program, not a person, by its address, its name or a delivery report's subject."""
+    local = (parsed.from_address or "").partition("@")[0].lower()
+    name = " ".join((parsed.from_name or "").lower().split())
+    return (
+        local in DAEMON_LOCALS
+        or local.endswith(("-request", "-owner", "-bounces"))
+        or local.startswith("owner-")
+        or name in DAEMON_NAMES
+        or DSN_SUBJECT.match(parsed.subject or "") is not None
+    )
 
 
 _ATTRIBUTION = re.compile(

@@ -76,7 +76,7 @@ async def test_from_diagnosis_bug_to_release_notification_and_closure(
 
     # the version ships: the customer is told, in French, which version carries the fix
     await released(bus, code, "5.3")
-    mail = await mail_saying(stack, CUSTOMER, reference, f"dans la version 5.3 de {code}")
+    mail = await mail_saying(stack, CUSTOMER, reference, f"dans la version 5.3 de Logiciel {code}")
     assert mail["Content-Language"] == "fr"
     dossier = await dossier_when(
         http, tokens[Role.technician], dossier_id, lambda d: d["status"] == "resolved"

@@ -156,7 +156,7 @@ async def test_three_customers_are_mailed_the_version_once_each(
         fixed = [
             m
             for m in mails_to(stack, "claire.martin@dupont-sa.fr", reference)
-            if f"dans la version 5.3 de {code}" in text_of(m)
+            if f"dans la version 5.3 de Logiciel {code}" in text_of(m)
         ]
         assert len(fixed) == 1, reference
 

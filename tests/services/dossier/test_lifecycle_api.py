@@ -113,7 +113,7 @@ async def test_usage_question_from_deposit_to_closure(
     assert any("Exporter" in t for t in texts)  # the response
     assert any("Droit d'export accordé" in t for t in texts)  # the closure
     assert any(link in t for t in texts)  # the screen-sharing room
-    acknowledgement = next(m for m in mails if m["Auto-Submitted"] == "auto-generated")
+    acknowledgement = next(m for m in mails if m["Auto-Submitted"] == "auto-replied")
     assert f"[{reference}]" in acknowledgement["Subject"]
     # every mail of the dossier threads on the first one and carries a signed id
     first_id = acknowledgement["Message-ID"]

@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from dataclasses import replace
 from email.message import EmailMessage
 from html import escape
+from typing import Any
 
 import asyncpg
 import httpx
@@ -27,6 +28,7 @@ from deploy.local import devmail
 from deploy.local.stack import CaughtMail, LocalStack, free_port
 from services.dossier.activities import DossierActivities
 from services.dossier.mail import CUSTOMER_TEMPLATES, UnknownTemplate, render, render_notice
+from tests.helpers import auth, deposit_body
 from workflows.types import MailOrder, StaffNotice
 
 SETTINGS = Settings(
@@ -55,6 +57,20 @@ CONTEXT = {
     "public_url": "https://assistance.manao.eu",
 }
 AUTOMATIC = {"acknowledgement", "customer_reminder"}
+# RFC 3834 (issue 14): what no person wrote says so; in answer to the customer's mail, replied
+AUTO_SUBMITTED = {
+    "acknowledgement": "auto-replied",
+    "reopened": "auto-replied",
+    "customer_reminder": "auto-generated",
+    "closure": "auto-generated",
+    "fix_released": "auto-generated",
+    "bug_reported": "auto-generated",
+    "evolution_recorded": "auto-generated",
+    "evolution_accepted": "auto-generated",
+    "evolution_rejected": "auto-generated",
+    "evolution_released": "auto-generated",
+    "training_booked": "auto-generated",
+}
 
 
 def order(template: str, **overrides: object) -> MailOrder:
@@ -101,9 +117,9 @@ def test_every_template_renders_with_threading_headers(template: str) -> None:
     assert message["In-Reply-To"] == THREAD[-1]
     assert message["References"] == " ".join(THREAD)
     assert message["Date"] is not None
-    if template in AUTOMATIC:
-        assert message["Auto-Submitted"] == "auto-generated"
-    else:
+    if template in AUTO_SUBMITTED:
+        assert message["Auto-Submitted"] == AUTO_SUBMITTED[template]
+    else:  # written by a person: a response, a workaround, a resolution…
         assert "Auto-Submitted" not in message
     text = text_of(message)
     assert text.startswith("Bonjour Claire Martin,\n\n")
@@ -259,7 +275,7 @@ async def test_a_mail_is_sent_once_per_dossier_and_step(
     caught = caught_with(stack, "Message-ID", first)
     assert len(caught) == 1
     assert caught[0].rcpt_tos == ["claire.martin@dupont-sa.fr"]
-    assert caught[0].message()["Auto-Submitted"] == "auto-generated"
+    assert caught[0].message()["Auto-Submitted"] == "auto-replied"
     row = await pool.fetchrow(
         "SELECT dossier_id, step, template, recipient, subject FROM dossier.outbound_mail "
         "WHERE message_id = $1",
@@ -425,3 +441,76 @@ async def test_the_dev_page_lists_caught_mails_escaped(
     assert summary["rcpt_tos"] == ["claire.martin@dupont-sa.fr"]
     assert "Dans Paramètres > Exports" in summary["text"]
     assert missing.status_code == 404
+
+
+def test_the_acknowledgement_of_a_phone_call_says_it_was_answered() -> None:
+    phone = render(order("acknowledgement", context={**CONTEXT, "channel": "phone"}), SETTINGS)
+    web = render(order("acknowledgement", context={**CONTEXT, "channel": "web"}), SETTINGS)
+
+    said = text_of(phone)
+    assert "Suite à votre appel au sujet de « Export FEC impossible », nous avons ouvert" in said
+    assert "technicien qui vous a répondu" in said
+    assert "vous répondra" not in said and "nous nous engageons" not in said
+    assert "Un technicien vous répondra au plus tard le" in text_of(web)
+    assert phone["Auto-Submitted"] == "auto-replied"
+
+
+async def test_a_logged_call_is_acknowledged_as_answered(
+    system: Any, stack: LocalStack, http: httpx.AsyncClient
+) -> None:
+    sender = f"appel-{uuid.uuid4().hex[:8]}@dupont-sa.fr"
+    call = deposit_body(caller_phone="+33 1 23 45 67 89", subject="Appel : clôture annuelle")
+    call["requester"] = {"email": sender, "name": "Claire Martin"}
+    logged = await http.post(
+        "/api/v1/calls", json=call, headers=auth(system.tokens[Role.technician])
+    )
+    assert logged.status_code == 201, logged.text
+
+    mail = await stack.mail.wait_for(lambda m: sender in m.rcpt_tos, timeout=30)
+
+    text = text_of(mail.message())
+    assert "Suite à votre appel au sujet de « Appel : clôture annuelle »" in text
+    assert "vous répondra" not in text
+    assert mail.message()["Auto-Submitted"] == "auto-replied"
+
+
+async def test_one_automatic_answer_a_day_per_sender_and_dossier(
+    activities: DossierActivities, stack: LocalStack
+) -> None:
+    stack.mail.clear()
+    dossier, other = str(uuid.uuid4()), str(uuid.uuid4())
+    ack = order("acknowledgement", dossier_id=dossier, reference="D-2026-900201", thread=[])
+    reopened = order("reopened", dossier_id=dossier, reference="D-2026-900201", step=8)
+    elsewhere = order("reopened", dossier_id=other, reference="D-2026-900202", step=8)
+
+    first = await activities.send_mail(ack)
+    again = await activities.send_mail(ack)  # a retry of the same mail is not a second answer
+    held = await activities.send_mail(reopened)
+    sent = await activities.send_mail(elsewhere)
+
+    assert first == again
+    assert len(caught_with(stack, "Message-ID", first)) == 1
+    assert caught_with(stack, "Message-ID", held) == []  # an out-of-office ping-pong ends here
+    assert len(caught_with(stack, "Message-ID", sent)) == 1
+
+
+@pytest.mark.parametrize("template", sorted(CUSTOMER_TEMPLATES))
+def test_no_code_or_english_reaches_the_customer(template: str) -> None:
+    from tests.services.site.test_no_codes import leftovers
+
+    context = {**CONTEXT, "software_name": "Manao Compta"}
+    message = render(order(template, context=context), SETTINGS)
+
+    assert leftovers(f"<p>{escape(text_of(message))}</p>") == []
+    assert leftovers(f"<p>{escape(str(message['Subject']))}</p>") == []
+
+
+async def test_a_mail_names_the_software(activities: DossierActivities, stack: LocalStack) -> None:
+    mail = order("fix_released", reference="D-2026-900301", step=11)
+
+    sent = await activities.send_mail(mail)
+
+    [caught] = caught_with(stack, "Message-ID", sent)
+    text = text_of(caught.message())
+    assert "dans la version 5.2.1 de Manao Compta." in text
+    assert "manao-compta" not in text

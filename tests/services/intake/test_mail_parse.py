@@ -233,8 +233,9 @@ def test_nested_too_deep_and_too_many_parts() -> None:
     raw += b"\r\n--b39\r\nContent-Type: text/plain\r\n\r\nau fond\r\n"
     mail = parse(raw)
     assert mail.from_address == "a@dupont-sa.fr"
-    assert "parts nested deeper than 12 are not read" in mail.defects
-    assert mail.text == ""
+    assert "parts nested deeper than 12: only their text is kept" in mail.defects
+    assert mail.text == "au fond"  # the text it can reach is kept (issue 14)
+    assert mail.attachments == []
 
 
 def test_helpers() -> None:

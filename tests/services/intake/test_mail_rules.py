@@ -48,6 +48,36 @@ def test_auto_submitted_no_is_a_person() -> None:
     assert loop_marker(mail, "a@exemple-client.fr") is None
 
 
+@pytest.mark.parametrize(
+    ("sender", "name", "subject"),
+    [
+        ("ietf-request@ietf.org", "", "Votre abonnement"),
+        ("owner-compta@listes.exemple.fr", "", "Modération"),
+        ("compta-bounces@listes.exemple.fr", "", "Message en attente"),
+        ("MAILER-DAEMON@mx.exemple.fr", "", "Hello"),
+        ("postmaster@mx.exemple.fr", "", "Hello"),
+        ("robot@mx.exemple.fr", "Mail Delivery Subsystem", "Hello"),
+        ("robot@mx.exemple.fr", "", "Undelivered Mail Returned to Sender"),
+        ("robot@mx.exemple.fr", "", "Delivery Status Notification (Failure)"),
+        ("robot@mx.exemple.fr", "", "Non remis : Export FEC"),
+    ],
+)
+def test_list_and_daemon_senders_without_markers_get_nothing(
+    sender: str, name: str, subject: str
+) -> None:
+    mail = parse(build_mail(sender, subject, "Texte.", name=name))
+    assert loop_marker(mail, sender) == "daemon_sender"
+
+
+def test_people_are_not_taken_for_daemons() -> None:
+    for sender, subject in [
+        ("request@dupont-sa.fr", "Export FEC"),
+        ("claire.martin@dupont-sa.fr", "Mail non livré au client : que faire ?"),
+        ("requests-team@dupont-sa.fr", "Remise de fin d'année"),
+    ]:
+        assert loop_marker(parse(build_mail(sender, subject, "Texte.")), sender) is None
+
+
 def test_dedupe_key_is_the_message_id_else_a_hash_without_relay_headers() -> None:
     with_id = corpus("fr_encoded_words.eml")
     assert dedupe_key(parse(with_id), with_id) == "mid:<CAF1x7Zq@mail.dupont-sa.fr>"

@@ -568,7 +568,7 @@ async def test_autoresponder_ping_pong_makes_one_dossier_and_no_automatic_reply(
     )
     sent = await mails_to(stack, sender, wait=2.0)
     assert len(sent) == 1
-    assert sent[0].message()["Auto-Submitted"] == "auto-generated"
+    assert sent[0].message()["Auto-Submitted"] == "auto-replied"
     got = await http.get(f"/api/v1/dossiers/{d['id']}", headers=auth(tech))
     assert [e for e in got.json()["timeline"] if e["kind"] == "customer_message"] == []
 
@@ -629,6 +629,40 @@ async def test_rate_limit_quarantines_a_runaway_sender(system, pool) -> None:
         ("opened", None),
         ("quarantined", "rate_limited"),
     ]
+
+
+async def test_a_burst_with_one_subject_joins_the_first_dossier(system, pool) -> None:
+    ingestor = MailIngestor(pool, system.settings)
+    sender = unique("script")
+    outcomes = []
+    for subject in ("Sauvegarde échouée", "Sauvegarde échouée", "Autre sujet"):
+        raw = build_mail(sender, subject, "Disque plein.")
+        outcomes.append(await ingestor.ingest(Delivery(raw, "smtp", sender, (SUPPORT,))))
+    assert [o.status for o in outcomes] == ["opened", "joined", "opened"]
+    assert outcomes[1].dossier_id == outcomes[0].dossier_id
+    assert outcomes[2].dossier_id != outcomes[0].dossier_id
+
+
+async def test_an_unmarked_out_of_office_ping_pong_makes_one_dossier_and_one_acknowledgement(
+    system, pool, smtp_port, stack
+) -> None:
+    # no Auto-Submitted, no X-Autoreply, no threading: only the burst rule can stop it
+    sender = unique("absente")
+    for n in range(20):
+        text = f"Je suis absente jusqu'au 5 décembre (envoi {n})."
+        await send(smtp_port, build_mail(sender, "Absente du bureau", text), sender)
+
+    requests = await pool.fetch("SELECT id FROM intake.requests WHERE requester_email = $1", sender)
+    assert len(requests) == 1
+    outcomes = await pool.fetch(
+        "SELECT outcome, dossier_id FROM intake.mail_messages WHERE from_address = $1", sender
+    )
+    assert sorted(r["outcome"] for r in outcomes) == ["joined"] * 19 + ["opened"]
+    assert {r["dossier_id"] for r in outcomes} == {requests[0]["id"]}
+    await stack.mail.wait_for(lambda m: sender in m.rcpt_tos, timeout=30)
+    sent = await mails_to(stack, sender, wait=3.0)
+    assert len(sent) == 1
+    assert sent[0].message()["Auto-Submitted"] == "auto-replied"
 
 
 # --- failures: storage, a receiver killed mid-message --------------------------------------------

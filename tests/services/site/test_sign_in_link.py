@@ -24,7 +24,10 @@ async def test_a_customer_signs_in_with_a_link_sent_by_mail(system, stack: Local
             asked = await web.post("/connexion/lien", data={"csrf": token, "email": email})
             assert asked.status_code == 303
             page = await web.get("/connexion")
-            assert "un lien de connexion vient de lui être envoyé" in page.text
+            assert (
+                "Si cette adresse a un compte ou des dossiers, un lien vient de lui être envoyé."
+                in page.text
+            )
         caught = await stack.mail.wait_for(
             lambda m: "claire.martin@dupont-sa.fr" in m.rcpt_tos, timeout=10
         )

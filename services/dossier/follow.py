@@ -1,0 +1,116 @@
+"""Follow links (issue 14, decision 0019): which dossier a link opens, revoking a dossier's
+links, and mailing an address the links of its dossiers (the same answer for any address)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from email.message import EmailMessage
+from email.utils import format_datetime, make_msgid
+
+import asyncpg
+
+from assistance import follow, mail
+from assistance.settings import Settings
+
+PER_HOUR = 3  # link mails per address per hour
+
+
+def link(settings: Settings, dossier_id: uuid.UUID, email: str) -> str:
+    token = follow.sign(dossier_id, email, settings.mail_signing_key)
+    return f"{settings.public_url.rstrip('/')}/suivi/{token}"
+
+
+async def followed_dossier(
+    conn: asyncpg.Pool | asyncpg.Connection, token: str, settings: Settings
+) -> tuple[uuid.UUID, uuid.UUID | None] | None:
+    """The dossier (and its organisation) a valid link opens; None when the link is forged,
+    revoked, or its dossier closed longer ago than the reopen window."""
+    parsed = follow.parse(token)
+    if parsed is None:
+        return None
+    row = await conn.fetchrow(
+        """SELECT r.requester_email, r.organisation_id, d.closed_at, v.revoked_at
+           FROM intake.requests r
+           LEFT JOIN dossier.dossiers d ON d.id = r.id
+           LEFT JOIN dossier.follow_revocations v ON v.dossier_id = r.id
+           WHERE r.id = $1""",
+        parsed.dossier_id,
+    )
+    if row is None or not follow.signed_for(
+        parsed, row["requester_email"], settings.mail_signing_key
+    ):
+        return None
+    if row["revoked_at"] is not None and parsed.issued <= row["revoked_at"].timestamp() * 1000:
+        return None
+    window = timedelta(days=settings.reopen_window_days)
+    if row["closed_at"] is not None and row["closed_at"] + window < datetime.now(UTC):
+        return None
+    return parsed.dossier_id, row["organisation_id"]
+
+
+async def revoke(pool: asyncpg.Pool, dossier_id: uuid.UUID, by: uuid.UUID | None) -> datetime:
+    """Every link of the dossier issued until now stops working; later mails carry new ones."""
+    return await pool.fetchval(  # type: ignore[no-any-return]
+        """INSERT INTO dossier.follow_revocations (dossier_id, revoked_at, revoked_by)
+           VALUES ($1, now(), $2)
+           ON CONFLICT (dossier_id) DO UPDATE SET revoked_at = now(), revoked_by = $2
+           RETURNING revoked_at""",
+        dossier_id,
+        by,
+    )
+
+
+async def mail_links(pool: asyncpg.Pool, settings: Settings, email: str) -> None:
+    """Mail `email` a link to each of its dossiers still open or within the reopen window.
+
+    Nothing tells the caller whether the address has dossiers: it is mailed or not."""
+    email = email.strip().lower()
+    window = timedelta(days=settings.reopen_window_days)
+    async with pool.acquire() as conn, conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock(hashtext('follow:' || $1))", email)
+        recent = await conn.fetchval(
+            "SELECT count(*) FROM dossier.follow_link_mails WHERE email = $1 "
+            "AND sent_at > now() - interval '1 hour'",
+            email,
+        )
+        if recent >= PER_HOUR:
+            return
+        rows = await conn.fetch(
+            """SELECT r.id, r.reference, r.subject FROM intake.requests r
+               LEFT JOIN dossier.dossiers d ON d.id = r.id
+               WHERE lower(r.requester_email) = $1
+                 AND (d.closed_at IS NULL OR d.closed_at > now() - $2::interval)
+               ORDER BY r.received_at DESC LIMIT 20""",
+            email,
+            window,
+        )
+        if not rows:
+            return
+        await conn.execute("INSERT INTO dossier.follow_link_mails (email) VALUES ($1)", email)
+    lines = [
+        f"- {r['reference']} « {r['subject']} » :\n  {link(settings, r['id'], email)}" for r in rows
+    ]
+    await mail.send(
+        _message(settings, email, "\n".join(lines)), settings.smtp_host, settings.smtp_port
+    )
+
+
+def _message(settings: Settings, email: str, links: str) -> EmailMessage:
+    msg = EmailMessage()
+    msg["From"] = f"Assistance Manao <{settings.mail_from}>"
+    msg["To"] = email
+    msg["Subject"] = "Vos liens de suivi de dossier — assistance Manao"
+    msg["Message-ID"] = make_msgid(domain=settings.mail_domain)
+    msg["Date"] = format_datetime(datetime.now(UTC))
+    msg["Auto-Submitted"] = "auto-generated"
+    msg["Content-Language"] = "fr"
+    msg.set_content(
+        "Bonjour,\n\n"
+        "Voici le lien de suivi de chacun de vos dossiers : il ouvre le dossier sans compte, "
+        "pour vous seul ; ne le transférez pas.\n\n"
+        f"{links}\n\n"
+        "Si vous n'avez rien demandé, ignorez ce message.\n\n"
+        "L'équipe Assistance Manao\n"
+    )
+    return msg

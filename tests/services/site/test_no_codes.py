@@ -1,0 +1,185 @@
+"""No code or English leftover reaches a person (issue 14): every page of every role, over
+dossiers of the four kinds handed to their services, reads in French, with no internal code
+(snake_case states, software codes, English state words)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from html import unescape
+from typing import Any
+
+import httpx
+
+from assistance.directory import Role
+from tests.helpers import auth, eventually
+from tests.services.site.support import EMAIL_OF, csrf_of, opened_dossier
+
+SNAKE = re.compile(r"\b[a-z]+(?:_[a-z]+)+\b")
+SOFTWARE_CODE = re.compile(r"\bmanao-(?:compta|paie)\b")
+ENGLISH = re.compile(
+    r"\b(recorded|reported|reviewed|handed|training|customer|waiting|pending|accepted|rejected"
+    r"|shipped|merged|released|booked|held|missed|cancelled|duplicate|claimed|linked|diagnosed"
+    r"|reproduced|resolved|closed|Not found|String should|There was an error)\b"
+)
+HIDDEN = re.compile(r"<(script|style|select|textarea)\b.*?</\1>", re.S | re.I)
+TAG = re.compile(r"<[^>]+>")
+
+
+def visible_text(html: str) -> str:
+    """What a reader sees: the text between tags (not attributes, scripts or option lists)."""
+    return unescape(TAG.sub(" ", HIDDEN.sub(" ", html)))
+
+
+def leftovers(html: str) -> list[str]:
+    text = visible_text(html)
+    return sorted(
+        {m.group(0) for pattern in (SNAKE, SOFTWARE_CODE, ENGLISH) for m in pattern.finditer(text)}
+    )
+
+
+def test_the_scanner_finds_what_it_looks_for() -> None:
+    html = (
+        "<p>En attente de training</p><dd>handed_over</dd><span>manao-compta</span>"
+        '<a href="/x_y" title="bug_fix">Demande d\'évolution : reviewed.</a>'
+        "<script>var in_progress = 1;</script>"
+    )
+    assert leftovers(html) == ["handed_over", "manao-compta", "reviewed", "training"]
+    assert leftovers("<p>Manao Compta — Demande transmise au chef de produit.</p>") == []
+
+
+@asynccontextmanager
+async def _as(system: Any, role: Role | None) -> AsyncIterator[httpx.AsyncClient]:
+    headers = {"Accept": "text/html"}
+    async with httpx.AsyncClient(base_url=system.base_url, timeout=60, headers=headers) as web:
+        if role is not None:
+            token = csrf_of((await web.get("/connexion")).text)
+            r = await web.post(
+                "/connexion",
+                data={"csrf": token, "email": EMAIL_OF[role], "token": system.tokens[role]},
+            )
+            assert r.status_code == 303, r.text
+        yield web
+
+
+async def _handed_over(http: httpx.AsyncClient, system: Any, kind: str, subject: str) -> dict:
+    dossier = await opened_dossier(http, system, subject=subject)
+    tech = auth(system.tokens[Role.technician])
+    base = f"/api/v1/dossiers/{dossier['id']}"
+    assert (await http.post(f"{base}/take", headers=tech)).status_code == 200
+    diagnosis = {"kind": kind, "context": "Cabinet de 40 personnes", "need": subject}
+    r = await http.post(f"{base}/diagnosis", headers=tech, json={**diagnosis, "version": "5.2"})
+    assert r.status_code == 200, r.text
+    if kind == "bug":
+        r = await http.post(f"{base}/workaround", headers=tech, json={"text": "Passer par Excel."})
+        assert r.status_code == 200, r.text
+    if kind == "usage":
+        r = await http.post(f"{base}/responses", headers=tech, json={"text": "Menu Outils."})
+        assert r.status_code in (200, 201), r.text
+        return dossier
+
+    async def handed() -> dict | None:
+        got = (await http.get(base, headers=tech)).json()
+        return got if any(e["kind"] == "handed_over" for e in got["timeline"]) else None
+
+    return await eventually(handed, timeout=20)
+
+
+async def test_every_page_of_every_role_is_free_of_codes(
+    system: Any, http: httpx.AsyncClient
+) -> None:
+    await http.put(
+        "/api/v1/training/trainers/me",
+        headers=auth(system.tokens[Role.trainer]),
+        json={"softwares": ["manao-compta", "manao-paie"], "active": True},
+    )
+    dossiers = [
+        await _handed_over(http, system, "usage", "Paramétrer les droits d'accès"),
+        await _handed_over(http, system, "advanced_usage", "Former l'équipe aux clôtures"),
+        await _handed_over(http, system, "bug", "Le rapprochement plante au lancement"),
+        await _handed_over(http, system, "evolution", "Exporter les écritures en format Excel"),
+    ]
+    developer = auth(system.tokens[Role.developer])
+    bugs = (await http.get("/api/v1/bugs", headers=developer)).json()["items"]
+    product = auth(system.tokens[Role.product_manager])
+    evolutions = (await http.get("/api/v1/evolutions", headers=product)).json()["items"]
+    pages: dict[Role | None, list[str]] = {
+        None: ["/", "/deposer", "/documentation", "/annonces", "/connexion", "/nulle-part"],
+        Role.customer: ["/espace", *(f"/espace/dossiers/{d['id']}" for d in dossiers)],
+        Role.technician: [
+            "/bureau/file",
+            *(f"/bureau/dossiers/{d['id']}" for d in dossiers),
+            "/bureau/recherche?q=rapprochement",
+            "/bureau/appel",
+            "/bureau/tableau-de-bord",
+        ],
+        Role.trainer: ["/bureau/formation"],
+        Role.developer: ["/bureau/bugs", *(f"/bureau/bugs/{b['id']}" for b in bugs[:3])],
+        Role.product_manager: [
+            "/bureau/evolutions",
+            *(f"/bureau/evolutions/{e['id']}" for e in evolutions[:3]),
+        ],
+        Role.admin: ["/bureau/operations"],
+    }
+    found: dict[str, list[str]] = {}
+    for role, paths in pages.items():
+        async with _as(system, role) as web:
+            for path in paths:
+                r = await web.get(path)
+                expected = 404 if path == "/nulle-part" else 200
+                assert r.status_code == expected, (role, path, r.status_code)
+                assert r.headers["content-type"].startswith("text/html"), (role, path)
+                if bad := leftovers(r.text):
+                    found[f"{role.value if role else 'public'} {path}"] = bad
+    assert found == {}
+
+
+async def test_an_unknown_url_is_a_french_page_and_the_api_keeps_json(system: Any) -> None:
+    async with _as(system, None) as web:
+        page = await web.get("/nulle-part")
+        api = await web.get("/api/v1/nulle-part")
+
+    assert page.status_code == 404
+    assert "<h1>Page introuvable</h1>" in page.text
+    assert "Cette page n'existe pas." in unescape(page.text)
+    assert page.headers["x-content-type-options"] == "nosniff"
+    assert api.status_code == 404
+    assert api.json()["error"]["code"] == "not_found"
+
+
+async def test_every_public_page_has_its_own_title(system: Any) -> None:
+    paths = ["/", "/deposer", "/documentation", "/annonces", "/connexion", "/nulle-part"]
+    titles = {}
+    async with _as(system, None) as web:
+        for path in paths:
+            found = re.search(r"<title>(.*?)</title>", (await web.get(path)).text, re.S)
+            assert found, path
+            titles[path] = unescape(found.group(1)).strip()
+
+    assert titles == {
+        "/": "Centre de service Manao",
+        "/deposer": "Déposer une demande · Centre de service Manao",
+        "/documentation": "Documentation · Centre de service Manao",
+        "/annonces": "Nouveautés · Centre de service Manao",
+        "/connexion": "Se connecter · Centre de service Manao",
+        "/nulle-part": "Page introuvable · Centre de service Manao",
+    }
+
+
+async def test_a_refused_form_names_its_field_in_words(
+    system: Any, http: httpx.AsyncClient
+) -> None:
+    dossier = await opened_dossier(http, system, subject="Clôture sans résolution")
+    tech = auth(system.tokens[Role.technician])
+    assert (await http.post(f"/api/v1/dossiers/{dossier['id']}/take", headers=tech)).is_success
+    path = f"/bureau/dossiers/{dossier['id']}"
+    async with _as(system, Role.technician) as web:
+        csrf = csrf_of((await web.get(path)).text)
+        r = await web.post(f"{path}/clore", data={"csrf": csrf, "resolution": "   "})
+        assert r.status_code == 303
+        shown = await web.get(path)
+
+    flashes = re.findall(r'<div class="flash[^"]*"[^>]*>(.*?)</div>', unescape(shown.text), re.S)
+    assert flashes == ["Résolution : Ce champ ne peut pas être vide."]
+    assert leftovers(shown.text) == []
