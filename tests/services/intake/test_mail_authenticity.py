@@ -56,7 +56,8 @@ async def test_a_dmarc_failure_on_a_clients_domain_is_quarantined(system, pool) 
     )
 
     async def outcome(sender: str, headers: dict[str, str]) -> tuple[str, str | None]:
-        raw = build_mail(sender, "Virement urgent", "Changez notre RIB.", headers=headers)
+        subject = f"Virement urgent {unique('n')}"  # never a thread of an earlier one
+        raw = build_mail(sender, subject, "Changez notre RIB.", headers=headers)
         got = await ingestor.ingest(Delivery(raw, "smtp", sender, (SUPPORT,)))
         return got.status, got.reason
 
