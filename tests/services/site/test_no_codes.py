@@ -23,7 +23,11 @@ ENGLISH = re.compile(
     r"|shipped|merged|released|booked|held|missed|cancelled|duplicate|claimed|linked|diagnosed"
     r"|reproduced|resolved|closed|Not found|String should|There was an error)\b"
 )
-HIDDEN = re.compile(r"<(script|style|select|textarea)\b.*?</\1>", re.S | re.I)
+# not read as French: scripts, styles, form values, and the technical detail an administrator
+# needs to repair stuck work, marked as such (`<code lang="en">`, under « Détail technique »)
+HIDDEN = re.compile(
+    r"<(script|style|select|textarea)\b.*?</\1>|<code lang=\"en\"[^>]*>.*?</code>", re.S | re.I
+)
 TAG = re.compile(r"<[^>]+>")
 
 
