@@ -144,7 +144,8 @@ class SiteRoute(APIRoute):
             request.state.session = session
             await refresh_software_names(request)
             try:
-                await store.resolve(request.app.state.pool, session)
+                if session.sid is not None:  # an anonymous visit reads no session
+                    await store.resolve(request.app.state.pool, session)
             except (OSError, asyncpg.PostgresError, TimeoutError):  # R13: pages still answer
                 log.warning("sessions unreadable: %s served signed out", request.url.path)
                 session.user = session.token = None
