@@ -48,7 +48,7 @@ async def test_rows_of_a_dossier_go_in_order_and_a_failing_row_is_parked(
     async def bad(payload: dict[str, Any]) -> None:
         raise ValueError("address parts cannot contain CR or LF")
 
-    async def flaky_target(payload: dict[str, Any]) -> None:
+    async def unreachable_target(payload: dict[str, Any]) -> None:
         if down["left"]:
             down["left"] -= 1
             raise ConnectionRefusedError(111, "connection refused")
@@ -58,7 +58,7 @@ async def test_rows_of_a_dossier_go_in_order_and_a_failing_row_is_parked(
         pool,
         Bus("nats://127.0.0.1:1", policy=FAST),
         ["t"],
-        senders={"ok_mail": ok, "bad_mail": bad, "down_mail": flaky_target},
+        senders={"ok_mail": ok, "bad_mail": bad, "down_mail": unreachable_target},
     )
     try:
         async with pool.acquire() as conn, conn.transaction():
