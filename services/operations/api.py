@@ -1,8 +1,9 @@
 """The « travail bloqué » API, for administrators (docs/decisions/0013, issue 11 item 6):
-parked items, outbox rows failing, activities retrying, failed workflows, consumer lag; and
-the two actions on a parked item, retry after repair and discard. Both writes are idempotent
-in effect (a second call answers the item as the first left it) and accept
-`Idempotency-Key` like every write."""
+parked items, outbox rows failing, activities retrying, failed workflows, consumer lag; the
+two actions on a parked item, retry after repair and discard, and the same two on a stopped
+workflow (services/operations/stopped.py). The writes are idempotent in effect (a second call
+answers the item as the first left it; a second retry of a workflow finds it running again:
+409) and accept `Idempotency-Key` like every write."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import uuid
 from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi import APIRouter, Header, Path, Query, Request, Response
 from pydantic import BaseModel
 
 from assistance import audit, directory
@@ -22,8 +23,8 @@ from assistance.directory import Principal
 from assistance.errors import Conflict, NotFound, Unavailable
 from assistance.text import Line
 from assistance.web import Admin, PoolDep, client_of, refusals
-from services.operations import personal_data, stuck
-from services.operations.models import ParkedOut, StuckOut
+from services.operations import personal_data, stopped, stuck
+from services.operations.models import ParkedOut, StuckOut, WorkflowActionOut
 
 if TYPE_CHECKING:
     from assistance.runtime import Runtime
@@ -64,7 +65,7 @@ async def stuck_work(
     """`counts` is what a monitor reads (`counts.parked` > 0: someone must look)."""
     rt = _runtime(request)
     after = rt.settings.stuck_activity_attempts
-    workflows = await stuck.failed_workflows(rt.temporal)
+    workflows = await stuck.failed_workflows(rt.temporal, rt.pool)
     lag = await stuck.consumer_lag(rt.bus)
     counts = await stuck.counts(rt.pool, after)
     counts["workflows_failed"] = len(workflows or [])
@@ -119,6 +120,99 @@ async def discard(
     request: Request, parked_id: int, who: Admin, key: IdempotencyKey = None
 ) -> dict[str, Any]:
     return await _act(request, who, parked_id, "discard")
+
+
+# --- stopped workflows ------------------------------------------------------------------------
+
+WorkflowId = Annotated[
+    str,
+    Path(
+        min_length=1,
+        max_length=200,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._:@+-]*$",
+        description="Identifiant du workflow (pour un suivi de dossier : l'id du dossier)",
+    ),
+]
+WORKFLOW_RETRY_REFUSALS = refusals(
+    {
+        404: "Suivi introuvable",
+        409: "Le suivi n'est pas arrêté (il tourne, ou s'est terminé normalement), a déjà été "
+        "marqué comme traité, ou n'a jamais avancé",
+        422: "Identifiant invalide",
+        503: "Temporal est indisponible",
+    },
+    forbidden="Réservé aux administrateurs",
+)
+WORKFLOW_DISCARD_REFUSALS = refusals(
+    {
+        404: "Suivi introuvable",
+        409: "Le suivi n'est pas arrêté, ou a déjà été relancé",
+        422: "Identifiant invalide",
+        503: "Temporal est indisponible",
+    },
+    forbidden="Réservé aux administrateurs",
+)
+NOT_STOPPED = {
+    "retry": "Ce suivi n'est pas arrêté : rien à relancer.",
+    "discard": "Ce suivi n'est pas arrêté : rien à marquer comme traité.",
+}
+ALREADY_HANDLED = {
+    "retry": "Ce suivi a déjà été marqué comme traité : il n'est plus en attente.",
+    "discard": "Ce suivi a déjà été relancé : il n'est plus en attente.",
+}
+
+
+async def _act_on_workflow(
+    request: Request, who: Principal, workflow_id: str, action: Literal["retry", "discard"]
+) -> dict[str, Any]:
+    rt = _runtime(request)
+    act = stopped.retry if action == "retry" else stopped.discard
+    try:
+        return await act(rt.pool, rt.temporal, workflow_id, who.name)
+    except stopped.NotFound:
+        raise NotFound("workflow_not_found", "Suivi introuvable.") from None
+    except stopped.NotStopped:
+        raise Conflict("workflow_not_stopped", NOT_STOPPED[action]) from None
+    except stopped.AlreadyHandled:
+        raise Conflict("workflow_already_handled", ALREADY_HANDLED[action]) from None
+    except stopped.NeverRan:
+        raise Conflict(
+            "workflow_never_ran",
+            "Ce suivi s'est arrêté avant sa première étape : il ne peut pas être relancé.",
+        ) from None
+    except stopped.Unreachable:
+        raise Unavailable("unavailable", "Temporal est indisponible, réessayez.") from None
+
+
+@router.post(
+    "/workflows/{workflow_id}/retry",
+    response_model=WorkflowActionOut,
+    responses=WORKFLOW_RETRY_REFUSALS,
+    summary="Relancer un suivi arrêté, une fois la cause réparée",
+)
+async def retry_workflow(
+    request: Request, workflow_id: WorkflowId, who: Admin, key: IdempotencyKey = None
+) -> dict[str, Any]:
+    """The last run (failed, terminated or timed out) is reset to its last completed workflow
+    task: a new run replays it with the current code and goes on. Once per run: a second call
+    finds the workflow running and answers 409 (`workflow_not_stopped`); the same
+    `Idempotency-Key` replays the first answer. Recorded in the dossier's history."""
+    return await _act_on_workflow(request, who, workflow_id, "retry")
+
+
+@router.post(
+    "/workflows/{workflow_id}/discard",
+    response_model=WorkflowActionOut,
+    responses=WORKFLOW_DISCARD_REFUSALS,
+    summary="Marquer un suivi arrêté comme traité",
+)
+async def discard_workflow(
+    request: Request, workflow_id: WorkflowId, who: Admin, key: IdempotencyKey = None
+) -> dict[str, Any]:
+    """The stopped last run is acknowledged (repaired by hand, or nothing left to do): it
+    leaves the list and the workflow stays stopped. A second call answers the same.
+    Recorded in the dossier's history."""
+    return await _act_on_workflow(request, who, workflow_id, "discard")
 
 
 # --- access (issue 13) ---------------------------------------------------------------------------

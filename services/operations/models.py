@@ -47,6 +47,7 @@ class ActivityRetryingOut(BaseModel):
 
 class WorkflowFailedOut(BaseModel):
     workflow_id: str
+    run_id: str
     dossier_id: uuid.UUID | None
     label: str
     status: str
@@ -78,3 +79,18 @@ class StuckOut(BaseModel):
     workflows_failed: list[WorkflowFailedOut]
     consumers: list[ConsumerLagOut]
     unavailable: list[str]
+
+
+class WorkflowActionOut(BaseModel):
+    """What an administrator did about a stopped run: `retried` (reset; `new_run_id` is the run
+    that goes on) or `discarded` (acknowledged)."""
+
+    workflow_id: str
+    run_id: str
+    dossier_id: uuid.UUID | None
+    label: str
+    status: str
+    state: str
+    new_run_id: str | None
+    acted_by: str
+    acted_at: datetime

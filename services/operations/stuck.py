@@ -1,6 +1,7 @@
 """Stuck work, read cheaply from where it is recorded, and the two actions on a parked item:
 retry (after repair) and discard. Both are idempotent in effect and recorded in the
-dossier's history when the item concerns a dossier (docs/decisions/0013)."""
+dossier's history when the item concerns a dossier (docs/decisions/0013). The same two actions
+on a stopped workflow are in `stopped.py`."""
 
 from __future__ import annotations
 
@@ -17,12 +18,15 @@ from temporalio.client import Client
 from assistance import outbox
 from assistance.bus import STREAMS, Bus
 from assistance.events import Event
+from services.operations import stopped
 from services.operations.labels import consumer_label, label
 
 log = logging.getLogger(__name__)
 
 SOURCE = "operations"  # its outbox rows: admin mails, dossier history entries
 LIMIT = 200
+SCANNED_WORKFLOWS = 200  # stopped runs read from Temporal's visibility, at most
+SHOWN_WORKFLOWS = 50  # of which, not acted on yet, shown
 FAILED_WORKFLOWS = (
     'ExecutionStatus="Failed" OR ExecutionStatus="TimedOut" OR ExecutionStatus="Terminated"'
 )
@@ -134,33 +138,39 @@ async def activities_retrying(
     ]
 
 
-async def failed_workflows(temporal: Client | None) -> list[dict[str, Any]] | None:
-    """Workflows that ended badly (visibility query, one page); None if Temporal is away."""
+async def failed_workflows(
+    temporal: Client | None, conn: asyncpg.Pool | asyncpg.Connection
+) -> list[dict[str, Any]] | None:
+    """Workflows whose last run ended badly and that nobody retried or discarded yet (one
+    visibility query, then the current run of each: a run a reset replaced is not listed);
+    None if Temporal is away."""
     if temporal is None:
         return None
-    found: list[dict[str, Any]] = []
+    runs: list[Any] = []
     try:
         async with asyncio.timeout(5):
             async for wf in temporal.list_workflows(
-                FAILED_WORKFLOWS, limit=50, rpc_timeout=timedelta(seconds=3)
+                FAILED_WORKFLOWS, limit=SCANNED_WORKFLOWS, rpc_timeout=timedelta(seconds=3)
             ):
-                found.append(
-                    {
-                        "workflow_id": wf.id,
-                        "dossier_id": _uuid(wf.id),
-                        "label": "Suivi de dossier arrêté"
-                        if wf.workflow_type == "DossierWorkflow"
-                        else "Traitement planifié arrêté",
-                        "status": {3: "échoué", 5: "arrêté", 7: "expiré"}.get(
-                            int(wf.status or 0), "arrêté"
-                        ),
-                        "closed_at": wf.close_time,
-                    }
-                )
+                runs.append(wf)
+            handled = await stopped.acted_on(conn, [(wf.id, wf.run_id) for wf in runs])
+            runs = [wf for wf in runs if (wf.id, wf.run_id) not in handled][:SHOWN_WORKFLOWS]
+            current = await stopped.latest_runs(temporal, [wf.id for wf in runs])
     except Exception as exc:  # noqa: BLE001 - the view shows what it could read
         log.info("failed workflows not listed: %r", exc)
         return None
-    return found
+    return [
+        {
+            "workflow_id": wf.id,
+            "run_id": wf.run_id,
+            "dossier_id": _uuid(wf.id),
+            "label": stopped.label(wf.workflow_type),
+            "status": stopped.status_word(wf.status),
+            "closed_at": wf.close_time,
+        }
+        for wf in runs
+        if current.get(wf.id) == wf.run_id
+    ]
 
 
 async def consumer_lag(bus: Bus) -> list[dict[str, Any]] | None:
