@@ -1,10 +1,13 @@
 """« Travail bloqué » in the back office, for administrators (docs/decisions/0013): what the
-operations API lists, with retry and discard on each parked item."""
+operations API lists, with retry and discard on each parked item, and restart or « marquer
+comme traité » on each stopped follow-up (workflow)."""
 
 from __future__ import annotations
 
+import re
 import secrets
 from typing import Annotated
+from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
@@ -28,6 +31,8 @@ router = APIRouter(route_class=SiteRoute, include_in_schema=False)
 
 AdminUser = Annotated[User, Depends(signed_in("admin"))]
 ACTIONS = {"relancer": "retry", "abandonner": "discard"}
+WORKFLOW_ACTIONS = {"relancer": "retry", "traite": "discard"}
+WORKFLOW_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@+-]{0,199}$")  # as the API takes it
 
 
 @router.get("/bureau/operations")
@@ -67,5 +72,34 @@ async def act(request: Request, parked_id: int, action: str, user: AdminUser) ->
         _("Sent again: it is no longer in the list.")
         if chosen == "retry"
         else _("Discarded: it is no longer in the list."),
+    )
+    return redirect("/bureau/operations")
+
+
+@router.post("/bureau/operations/suivis/{workflow_id}/{action}")
+async def act_on_workflow(
+    request: Request, workflow_id: str, action: str, user: AdminUser
+) -> Response:
+    _ = gettext_of(request)
+    chosen = WORKFLOW_ACTIONS.get(action)
+    if chosen is None or not WORKFLOW_ID.match(workflow_id):
+        raise PageError(404, _("Page not found."))
+    await read_form(request)  # checks the form token
+    session = session_of(request)
+    try:
+        await backend(request).post(
+            f"/api/v1/operations/workflows/{quote(workflow_id, safe='')}/{chosen}",
+            headers={"Idempotency-Key": f"site-wf-{chosen}-{secrets.token_hex(8)}"},
+        )
+    except ApiError as exc:
+        if exc.status not in (404, 409, 503):
+            raise
+        session.flash("error", exc.message)
+        return redirect("/bureau/operations")
+    session.flash(
+        "success",
+        _("Restarted: the follow-up goes on from where it stopped.")
+        if chosen == "retry"
+        else _("Marked as handled: it is no longer in the list."),
     )
     return redirect("/bureau/operations")
