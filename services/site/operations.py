@@ -3,7 +3,6 @@ operations API lists, with retry and discard on each parked item."""
 
 from __future__ import annotations
 
-import secrets
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
@@ -16,11 +15,14 @@ from services.site.web import (
     User,
     backend,
     gettext_of,
+    new_submission,
+    once,
     page,
     read_form,
     redirect,
     session_of,
     signed_in,
+    submission_of,
     tr,
 )
 
@@ -50,12 +52,12 @@ async def act(request: Request, parked_id: int, action: str, user: AdminUser) ->
     chosen = ACTIONS.get(action)
     if chosen is None:
         raise PageError(404, _("Page not found."))
-    await read_form(request)  # checks the form token
+    form = await read_form(request)
     session = session_of(request)
     try:
         await backend(request).post(
             f"/api/v1/operations/stuck/{parked_id}/{chosen}",
-            headers={"Idempotency-Key": f"site-{parked_id}-{chosen}-{secrets.token_hex(4)}"},
+            headers=once(submission_of(form) or new_submission()),
         )
     except ApiError as exc:
         if exc.status not in (404, 409, 503):
