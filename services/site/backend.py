@@ -6,6 +6,7 @@ app); with `SITE_API_URL` set they go over HTTP to that address.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -27,6 +28,21 @@ class ApiError(Exception):
 
 
 UNAVAILABLE = "Le service est momentanément indisponible ; réessayez dans un instant."
+IDEMPOTENCY_KEY = "Idempotency-Key"  # the API's header (assistance/idempotency.py)
+
+
+@dataclass(frozen=True)
+class Answer:
+    """An API's successful answer: its status and its body."""
+
+    status: int
+    body: Any
+
+    @property
+    def pending(self) -> bool:
+        """202: the dossier's workflow has not answered the command yet (docs/decisions/0012);
+        it is not shown as done."""
+        return self.status == 202
 
 
 class Backend:
@@ -53,7 +69,7 @@ class Backend:
         params: dict[str, Any] | None = None,
         json: Any = None,
         headers: dict[str, str] | None = None,
-    ) -> Any:
+    ) -> Answer:
         clean = {k: v for k, v in (params or {}).items() if v not in (None, "")}
         try:
             async with self._client() as client:
@@ -62,18 +78,21 @@ class Backend:
                 )
         except httpx.HTTPError:
             raise ApiError(503, "unavailable", UNAVAILABLE) from None
-        if response.is_success:
-            if response.status_code == 204 or not response.content:
-                return None
-            if "json" in response.headers.get("content-type", ""):
-                return response.json()
-            return response.text
-        raise _worded(_error(response), self.request)
+        if not response.is_success:
+            raise _worded(_error(response), self.request)
+        body: Any = None
+        if response.status_code != 204 and response.content:
+            json_body = "json" in response.headers.get("content-type", "")
+            body = response.json() if json_body else response.text
+        return Answer(response.status_code, body)
 
     async def get(self, path: str, **params: Any) -> Any:
-        return await self.call("GET", path, params=params)
+        return (await self.call("GET", path, params=params)).body
 
-    async def post(self, path: str, json: Any = None, headers: dict[str, str] | None = None) -> Any:
+    async def post(
+        self, path: str, json: Any = None, headers: dict[str, str] | None = None
+    ) -> Answer:
+        """A write; its answer says whether it is applied (`pending` for a 202)."""
         return await self.call("POST", path, json=json if json is not None else {}, headers=headers)
 
 

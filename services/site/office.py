@@ -4,7 +4,6 @@ action (R2, R5–R10), search across open and archived dossiers (R10), phone cal
 from __future__ import annotations
 
 import math
-import secrets
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -27,12 +26,17 @@ from services.site.web import (
     TechnicianUser,
     backend,
     field,
+    flash_outcome,
     gettext_of,
+    new_submission,
+    once,
     page,
     read_form,
     redirect,
+    refused,
     session_of,
     softwares,
+    submission_of,
     tr,
 )
 
@@ -135,6 +139,7 @@ async def act(
         raise PageError(404, _("Page not found."))
     form = await read_form(request)
     session = session_of(request)
+    submission = submission_of(form)
     back = f"/bureau/dossiers/{dossier_id}"
     uploads = []
     if action == "repondre":
@@ -144,8 +149,8 @@ async def act(
             session.flash("error", exc.message)
             return redirect(back + chosen.anchor)
     try:
-        await backend(request).post(
-            f"/api/v1/dossiers/{dossier_id}/{chosen.path}", chosen.body(form)
+        answer = await backend(request).post(
+            f"/api/v1/dossiers/{dossier_id}/{chosen.path}", chosen.body(form), once(submission)
         )
     except ApiError as exc:
         if exc.status not in (409, 422, 503):
@@ -154,9 +159,14 @@ async def act(
         return redirect(back + chosen.anchor)
     if uploads:
         await repo.add_attachments(
-            request.app.state.pool, dossier_id, uploads, uuid.UUID(user.id), user.name
+            request.app.state.pool,
+            dossier_id,
+            uploads,
+            uuid.UUID(user.id),
+            user.name,
+            submission,
         )
-    session.flash("success", _(chosen.done))
+    flash_outcome(request, answer, _(chosen.done))
     return redirect(back)
 
 
@@ -199,7 +209,6 @@ async def call_form(request: Request, user: TechnicianUser) -> Response:
         softwares=await softwares(request),
         values={},
         errors={},
-        key=secrets.token_urlsafe(18),
     )
 
 
@@ -210,7 +219,7 @@ async def log_call(request: Request, user: TechnicianUser) -> Response:
     form = await read_form(request)
     names = ("name", "email", "phone", "software", "subject", "description")
     values = {k: field(form, k) for k in names}
-    key = field(form, "key") or secrets.token_urlsafe(18)
+    key = submission_of(form) or submission_of(form, "key") or new_submission()
     errors = {k: _("This field is required.") for k in names if not values[k]}
     if not errors:
         body = {
@@ -221,12 +230,12 @@ async def log_call(request: Request, user: TechnicianUser) -> Response:
             "description": values["description"],
         }
         try:
-            answer = await backend(request).post(
-                "/api/v1/calls", body, headers={"Idempotency-Key": key[:200]}
-            )
+            answer = await backend(request).post("/api/v1/calls", body, once(key))
         except ApiError as exc:
             if exc.status not in (409, 422, 503):
                 raise
+            if refused(exc):
+                key = ""
             mapping = {
                 "requester.email": "email",
                 "requester.name": "name",
@@ -235,7 +244,7 @@ async def log_call(request: Request, user: TechnicianUser) -> Response:
             errors[mapping.get(exc.field or "", exc.field or "form")] = exc.message
         else:
             session_of(request).flash(
-                "success", _("Call logged: dossier %(ref)s.") % {"ref": answer["reference"]}
+                "success", _("Call logged: dossier %(ref)s.") % {"ref": answer.body["reference"]}
             )
             return redirect("/bureau/file")
     return page(
@@ -246,5 +255,5 @@ async def log_call(request: Request, user: TechnicianUser) -> Response:
         softwares=await softwares(request),
         values=values,
         errors=errors,
-        key=key,
+        submission=key,
     )

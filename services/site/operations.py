@@ -5,7 +5,6 @@ comme traité » on each stopped follow-up (workflow)."""
 from __future__ import annotations
 
 import re
-import secrets
 from typing import Annotated
 from urllib.parse import quote
 
@@ -19,11 +18,14 @@ from services.site.web import (
     User,
     backend,
     gettext_of,
+    new_submission,
+    once,
     page,
     read_form,
     redirect,
     session_of,
     signed_in,
+    submission_of,
     tr,
 )
 
@@ -55,12 +57,12 @@ async def act(request: Request, parked_id: int, action: str, user: AdminUser) ->
     chosen = ACTIONS.get(action)
     if chosen is None:
         raise PageError(404, _("Page not found."))
-    await read_form(request)  # checks the form token
+    form = await read_form(request)
     session = session_of(request)
     try:
         await backend(request).post(
             f"/api/v1/operations/stuck/{parked_id}/{chosen}",
-            headers={"Idempotency-Key": f"site-{parked_id}-{chosen}-{secrets.token_hex(4)}"},
+            headers=once(submission_of(form) or new_submission()),
         )
     except ApiError as exc:
         if exc.status not in (404, 409, 503):
@@ -84,12 +86,12 @@ async def act_on_workflow(
     chosen = WORKFLOW_ACTIONS.get(action)
     if chosen is None or not WORKFLOW_ID.match(workflow_id):
         raise PageError(404, _("Page not found."))
-    await read_form(request)  # checks the form token
+    form = await read_form(request)
     session = session_of(request)
     try:
         await backend(request).post(
             f"/api/v1/operations/workflows/{quote(workflow_id, safe='')}/{chosen}",
-            headers={"Idempotency-Key": f"site-wf-{chosen}-{secrets.token_hex(8)}"},
+            headers=once(submission_of(form) or new_submission()),
         )
     except ApiError as exc:
         if exc.status not in (404, 409, 503):

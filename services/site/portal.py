@@ -11,6 +11,7 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
+from starlette.datastructures import FormData
 
 from assistance.text import CONTROL_MESSAGE, is_clean_text
 from services.site import i18n, repo
@@ -23,11 +24,14 @@ from services.site.web import (
     SiteRoute,
     backend,
     field,
+    flash_outcome,
     gettext_of,
+    once,
     page,
     read_form,
     redirect,
     session_of,
+    submission_of,
     tr,
 )
 
@@ -83,18 +87,25 @@ async def my_dossier(request: Request, dossier_id: uuid.UUID, user: CustomerUser
 
 
 async def _command(
-    request: Request, dossier_id: uuid.UUID, path: str, body: dict[str, Any], done: str
+    request: Request,
+    dossier_id: uuid.UUID,
+    form: FormData,
+    path: str,
+    body: dict[str, Any],
+    done: str,
 ) -> Response:
     """Send a lifecycle command; its refusal (409) is shown on the dossier page."""
     session = session_of(request)
     try:
-        await backend(request).post(f"/api/v1/dossiers/{dossier_id}/{path}", body)
+        answer = await backend(request).post(
+            f"/api/v1/dossiers/{dossier_id}/{path}", body, once(submission_of(form))
+        )
     except ApiError as exc:
         if exc.status not in (409, 422, 503):
             raise
         session.flash("error", exc.message)
     else:
-        session.flash("success", done)
+        flash_outcome(request, answer, done)
     return redirect(f"/espace/dossiers/{dossier_id}")
 
 
@@ -112,8 +123,11 @@ async def reply(request: Request, dossier_id: uuid.UUID, user: CustomerUser) -> 
     if not text:
         session.flash("error", _("Write your message."))
         return redirect(f"/espace/dossiers/{dossier_id}#reply")
+    submission = submission_of(form)
     try:
-        await backend(request).post(f"/api/v1/dossiers/{dossier_id}/responses", {"text": text})
+        answer = await backend(request).post(
+            f"/api/v1/dossiers/{dossier_id}/responses", {"text": text}, once(submission)
+        )
     except ApiError as exc:
         if exc.status not in (409, 422, 503):
             raise
@@ -121,18 +135,23 @@ async def reply(request: Request, dossier_id: uuid.UUID, user: CustomerUser) -> 
         return redirect(f"/espace/dossiers/{dossier_id}#reply")
     if uploads:
         await repo.add_attachments(
-            request.app.state.pool, dossier_id, uploads, uuid.UUID(user.id), user.name
+            request.app.state.pool,
+            dossier_id,
+            uploads,
+            uuid.UUID(user.id),
+            user.name,
+            submission,
         )
-    session.flash("success", _("Your message is sent to your technician."))
+    flash_outcome(request, answer, _("Your message is sent to your technician."))
     return redirect(f"/espace/dossiers/{dossier_id}")
 
 
 @router.post("/espace/dossiers/{dossier_id}/confirmer")
 async def confirm(request: Request, dossier_id: uuid.UUID, user: CustomerUser) -> Response:
-    await read_form(request)
+    form = await read_form(request)
     _ = gettext_of(request)
     return await _command(
-        request, dossier_id, "confirm", {}, _("Thank you: the resolution is confirmed.")
+        request, dossier_id, form, "confirm", {}, _("Thank you: the resolution is confirmed.")
     )
 
 
@@ -145,7 +164,7 @@ async def reopen(request: Request, dossier_id: uuid.UUID, user: CustomerUser) ->
         session_of(request).flash("error", _("Say why the dossier should be reopened."))
         return redirect(f"/espace/dossiers/{dossier_id}#reopen")
     return await _command(
-        request, dossier_id, "reopen", {"reason": reason}, _("The dossier is reopened.")
+        request, dossier_id, form, "reopen", {"reason": reason}, _("The dossier is reopened.")
     )
 
 

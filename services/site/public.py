@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import re
-import secrets
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -30,19 +29,22 @@ from services.site.web import (
     field,
     gettext_of,
     local_path,
+    new_submission,
+    once,
     page,
     read_form,
     redirect,
+    refused,
     session_of,
     session_store,
     softwares,
+    submission_of,
     tr,
 )
 
 router = APIRouter(route_class=SiteRoute, include_in_schema=False)
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-_KEY = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 # Where each role lands after signing in.
 HOME_OF_ROLE = {
     "customer": "/espace",
@@ -85,7 +87,6 @@ async def deposit_form(request: Request) -> Response:
         softwares=await softwares(request),
         values=values,
         errors={},
-        key=secrets.token_urlsafe(18),
     )
 
 
@@ -97,9 +98,7 @@ async def deposit(request: Request) -> Response:
     form = await read_form(request)
     session = session_of(request)
     values = {k: field(form, k) for k in ("name", "email", "software", "subject", "description")}
-    key = field(form, "key")
-    if not _KEY.match(key):
-        key = secrets.token_urlsafe(18)
+    key = submission_of(form) or submission_of(form, "key") or new_submission()
     errors: dict[str, str] = {}
     required = {
         "name": _("Give your name."),
@@ -127,17 +126,15 @@ async def deposit(request: Request) -> Response:
             "description": values["description"],
         }
         try:
-            answer = await backend(request).post(
-                "/api/v1/requests", body, headers={"Idempotency-Key": key}
-            )
+            answer = (await backend(request).post("/api/v1/requests", body, once(key))).body
         except ApiError as exc:
             if exc.status == 401:  # a stale session: deposit anonymously instead
                 session.sign_out()
-                answer = await backend(request).post(
-                    "/api/v1/requests", body, headers={"Idempotency-Key": key}
-                )
+                answer = (await backend(request).post("/api/v1/requests", body, once(key))).body
             else:
                 errors[_api_field(exc.field)] = exc.message
+                if refused(exc):
+                    key = ""
     if answer is None:
         return page(
             request,
@@ -146,7 +143,7 @@ async def deposit(request: Request) -> Response:
             softwares=await softwares(request),
             values=values,
             errors=errors,
-            key=key,
+            submission=key,
         )
     attached = True
     if uploads:
@@ -158,6 +155,7 @@ async def deposit(request: Request) -> Response:
                 uploads,
                 uuid.UUID(user.id) if user else None,
                 user.name if user else values["name"],
+                key,
             )
         except Exception:  # noqa: BLE001 - the request itself is recorded; say so
             attached = False
@@ -340,7 +338,9 @@ async def ask_sign_in_link(request: Request) -> Response:
     if email and await directory.principal_by_email(pool, email) is None:
         # issue 14: a requester without an account gets a follow link to each of their dossiers
         with contextlib.suppress(ApiError):
-            await backend(request).post("/api/v1/follow-links", json={"email": email})
+            await backend(request).post(
+                "/api/v1/follow-links", {"email": email}, once(submission_of(form))
+            )
     session_of(request).flash(
         "success",
         tr(

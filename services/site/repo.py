@@ -24,13 +24,18 @@ async def add_attachments(
     uploads: list[Upload],
     uploaded_by: uuid.UUID | None,
     uploader_name: str,
+    submission: str = "",
 ) -> None:
+    """Store the files sent with a form. With the form's submission key, a file already stored
+    for that submission (the same name and bytes) is not stored again: the form sent twice
+    leaves one copy."""
     async with pool.acquire() as conn, conn.transaction():
         for upload in uploads:
             await conn.execute(
                 """INSERT INTO site.attachments (id, dossier_id, filename, declared_type, size,
-                       sha256, content, uploaded_by, uploader_name)
-                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)""",
+                       sha256, content, uploaded_by, uploader_name, submission)
+                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+                   ON CONFLICT (dossier_id, submission, sha256, filename) DO NOTHING""",
                 uuid.uuid4(),
                 dossier_id,
                 upload.filename,
@@ -40,6 +45,7 @@ async def add_attachments(
                 upload.content,
                 uploaded_by,
                 uploader_name,
+                submission or None,
             )
 
 

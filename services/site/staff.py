@@ -23,11 +23,13 @@ from services.site.web import (
     backend,
     field,
     gettext_of,
+    once,
     page,
     read_form,
     redirect,
     session_of,
     softwares,
+    submission_of,
     tr,
 )
 
@@ -170,7 +172,9 @@ async def bug_action(request: Request, bug_id: uuid.UUID, action: str, user: Sta
     form = await read_form(request)
     session = session_of(request)
     try:
-        await backend(request).post(f"/api/v1/bugs/{bug_id}/{path}", body(form))
+        await backend(request).post(
+            f"/api/v1/bugs/{bug_id}/{path}", body(form), once(submission_of(form))
+        )
     except ApiError as exc:
         if exc.status not in (409, 422):
             raise
@@ -234,7 +238,9 @@ async def decide(request: Request, evolution_id: uuid.UUID, user: StaffUser) -> 
         body["specification"] = field(form, "specification") or None
     session = session_of(request)
     try:
-        await backend(request).post(f"/api/v1/evolutions/{evolution_id}/decision", body)
+        await backend(request).post(
+            f"/api/v1/evolutions/{evolution_id}/decision", body, once(submission_of(form))
+        )
     except ApiError as exc:
         if exc.status not in (403, 409, 422):
             raise

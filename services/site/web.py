@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
+import secrets
 import time
 from collections.abc import Callable, Coroutine
 from functools import lru_cache
@@ -29,7 +30,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from assistance import directory, headers
 from services.site import i18n, labels
-from services.site.backend import ApiError, Backend
+from services.site.backend import IDEMPOTENCY_KEY, Answer, ApiError, Backend
 from services.site.i18n import N_
 from services.site.sessions import Session, SessionStore, User
 from services.site.settings import get_site_settings
@@ -258,6 +259,7 @@ def environment(lang: str) -> Environment:
         filesize=_filesize,
         http_url=_http_url,
     )
+    env.globals["new_submission"] = new_submission
     return env
 
 
@@ -359,7 +361,7 @@ def page(request: Request, template: str, http_status: int = 200, **context: Any
             first_response_delay=request.app.state.settings.commitment().short_delay_text(
                 session.lang
             ),
-            **context,
+            **{"submission": None, **context},
         )
     )
     return HTMLResponse(html, status_code=http_status)
@@ -410,3 +412,45 @@ def _text(value: Any) -> str:
 def field(form: FormData, name: str) -> str:
     """A text field, stripped; files and absent fields read as ''."""
     return _text(form.get(name)).strip()
+
+
+# --- one effect per form (docs/decisions/0012) ---------------------------------------------
+
+SUBMISSION_FIELD = "envoi"  # written by `csrf_field()` beside the form token
+_SUBMISSION = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
+PENDING = N_("Your action has been received; the dossier will take it into account in a moment.")
+
+
+def new_submission() -> str:
+    """A fresh key for one rendered form: sent again with it (a double click, the browser
+    sending it again, a reload after a lost answer), the form acts once."""
+    return secrets.token_urlsafe(16)
+
+
+def submission_of(form: FormData, name: str = SUBMISSION_FIELD) -> str:
+    """The submission key the form carries ('' if none: a page rendered before forms carried
+    one; the deposit and the phone call had their own field, `key`)."""
+    key = field(form, name)
+    return key if _SUBMISSION.match(key) else ""
+
+
+def once(key: str) -> dict[str, str]:
+    """The headers of the API write a form makes: its submission key as `Idempotency-Key`,
+    so that a twin of the form replays the first answer (no second entry, no second mail)."""
+    return {IDEMPOTENCY_KEY: f"site-{key}"} if key else {}
+
+
+def refused(exc: ApiError) -> bool:
+    """The API refused the form for sure (a 4xx, not a twin still running): the form shown
+    again for correction is another submission, with a key of its own. Otherwise (5xx, no
+    answer) it keeps its key: sent again, it still acts once."""
+    return exc.status < 500 and exc.code != "idempotency_in_flight"
+
+
+def flash_outcome(request: Request, answer: Answer, done: str) -> None:
+    """What the reader is told once the API took their action: `done` when it is applied;
+    while a dossier command is pending (202), that it is received, never that it is done."""
+    if answer.pending:
+        session_of(request).flash("info", tr(request, PENDING))
+    else:
+        session_of(request).flash("success", done)

@@ -354,3 +354,14 @@ async def test_keys_are_purged_after_their_retention(pool: asyncpg.Pool) -> None
         assert await idempotency.purge(conn) >= 1
         left = await conn.fetch("SELECT key FROM web.idempotency WHERE route = $1", route)
         assert [r["key"] for r in left] == ["young"]
+
+
+async def test_the_per_service_tables_before_this_mechanism_are_dropped(
+    pool: asyncpg.Pool,
+) -> None:
+    """`web.idempotency` is the one store; the tables intake, bugs, training and the dossier
+    service kept before it are gone (each service's `020_drop_idempotency.sql`)."""
+    left = await pool.fetch(
+        "SELECT schemaname FROM pg_tables WHERE tablename = 'idempotency' ORDER BY schemaname"
+    )
+    assert [r["schemaname"] for r in left] == ["web"]
