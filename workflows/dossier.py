@@ -84,7 +84,7 @@ with workflow.unsafe.imports_passed_through():
 
 from services.dossier import process
 from services.dossier.domain import Refused
-from services.dossier.process import EFFECT_LABELS
+from services.dossier.process import EFFECT_LABELS, UPDATE_IDS_CARRIED
 from workflows.activities import hand_over, notify_staff, publish_dossier_event, send_dossier_mail
 
 # Bounded: ten attempts over about a quarter of an hour, then the effect is parked and recorded.
@@ -104,6 +104,9 @@ EFFECT_TIMEOUTS: dict[str, Any] = {
     "retry_policy": EFFECT_RETRY,
 }
 RETRYABLE_EFFECTS = frozenset(EFFECT_LABELS)
+# Update ids carried over by continue-as-new: a client retries within the 24 h the HTTP store
+# keeps a key; a dossier takes far fewer commands than this in a day.
+UPDATE_IDS_KEPT = 1000
 
 
 @contextmanager
@@ -169,6 +172,10 @@ class DossierWorkflow:
         self.changed = False
         self.pending: list[asyncio.Task[Any]] = []
         self.steps_this_run = 0
+        # updates applied by the earlier runs (Temporal forgets them at continue-as-new) and
+        # by this one, carried to the next run
+        self.earlier_updates = frozenset(opening.carried_updates)
+        self.update_ids = list(opening.carried_updates)
 
     # --- the process -----------------------------------------------------------------------
 
@@ -185,7 +192,13 @@ class DossierWorkflow:
             await self._wait_for_change_or_deadline()
             if self._history_is_long():
                 await self._settle()
-                workflow.continue_as_new(replace(self.opening, carried=self.state))
+                workflow.continue_as_new(
+                    replace(
+                        self.opening,
+                        carried=self.state,
+                        carried_updates=self.update_ids[-UPDATE_IDS_KEPT:],
+                    )
+                )
         await self._settle()
         return "closed"
 
@@ -306,18 +319,32 @@ class DossierWorkflow:
     # --- updates ------------------------------------------------------------------------------
 
     def _check(self, name: str, cmd: Any) -> None:
+        if self._update_id() in self.earlier_updates:
+            return  # applied by an earlier run: answered as the dossier is, never refused
         try:
             process.check(self.state, Command(name, cmd))
         except Refused as exc:
             raise _refuse(exc) from None
 
     async def _command(self, name: str, cmd: Any) -> DossierView:
+        update_id = self._update_id()
         async with self.lock:
+            if update_id in self.earlier_updates and UPDATE_IDS_CARRIED in self.ctx.features:
+                # a retry of a command an earlier run applied (its answer was lost and the
+                # dossier continued as new since): the dossier as it is, not a second command
+                return self.view()
             try:
                 self._apply(Command(name, cmd))
             except Refused as exc:
                 raise _refuse(exc) from None
+            if update_id:
+                self.update_ids.append(update_id)
             return self.view()
+
+    @staticmethod
+    def _update_id() -> str:
+        info = workflow.current_update_info()
+        return info.id if info is not None else ""
 
     @workflow.update
     async def take(self, cmd: TakeCmd) -> DossierView:

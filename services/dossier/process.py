@@ -75,8 +75,17 @@ LATE_FACTS_KEEP_CLOSED = "late-facts-keep-closed"
 # A resolution mailed to the customer did not count as a response: a dossier resolved or closed
 # without a separate answer kept first_responded_at empty (and its R3 timers live).
 RESOLUTION_ANSWERS = "resolution-is-first-response"
+# Asked by the workflow, not the process: an update id an earlier run applied (carried over by
+# continue-as-new) answers the dossier as it is instead of acting again (docs/decisions/0012).
+UPDATE_IDS_CARRIED = "update-ids-carried"
 FEATURES = frozenset(
-    {FOLLOW_UP_CYCLES, HANDOVER_ANSWERS, LATE_FACTS_KEEP_CLOSED, RESOLUTION_ANSWERS}
+    {
+        FOLLOW_UP_CYCLES,
+        HANDOVER_ANSWERS,
+        LATE_FACTS_KEEP_CLOSED,
+        RESOLUTION_ANSWERS,
+        UPDATE_IDS_CARRIED,
+    }
 )
 
 SEEN_EVENTS_KEPT = 500

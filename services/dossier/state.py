@@ -61,6 +61,9 @@ class DossierOpening:
     message_id: str | None = None  # mail: the customer's Message-ID, for threading
     policy: DossierPolicy = field(default_factory=DossierPolicy)
     carried: DossierState | None = None  # the state carried over by continue-as-new
+    # the ids of the updates earlier runs applied (the latest UPDATE_IDS_KEPT), carried over by
+    # continue-as-new: Temporal keeps update ids per run (docs/decisions/0012)
+    carried_updates: list[str] = field(default_factory=list)
 
 
 @dataclass
