@@ -37,7 +37,7 @@ import asyncio
 from collections.abc import Awaitable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, cast
 
 from temporalio import workflow
@@ -59,6 +59,7 @@ with workflow.unsafe.imports_passed_through():
         Command,
         Context,
         CustomerMessage,
+        Deadline,
         DiagnosisCmd,
         DossierOpening,
         DossierState,
@@ -84,7 +85,7 @@ with workflow.unsafe.imports_passed_through():
 
 from services.dossier import process
 from services.dossier.domain import Refused
-from services.dossier.process import EFFECT_LABELS, UPDATE_IDS_CARRIED
+from services.dossier.process import EFFECT_LABELS, TIMERS_KEPT, UPDATE_IDS_CARRIED
 from workflows.activities import hand_over, notify_staff, publish_dossier_event, send_dossier_mail
 
 # Bounded: ten attempts over about a quarter of an hour, then the effect is parked and recorded.
@@ -172,6 +173,9 @@ class DossierWorkflow:
         self.changed = False
         self.pending: list[asyncio.Task[Any]] = []
         self.steps_this_run = 0
+        # the running timer and the instant it is for (TIMERS_KEPT)
+        self.timer: asyncio.Future[None] | None = None
+        self.timer_at: datetime | None = None
         # updates applied by the earlier runs (Temporal forgets them at continue-as-new) and
         # by this one, carried to the next run
         self.earlier_updates = frozenset(opening.carried_updates)
@@ -186,6 +190,7 @@ class DossierWorkflow:
                 self._apply(Open())
         while True:
             if self.state.status == "closed":
+                self._drop_timer()  # a closed dossier waits only for a reopening
                 if not await self._wait_for_reopening():
                     break
                 continue
@@ -225,21 +230,52 @@ class DossierWorkflow:
     async def _wait_for_change_or_deadline(self) -> None:
         deadline = process.next_deadline(self.state, self.ctx)
         self.changed = False
-        if deadline is None:
+        if TIMERS_KEPT in self.ctx.features:
+            if not await self._deadline_reached(deadline):
+                return
+        elif deadline is None:
             await workflow.wait_condition(lambda: self.changed)
             return
-        wait = deadline.at - workflow.now()
-        if wait > timedelta(0):
-            try:
-                await workflow.wait_condition(lambda: self.changed, timeout=wait)
-                return
-            except TimeoutError:
-                pass
+        else:
+            wait = deadline.at - workflow.now()
+            if wait > timedelta(0):
+                try:
+                    await workflow.wait_condition(lambda: self.changed, timeout=wait)
+                    return
+                except TimeoutError:
+                    pass
         async with self.lock:
             # the deadline may have been cancelled while we took the lock
             again = process.next_deadline(self.state, self.ctx)
             if again is not None and again.at <= workflow.now():
                 self._apply(again.timer)
+
+    async def _deadline_reached(self, deadline: Deadline | None) -> bool:
+        """Wait for a change or the deadline (True: the deadline came first). One timer per
+        instant: a command that leaves the next deadline where it was keeps the running timer
+        instead of cancelling it and starting the same one again."""
+        at = deadline.at if deadline is not None else None
+        if at != self.timer_at:
+            self._drop_timer()
+            self.timer_at = at
+            wait = at - workflow.now() if at is not None else None
+            if wait is not None and wait > timedelta(0):
+                self.timer = asyncio.ensure_future(workflow.sleep(wait))
+        await workflow.wait_condition(
+            lambda: (
+                self.changed
+                or (self.timer_at is not None and (self.timer is None or self.timer.done()))
+            )
+        )
+        if self.changed:
+            return False
+        self.timer, self.timer_at = None, None
+        return True
+
+    def _drop_timer(self) -> None:
+        if self.timer is not None and not self.timer.done():
+            self.timer.cancel()
+        self.timer, self.timer_at = None, None
 
     async def _wait_for_reopening(self) -> bool:
         window = process.reopen_until(self.state, self.ctx, workflow.now()) - workflow.now()

@@ -78,6 +78,9 @@ RESOLUTION_ANSWERS = "resolution-is-first-response"
 # Asked by the workflow, not the process: an update id an earlier run applied (carried over by
 # continue-as-new) answers the dossier as it is instead of acting again (docs/decisions/0012).
 UPDATE_IDS_CARRIED = "update-ids-carried"
+# Asked by the workflow: a timer is started only when the next deadline moved (a command that
+# leaves it where it was keeps the running timer; before, each one cancelled and restarted it).
+TIMERS_KEPT = "timers-kept"
 FEATURES = frozenset(
     {
         FOLLOW_UP_CYCLES,
@@ -85,6 +88,7 @@ FEATURES = frozenset(
         LATE_FACTS_KEEP_CLOSED,
         RESOLUTION_ANSWERS,
         UPDATE_IDS_CARRIED,
+        TIMERS_KEPT,
     }
 )
 

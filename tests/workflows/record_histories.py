@@ -342,6 +342,8 @@ SCENARIOS: dict[str, Callable[[Run], Awaitable[None]]] = {
     "follow_up_cycles": follow_up_cycles,
     "closed_without_response": closed_without_response,
     "update_repeated_after_continue_as_new": update_repeated_after_continue_as_new,
+    # after `timers-kept`: the usage path again, one timer per deadline
+    "usage_timers_kept": usage_to_closure,
 }
 
 
