@@ -33,3 +33,13 @@ class Conflict(DomainError):
 
 class Unavailable(DomainError):
     status = 503
+
+
+class TooManyRequests(DomainError):
+    """A rate limit (assistance/rate_limits.py): 429 with `Retry-After`."""
+
+    status = 429
+
+    def __init__(self, code: str, message: str, retry_after: int) -> None:
+        super().__init__(code, message)
+        self.retry_after = retry_after

@@ -18,7 +18,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from assistance import boundary, directory
 from assistance.directory import ANONYMOUS, Principal, Role
-from assistance.errors import DomainError, Forbidden, Unauthorized
+from assistance.errors import DomainError, Forbidden, TooManyRequests, Unauthorized
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +36,12 @@ def error_body(code: str, message: str, field: str | None = None) -> dict[str, A
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def _domain(_: Request, exc: DomainError) -> JSONResponse:
-        return JSONResponse(error_body(exc.code, exc.message, exc.field), status_code=exc.status)
+        headers = (
+            {"Retry-After": str(exc.retry_after)} if isinstance(exc, TooManyRequests) else None
+        )
+        return JSONResponse(
+            error_body(exc.code, exc.message, exc.field), status_code=exc.status, headers=headers
+        )
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -159,6 +164,11 @@ def refusals(
     }
     documented.update({status: {"description": text} for status, text in (more or {}).items()})
     return documented
+
+
+# The client address of the site's calls made inside the same process (services/site/backend.py
+# sets it; no socket can give it): the site limits its visitors itself.
+IN_PROCESS_SITE = "site.internal"
 
 
 def client_of(request: Request) -> str:

@@ -12,14 +12,16 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse
 
-from assistance import audit, idempotency
+from assistance import audit, idempotency, rate_limits
 from assistance.boundary import Moment, Offset
 from assistance.clock import local
 from assistance.commitment import Commitment
 from assistance.directory import Principal, Role
-from assistance.errors import Conflict, NotFound
+from assistance.errors import Conflict, NotFound, TooManyRequests
+from assistance.rate_limits import Rule
 from assistance.text import Line, SearchQuery
 from assistance.web import (
+    IN_PROCESS_SITE,
     Anyone,
     AnyStaff,
     Customer,
@@ -62,6 +64,8 @@ from services.dossier.state import (
 )
 
 router = APIRouter(prefix="/api/v1", tags=["dossiers"])
+FOLLOW_LINKS_PER_CLIENT = 20  # asks an hour from one client address (issue 13)
+HOUR = timedelta(hours=1)
 FOLLOW_LINKS_SENT = (
     "Si cette adresse a des dossiers, un lien de suivi pour chacun vient de lui être envoyé."
 )
@@ -132,11 +136,32 @@ async def read_followed(
     "/follow-links",
     status_code=202,
     response_model=FollowLinksOut,
+    responses={
+        429: {
+            "description": "Trop de demandes depuis cette adresse : réessayer après "
+            "`Retry-After` secondes"
+        }
+    },
     summary="Recevoir par mail les liens de suivi de ses dossiers",
 )
 async def ask_follow_links(body: FollowLinksIn, request: Request, pool: PoolDep) -> FollowLinksOut:
     """Issue 14: the same answer whatever the address, so it reveals nothing; an address that
-    has dossiers receives a link to each (at most a few mails an hour)."""
+    has dossiers receives a link to each (at most a few mails an hour). Issue 13: at most
+    `FOLLOW_LINKS_PER_CLIENT` asks an hour from one client address (429 with `Retry-After`);
+    the site's own calls are limited by the site, per visitor."""
+    client = client_of(request)
+    if client != IN_PROCESS_SITE:
+        try:
+            await rate_limits.take(
+                pool, [Rule(f"follow:client:{client}", FOLLOW_LINKS_PER_CLIENT)], HOUR
+            )
+        except rate_limits.Limited as limited:
+            raise TooManyRequests(
+                "too_many_requests",
+                f"Trop de demandes de liens de suivi depuis cette adresse : réessayez dans "
+                f"{limited.minutes} minute{'s' if limited.minutes > 1 else ''}.",
+                retry_after=limited.retry_after,
+            ) from None
     await follow.mail_links(pool, request.app.state.settings, str(body.email))
     return FollowLinksOut(message=FOLLOW_LINKS_SENT)
 

@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 from fastapi import Request
 
+from assistance.web import IN_PROCESS_SITE
 from services.site import i18n, labels
 from services.site.settings import get_site_settings
 
@@ -56,7 +57,9 @@ class Backend:
         timeout = httpx.Timeout(settings.api_timeout_seconds)
         if settings.api_url:
             return httpx.AsyncClient(base_url=settings.api_url, headers=headers, timeout=timeout)
-        transport = httpx.ASGITransport(app=self.request.app, raise_app_exceptions=False)
+        transport = httpx.ASGITransport(
+            app=self.request.app, raise_app_exceptions=False, client=(IN_PROCESS_SITE, 0)
+        )
         return httpx.AsyncClient(
             transport=transport, base_url="http://site.internal", headers=headers, timeout=timeout
         )

@@ -296,7 +296,15 @@ async def sign_in(request: Request) -> Response:
 
 def _limited(request: Request, limited: limits.Limited, template: str, **context: Any) -> Response:
     """429 with the French message and `Retry-After` (issue 13)."""
-    answer = page(request, template, http_status=429, error=limited.message, **context)
+    minutes = limited.minutes
+    message = (
+        tr(request, "Too many sign-in attempts: for your security, try again in %(n)s minute.")
+        if minutes == 1
+        else tr(
+            request, "Too many sign-in attempts: for your security, try again in %(n)s minutes."
+        )
+    ) % {"n": minutes}
+    answer = page(request, template, http_status=429, error=message, **context)
     answer.headers["Retry-After"] = str(limited.retry_after)
     return answer
 

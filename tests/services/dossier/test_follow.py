@@ -125,3 +125,35 @@ async def test_a_requester_without_an_account_follows_the_dossier(
         expired = await web.get(new_link)
     assert expired.status_code == 404
     assert "Ce lien de suivi n'est plus valable (expiré ou révoqué)." in unescape(expired.text)
+
+
+async def test_asking_for_links_is_limited_per_client_address(
+    http: httpx.AsyncClient, pool: asyncpg.Pool, stack: LocalStack
+) -> None:
+    """Issue 13: one client address asks at most 20 times an hour (each ask may mail someone);
+    then a 429 in French with `Retry-After`. The site's own calls are limited by the site."""
+    key = "follow:client:127.0.0.1"
+    await pool.execute("DELETE FROM web.attempts WHERE key = $1", key)
+    try:
+        answers = [
+            (
+                await http.post(
+                    "/api/v1/follow-links", json={"email": f"a{i}-{uuid.uuid4().hex[:6]}@x.fr"}
+                )
+            ).status_code
+            for i in range(21)
+        ]
+        assert answers == [202] * 20 + [429]
+        refused = await http.post("/api/v1/follow-links", json={"email": "b@x.fr"})
+        assert refused.status_code == 429
+        assert 0 < int(refused.headers["retry-after"]) <= 3600
+        assert refused.json()["error"]["message"].startswith("Trop de demandes de liens de suivi")
+        # a visitor of the site is not refused because of the API's other callers
+        async with httpx.AsyncClient(base_url=str(http.base_url), timeout=30) as web:
+            csrf = csrf_of((await web.get("/connexion")).text)
+            asked = await web.post(
+                "/connexion/lien", data={"csrf": csrf, "email": f"c-{uuid.uuid4().hex[:6]}@x.fr"}
+            )
+        assert asked.status_code == 303
+    finally:
+        await pool.execute("DELETE FROM web.attempts WHERE key = $1", key)

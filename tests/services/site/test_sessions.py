@@ -104,7 +104,7 @@ async def test_sign_in_is_rate_limited_per_address_with_a_french_429(system) -> 
             assert link.status_code == 429 and "retry-after" in link.headers
     finally:
         await pool.execute(
-            "DELETE FROM site.sign_in_attempts WHERE key IN ($1, 'client:127.0.0.1')",
+            "DELETE FROM web.attempts WHERE key IN ($1, 'client:127.0.0.1')",
             f"email:{email}",
         )
         await pool.close()
