@@ -171,9 +171,24 @@ def refusals(
 IN_PROCESS_SITE = "site.internal"
 
 
+# The header in which the site, calling inside its own process, names its visitor's address.
+SITE_VISITOR = "Site-Visitor"
+
+
+def from_site(request: Request) -> bool:
+    """A call the site made inside this process (limited per visitor by the site itself)."""
+    return request.client is not None and request.client.host == IN_PROCESS_SITE
+
+
 def client_of(request: Request) -> str:
-    """The caller's address as this process sees it (the audit's « from where »)."""
-    return request.client.host if request.client else ""
+    """The caller's address (the audit's « from where »): the socket's peer, or for the site's
+    calls inside this process the visitor's address it names (« 203.0.113.5 (site) »). The
+    header is read only there: no outside caller can give it."""
+    host = request.client.host if request.client else ""
+    if host == IN_PROCESS_SITE:
+        visitor = request.headers.get(SITE_VISITOR, "")[:64]
+        return f"{visitor} (site)" if visitor else host
+    return host
 
 
 def body_hash(body: Any) -> str:

@@ -21,7 +21,6 @@ from assistance.errors import Conflict, NotFound, TooManyRequests
 from assistance.rate_limits import Rule
 from assistance.text import Line, SearchQuery
 from assistance.web import (
-    IN_PROCESS_SITE,
     Anyone,
     AnyStaff,
     Customer,
@@ -29,6 +28,7 @@ from assistance.web import (
     PoolDep,
     TechnicianOrAdmin,
     client_of,
+    from_site,
     refusals,
 )
 from services.dossier import commands, domain, follow, repo
@@ -150,7 +150,7 @@ async def ask_follow_links(body: FollowLinksIn, request: Request, pool: PoolDep)
     `FOLLOW_LINKS_PER_CLIENT` asks an hour from one client address (429 with `Retry-After`);
     the site's own calls are limited by the site, per visitor."""
     client = client_of(request)
-    if client != IN_PROCESS_SITE:
+    if not from_site(request):
         try:
             await rate_limits.take(
                 pool, [Rule(f"follow:client:{client}", FOLLOW_LINKS_PER_CLIENT)], HOUR

@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 from fastapi import Request
 
-from assistance.web import IN_PROCESS_SITE
+from assistance.web import IN_PROCESS_SITE, SITE_VISITOR
 from services.site import i18n, labels
 from services.site.settings import get_site_settings
 
@@ -60,6 +60,8 @@ class Backend:
         transport = httpx.ASGITransport(
             app=self.request.app, raise_app_exceptions=False, client=(IN_PROCESS_SITE, 0)
         )
+        # the audit records who read what from where: the visitor's address, not this process
+        headers[SITE_VISITOR] = self.request.client.host if self.request.client else ""
         return httpx.AsyncClient(
             transport=transport, base_url="http://site.internal", headers=headers, timeout=timeout
         )

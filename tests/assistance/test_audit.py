@@ -78,3 +78,33 @@ async def test_reads_sign_ins_and_permission_changes_are_audited(
     for role in (Role.technician, Role.customer, Role.trainer):
         refused = await http.get("/api/v1/operations/audit", headers=auth(tokens[role]))
         assert refused.status_code == 403
+
+
+async def test_a_read_through_the_site_names_the_visitor_and_the_header_is_not_forgeable(
+    http: httpx.AsyncClient, system
+) -> None:
+    tokens = system.tokens
+    admin, tech = auth(tokens[Role.admin]), auth(tokens[Role.technician])
+    deposited = await http.post("/api/v1/requests", json=deposit_body(subject="Audit site"))
+    dossier_id = deposited.json()["id"]
+    # a direct caller cannot name another address
+    forged = await http.get(
+        f"/api/v1/dossiers/{dossier_id}", headers={**tech, "Site-Visitor": "203.0.113.9"}
+    )
+    assert forged.status_code in (200, 404)
+    async with httpx.AsyncClient(base_url=system.base_url, timeout=20) as web:
+        csrf = csrf_of((await web.get("/connexion")).text)
+        await web.post(
+            "/connexion",
+            data={
+                "csrf": csrf,
+                "email": EMAIL_OF[Role.technician],
+                "token": tokens[Role.technician],
+            },
+        )
+        page = await web.get(f"/bureau/dossiers/{dossier_id}")
+        assert page.status_code == 200, page.text
+    reads = (await http.get(f"/api/v1/operations/audit?target={dossier_id}", headers=admin)).json()
+    addresses = {e["client_address"] for e in reads if e["action"] == "dossier.read"}
+    assert "127.0.0.1 (site)" in addresses  # the visitor, through the site
+    assert not any("203.0.113.9" in a for a in addresses)
