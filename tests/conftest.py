@@ -7,10 +7,11 @@ Nothing here is a mock: servers are the embedded ones the stack module starts on
 from __future__ import annotations
 
 import asyncio
+import io
 import os
 import socket
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass
 
 import httpx
@@ -26,6 +27,23 @@ from deploy.local.stack import Endpoints, LocalStack, StackConfig, create_databa
 from tests.helpers import LIVENESS_FLOOR_S
 
 SPANS = InMemorySpanExporter()
+# A session's teardown that takes longer than this is a defect (something holds a connection or
+# ignores cancellation): it fails with the stack of every asyncio task, which a thread dump
+# (pytest-timeout's) cannot show.
+TEARDOWN_BOUND_S = 120.0
+
+
+async def _bounded(what: str, awaitable: Awaitable[object]) -> None:
+    try:
+        await asyncio.wait_for(asyncio.shield(awaitable), TEARDOWN_BOUND_S)
+    except TimeoutError:
+        out = io.StringIO()
+        for task in asyncio.all_tasks():
+            print(f"--- {task.get_name()}: {task.get_coro()!r}", file=out)
+            task.print_stack(file=out)
+        raise AssertionError(
+            f"{what} did not end in {TEARDOWN_BOUND_S:.0f} s:\n{out.getvalue()}"
+        ) from None
 
 
 @pytest.fixture(scope="session")
@@ -48,7 +66,7 @@ async def stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Local
     try:
         yield local
     finally:
-        await local.stop()
+        await _bounded("the stack's stop", local.stop())
 
 
 @pytest.fixture(scope="session")
@@ -108,7 +126,7 @@ async def system(settings: Settings) -> AsyncIterator[Running]:
         yield Running(settings.public_url, settings, tokens, app)
     finally:
         server.should_exit = True
-        await serving
+        await _bounded("the system's stop (HTTP server and its parts)", serving)
 
 
 @pytest.fixture

@@ -41,3 +41,14 @@ def dmarc_of(headers: list[tuple[str, str]], authserv_id: str) -> Dmarc | None:
         domain = _FROM.search(found[2])
         return Dmarc(found[1].lower(), domain[1].lower().rstrip(".") if domain else None)
     return None
+
+
+def verdict_of(headers: list[tuple[str, str]], authserv_id: str) -> dict[str, str | None]:
+    """What is recorded on every inbound message (issue 13): the trusted MTA's DMARC result,
+    `absent` when it wrote none, `not_configured` when no MTA is trusted."""
+    if not authserv_id.strip():
+        return {"dmarc": "not_configured", "domain": None, "by": None}
+    found = dmarc_of(headers, authserv_id)
+    if found is None:
+        return {"dmarc": "absent", "domain": None, "by": authserv_id.strip().lower()}
+    return {"dmarc": found.result, "domain": found.domain, "by": authserv_id.strip().lower()}

@@ -169,8 +169,9 @@ def _with_notice(text: str, notice: str) -> str:
     return text[: MAX_DESCRIPTION - len(notice)] + notice
 
 
-def _details(parsed: ParsedMail, decision: Decision) -> dict[str, Any]:
+def _details(parsed: ParsedMail, decision: Decision, authserv_id: str) -> dict[str, Any]:
     details: dict[str, Any] = {
+        "authentication": mail_auth.verdict_of(parsed.headers, authserv_id),
         "headers": parsed.headers[:60],
         "defects": parsed.defects[:30],
         "auto_submitted": parsed.auto_submitted,
@@ -284,7 +285,7 @@ class MailIngestor:
             return await self._duplicate(conn, delivery, existing)
         decision = await self.decide(conn, parsed, delivery, received_at)
         mail_id = uuid.uuid4()
-        details = _details(parsed, decision)
+        details = _details(parsed, decision, self.settings.mail_trusted_authserv_id)
         if decision.action == "quarantine":
             assert decision.reason is not None
             await self._store(

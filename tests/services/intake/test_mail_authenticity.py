@@ -83,6 +83,25 @@ async def test_a_dmarc_failure_on_a_clients_domain_is_quarantined(system, pool) 
     assert row["detail"] == (
         f"DMARC en échec pour dupont-sa.fr selon {MTA} : l'expéditeur est probablement usurpé."
     )
+    # every message keeps the verdict it came with, whatever its outcome
+    verdicts = {
+        r["from_address"]: r["authentication"]
+        for r in await pool.fetch(
+            """SELECT DISTINCT ON (from_address) from_address, details->'authentication'
+                      AS authentication
+               FROM intake.mail_messages WHERE from_address = ANY($1::text[])
+               ORDER BY from_address, received_at DESC""",
+            [colleague, stranger],
+        )
+    }
+    assert verdicts[colleague] == {"dmarc": "fail", "domain": "dupont-sa.fr", "by": MTA}
+    assert verdicts[stranger]["dmarc"] == "fail"
+    latest_claire = await pool.fetchval(
+        """SELECT details->'authentication' FROM intake.mail_messages WHERE from_address = $1
+           ORDER BY received_at DESC LIMIT 1""",
+        claire,
+    )
+    assert latest_claire["dmarc"] == "absent"  # another server's header is not believed
 
 
 async def test_a_reply_with_our_signed_id_from_a_stranger_is_not_joined(
