@@ -11,13 +11,14 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse
+from pydantic import AfterValidator
 
 from assistance import audit, idempotency, rate_limits
 from assistance.boundary import Moment, Offset
 from assistance.clock import local
 from assistance.commitment import Commitment
 from assistance.directory import Principal, Role
-from assistance.errors import Conflict, NotFound, TooManyRequests
+from assistance.errors import Conflict, DomainError, NotFound, TooManyRequests
 from assistance.rate_limits import Rule
 from assistance.text import Line, SearchQuery
 from assistance.web import (
@@ -46,6 +47,7 @@ from services.dossier.models import (
     FollowLinksIn,
     FollowLinksOut,
     FollowRevokedOut,
+    Kind,
     QueueItem,
     QueueOut,
     ReopenIn,
@@ -182,27 +184,131 @@ async def revoke_follow_links(
     return FollowRevokedOut(revoked_at=local(await follow.revoke(pool, dossier_id, who.user_id)))
 
 
+def _technician(value: str) -> str:
+    if value in ("me", "none"):
+        return value
+    try:
+        return str(uuid.UUID(value))
+    except ValueError:
+        raise ValueError(
+            "valeur inconnue ; valeurs acceptées : « me » (mes dossiers), « none » (dossiers "
+            "sans technicien) ou l'identifiant d'un technicien"
+        ) from None
+
+
+TechnicianFilter = Annotated[
+    str | None,
+    Query(
+        max_length=36,
+        description=(
+            "Technicien qui suit le dossier : `me` (moi), `none` (personne : dossiers non "
+            "attribués) ou l'identifiant d'un utilisateur"
+        ),
+        examples=["me"],
+    ),
+    AfterValidator(lambda v: None if v is None else _technician(v)),
+]
+SoftwareFilter = Annotated[
+    Line | None,
+    Query(max_length=100, description="Code du logiciel (par ex. `manao-compta`)"),
+]
+KindFilter = Annotated[
+    Kind | None, Query(description="Classement du diagnostic (R5) : usage, advanced_usage…")
+]
+StatusFilter = Annotated[DossierStatus | None, Query(description="État du dossier")]
+
+
+async def _filters(
+    pool: Any,
+    *,
+    status: str | None = None,
+    open: bool | None = None,
+    technician: str | None = None,
+    software: str | None = None,
+    kind: str | None = None,
+    organisation: uuid.UUID | None = None,
+) -> repo.Filters:
+    """The filters, once the software they name is known (an unknown one: a 422)."""
+    if software is not None and not await repo.software_exists(pool, software):
+        raise DomainError(
+            "unknown_software",
+            f"software : logiciel inconnu « {software} ».",
+            field="software",
+        )
+    return repo.Filters(
+        status=status,
+        open=open,
+        technician=technician,
+        software=software,
+        kind=kind,
+        organisation=organisation,
+    )
+
+
 @router.get("/dossiers", response_model=DossierPage, summary="Lister et rechercher les dossiers")
 async def search_dossiers(
     pool: PoolDep,
     who: Anyone,
-    status: DossierStatus | None = None,
-    q: Annotated[SearchQuery | None, Query(description="Recherche plein texte")] = None,
-    organisation: uuid.UUID | None = None,
+    status: StatusFilter = None,
+    q: Annotated[
+        SearchQuery | None,
+        Query(
+            description=(
+                "Recherche plein texte, sans tenir compte des accents ni des majuscules, "
+                "racines françaises (« etablissement » trouve « établissements ») : référence, "
+                "sujet, description, résolution, nom et adresse du demandeur, nom de "
+                "l'organisation, et chaque texte de l'historique que l'appelant peut lire "
+                "(jamais une note interne pour un client). Les meilleures correspondances "
+                "d'abord."
+            )
+        ),
+    ] = None,
+    organisation: Annotated[
+        uuid.UUID | None, Query(description="Organisation (personnel seulement)")
+    ] = None,
+    open: Annotated[
+        bool | None,
+        Query(description="`true` : dossiers en cours (non clos) ; `false` : dossiers clos"),
+    ] = None,
+    technician: TechnicianFilter = None,
+    software: SoftwareFilter = None,
+    kind: KindFilter = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     offset: Offset = 0,
 ) -> DossierPage:
-    """R10: open and archived dossiers alike, French full-text search."""
+    """R10: open and archived dossiers alike, French full-text search (decision 0022), with
+    optional filters (issue 14); a customer sees their organisation's dossiers only."""
+    filters = await _filters(
+        pool,
+        status=status,
+        open=open,
+        technician=technician,
+        software=software,
+        kind=kind,
+        organisation=organisation,
+    )
     items, total = await repo.list_dossiers(
-        pool, who, status=status, q=q, organisation=organisation, limit=limit, offset=offset
+        pool, who, filters=filters, q=q, limit=limit, offset=offset
     )
     return DossierPage(items=items, total=total)
 
 
 @router.get("/queue", response_model=QueueOut, summary="La file, dans l'ordre de traitement")
-async def queue(request: Request, pool: PoolDep, who: AnyStaff) -> QueueOut:
+async def queue(
+    request: Request,
+    pool: PoolDep,
+    who: AnyStaff,
+    technician: TechnicianFilter = None,
+    software: SoftwareFilter = None,
+    status: StatusFilter = None,
+    kind: KindFilter = None,
+) -> QueueOut:
     """R4: weekend deposits first on Monday morning, otherwise first come, first served;
-    each dossier with its position, the reason, and the business time left (R3)."""
+    each dossier with its position, the reason, and the business time left (R3). The filters
+    (issue 14) keep some dossiers of the queue; each keeps its position in the whole queue."""
+    filters = await _filters(
+        pool, status=status, technician=technician, software=software, kind=kind
+    )
     calendar = request.app.state.calendar
     rows = {str(r["id"]): r for r in await repo.open_dossiers(pool)}
     entries = [
@@ -218,6 +324,8 @@ async def queue(request: Request, pool: PoolDep, who: AnyStaff) -> QueueOut:
     items = []
     for position, entry in enumerate(domain.queue_order(entries), start=1):
         r = rows[entry.dossier_id]
+        if not filters.keeps(r, who):
+            continue
         left = None
         if r["first_responded_at"] is None:
             span = Commitment.time_left(calendar, now, r["first_response_due"])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -121,39 +122,111 @@ async def just_deposited(
     )
 
 
+@dataclass(frozen=True)
+class Filters:
+    """The optional filters of the list and the queue (issue 14); `None` filters nothing.
+
+    `technician`: "me" (the caller), "none" (nobody follows it), or a user id."""
+
+    status: str | None = None
+    open: bool | None = None
+    technician: str | None = None
+    software: str | None = None
+    kind: str | None = None
+    organisation: uuid.UUID | None = None
+
+    def where(self, who: Principal, args: list[Any], alias: str = "d") -> list[str]:
+        """SQL conditions on `alias`, their values appended to `args`."""
+        clauses: list[str] = []
+
+        def arg(value: Any) -> str:
+            args.append(value)
+            return f"${len(args)}"
+
+        if self.status:
+            clauses.append(f"{alias}.status = {arg(self.status)}")
+        if self.open is not None:
+            clauses.append(f"{alias}.status {'<>' if self.open else '='} 'closed'")
+        if self.technician == "none":
+            clauses.append(f"{alias}.technician_id IS NULL")
+        elif self.technician == "me":
+            clauses.append(f"{alias}.technician_id = {arg(who.user_id)}::uuid")
+        elif self.technician:
+            clauses.append(f"{alias}.technician_id = {arg(uuid.UUID(self.technician))}")
+        if self.software:
+            clauses.append(f"{alias}.software = {arg(self.software)}")
+        if self.kind:
+            clauses.append(f"{alias}.kind = {arg(self.kind)}")
+        if self.organisation:
+            clauses.append(f"{alias}.organisation_id = {arg(self.organisation)}")
+        return clauses
+
+    def keeps(self, row: asyncpg.Record, who: Principal) -> bool:
+        """The same conditions, on a row already read (the queue orders every open dossier,
+        then shows the ones the filters keep, with their place in the whole queue)."""
+        technician = str(row["technician_id"]) if row["technician_id"] else None
+        if self.technician == "none":
+            followed = technician is None
+        elif self.technician == "me":
+            followed = technician is not None and technician == str(who.user_id)
+        else:
+            followed = not self.technician or technician == str(uuid.UUID(self.technician))
+        return (
+            followed
+            and (not self.status or row["status"] == self.status)
+            and (self.open is None or (row["status"] != "closed") == self.open)
+            and (not self.software or row["software"] == self.software)
+            and (not self.kind or row["kind"] == self.kind)
+            and (not self.organisation or row["organisation_id"] == self.organisation)
+        )
+
+
+def _matches(q_arg: str, staff: bool) -> str:
+    """The dossiers a search matches, each with its rank (decision 0022): its own fields (the
+    reference exactly, or the words of its vector), a timeline text the caller may read, or
+    its organisation's name. Each part reads its own GIN index (the organisations are few)."""
+    query = f"websearch_to_tsquery('dossier.fr', dossier.fold({q_arg}))"
+    timeline_visible = "" if staff else " AND t.visibility = 'customer'"
+    return f"""SELECT id, sum(rank) AS rank FROM (
+            SELECT id, 10.0 AS rank FROM dossier.dossiers WHERE reference = upper({q_arg})
+            UNION ALL
+            SELECT id, ts_rank(search, {query}) FROM dossier.dossiers
+             WHERE search @@ {query}
+            UNION ALL
+            SELECT t.dossier_id, 0.5 * max(ts_rank(t.search, {query})) FROM dossier.timeline t
+             WHERE t.search @@ {query}{timeline_visible} GROUP BY t.dossier_id
+            UNION ALL
+            SELECT d.id, 0.05 FROM directory.organisations o
+              JOIN dossier.dossiers d ON d.organisation_id = o.id
+             WHERE to_tsvector('dossier.fr', dossier.fold(o.name)) @@ {query}
+        ) hits GROUP BY id"""
+
+
 async def list_dossiers(
     conn: asyncpg.Pool | asyncpg.Connection,
     who: Principal,
     *,
-    status: str | None,
+    filters: Filters,
     q: str | None,
-    organisation: uuid.UUID | None,
     limit: int,
     offset: int,
 ) -> tuple[list[DossierSummary], int]:
-    """R10: open and closed dossiers alike; full-text search with the French configuration."""
+    """R10: open and closed dossiers alike; French full-text search, accents and case aside
+    (services/dossier/migrations/030_search.sql), best matches first."""
     if who.role is Role.customer:
-        organisation = who.organisation_id
-    clauses: list[str] = ["TRUE"]
+        filters = replace(filters, organisation=who.organisation_id)
     args: list[Any] = []
-    if status:
-        args.append(status)
-        clauses.append(f"status = ${len(args)}")
-    if organisation:
-        args.append(organisation)
-        clauses.append(f"organisation_id = ${len(args)}")
-    order = "received_at DESC, reference DESC"
-    if q:
-        args.append(q)
-        clauses.append(
-            f"(search @@ websearch_to_tsquery('french', ${len(args)}) "
-            f"OR reference = upper(${len(args)}))"
-        )
-        order = f"ts_rank(search, websearch_to_tsquery('french', ${len(args)})) DESC, " + order
-    where = " AND ".join(clauses)
-    total = await conn.fetchval(f"SELECT count(*) FROM dossier.dossiers WHERE {where}", *args)
+    clauses = filters.where(who, args)
+    source = "dossier.dossiers d"
+    order = "d.received_at DESC, d.reference DESC"
+    if q and q.strip():
+        args.append(q.strip())
+        source += f" JOIN ({_matches(f'${len(args)}', who.is_staff)}) m ON m.id = d.id"
+        order = "m.rank DESC, " + order
+    where = " AND ".join(clauses) or "TRUE"
+    total = await conn.fetchval(f"SELECT count(*) FROM {source} WHERE {where}", *args)
     rows = await conn.fetch(
-        f"SELECT * FROM dossier.dossiers WHERE {where} ORDER BY {order} "
+        f"SELECT d.* FROM {source} WHERE {where} ORDER BY {order} "
         f"LIMIT {int(limit)} OFFSET {int(offset)}",
         *args,
     )
@@ -164,6 +237,12 @@ async def open_dossiers(conn: asyncpg.Pool | asyncpg.Connection) -> list[asyncpg
     return await conn.fetch(
         "SELECT * FROM dossier.dossiers WHERE status <> 'closed' ORDER BY received_at, reference"
     )
+
+
+async def software_exists(conn: asyncpg.Pool | asyncpg.Connection, code: str) -> bool:
+    """Whether the directory knows this software (a filter naming another is refused)."""
+    found = await conn.fetchval("SELECT 1 FROM directory.softwares WHERE code = $1", code)
+    return found is not None
 
 
 async def breaches(

@@ -136,4 +136,6 @@ FIELD = {
     "name": N_("Name"),
     "comment": N_("Comment"),
     "score": N_("Rating"),
+    "technician": N_("Technician"),
+    "status": N_("Status"),
 }

@@ -51,16 +51,81 @@ async def office_home(request: Request, user: StaffUser) -> Response:
     return redirect("/bureau/file" if user.is_technician else HOME_OF_ROLE[user.role])
 
 
+# The queue's filters and sorts (issue 14): what the page's form says, and what the API is
+# asked. Saved for the user (site.preferences) when chosen, used again on their next visit.
+QUEUE_VIEW = "queue"
+WHO = {"moi": "me", "libres": "none"}
+SORTS = ("ordre", "echeance", "recents")
+OPEN_STATUSES = tuple(s for s in STATUSES if s != "closed")
+
+
+def _queue_view(params: Any, software_codes: set[str]) -> dict[str, str]:
+    """The choices of the queue's form, each kept only if it is a known value."""
+    view = {
+        "technicien": str(params.get("technicien", "")),
+        "logiciel": str(params.get("logiciel", "")),
+        "etat": str(params.get("etat", "")),
+        "tri": str(params.get("tri", "")),
+    }
+    if view["technicien"] not in WHO:
+        view["technicien"] = ""
+    if view["logiciel"] not in software_codes:
+        view["logiciel"] = ""
+    if view["etat"] not in OPEN_STATUSES:
+        view["etat"] = ""
+    if view["tri"] not in SORTS:
+        view["tri"] = "ordre"
+    return view
+
+
+def _sorted(items: list[dict[str, Any]], sort: str) -> list[dict[str, Any]]:
+    """The queue in treatment order (R4, the API's), by the nearest first-response deadline
+    (answered ones last), or newest first; each keeps its position in treatment order."""
+    if sort == "echeance":
+        return sorted(
+            items,
+            key=lambda d: (
+                d["business_minutes_left"] is None,
+                d["business_minutes_left"] or 0,
+                d["position"],
+            ),
+        )
+    if sort == "recents":
+        return sorted(items, key=lambda d: (d["received_at"], -d["position"]), reverse=True)
+    return items
+
+
 @router.get("/bureau/file")
 async def queue(request: Request, user: TechnicianUser) -> Response:
-    """R4: weekend deposits first on Monday morning, then first come, first served."""
-    found = await backend(request).get("/api/v1/queue")
+    """R4: weekend deposits first on Monday morning, then first come, first served; filtered
+    (mine, unassigned, software, state) and sorted as the technician chose last time."""
+    pool = request.app.state.pool
+    known = await softwares(request)
+    codes = {str(s["code"]) for s in known}
+    user_id = uuid.UUID(user.id)
+    saved = await repo.preference(pool, user_id, QUEUE_VIEW)
+    if "vue" in request.query_params:  # the form was sent: these choices, saved if new
+        view = _queue_view(request.query_params, codes)
+        if view != saved:  # the page refreshes itself every 30 s: no write each time
+            await repo.save_preference(pool, user_id, QUEUE_VIEW, view)
+    else:
+        view = _queue_view(saved, codes)
+    found = await backend(request).get(
+        "/api/v1/queue",
+        technician=WHO.get(view["technicien"]),
+        software=view["logiciel"] or None,
+        status=view["etat"] or None,
+    )
     return page(
         request,
         "office_queue.html",
         title=tr(request, "Queue"),
-        items=found["items"],
+        items=_sorted(found["items"], view["tri"]),
         me=user.id,
+        view=view,
+        filtered=any(view[k] for k in ("technicien", "logiciel", "etat")),
+        softwares=known,
+        statuses=OPEN_STATUSES,
     )
 
 
@@ -175,14 +240,19 @@ async def act(
 
 @router.get("/bureau/recherche")
 async def search(request: Request, user: TechnicianUser) -> Response:
+    """R10: open and archived dossiers, accents and case aside (decision 0022)."""
     q = request.query_params.get("q", "").strip()[:200]
     status = request.query_params.get("statut", "")
     status = status if status in STATUSES else ""
+    known = await softwares(request)
+    software = request.query_params.get("logiciel", "")
+    software = software if software in {str(s["code"]) for s in known} else ""
     number = page_number(request)
     found = await backend(request).get(
         "/api/v1/dossiers",
         q=q or None,
         status=status or None,
+        software=software or None,
         limit=PAGE_SIZE,
         offset=(number - 1) * PAGE_SIZE,
     )
@@ -195,6 +265,8 @@ async def search(request: Request, user: TechnicianUser) -> Response:
         q=q,
         status=status,
         statuses=STATUSES,
+        software=software,
+        softwares=known,
         page_no=number,
         pages=max(1, math.ceil(found["total"] / PAGE_SIZE)),
     )

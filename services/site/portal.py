@@ -47,12 +47,22 @@ def page_number(request: Request) -> int:
         return 1
 
 
+# « En cours / Clos » on the customer's list (issue 14): the page's words, the API's filter.
+STATES = {"en-cours": True, "clos": False}
+
+
 @router.get("/espace")
 async def my_dossiers(request: Request, user: CustomerUser) -> Response:
     q = request.query_params.get("q", "").strip()[:200]
+    state = request.query_params.get("etat", "")
+    state = state if state in STATES else ""
     number = page_number(request)
     found = await backend(request).get(
-        "/api/v1/dossiers", q=q or None, limit=PAGE_SIZE, offset=(number - 1) * PAGE_SIZE
+        "/api/v1/dossiers",
+        q=q or None,
+        open=None if not state else str(STATES[state]).lower(),
+        limit=PAGE_SIZE,
+        offset=(number - 1) * PAGE_SIZE,
     )
     return page(
         request,
@@ -61,6 +71,7 @@ async def my_dossiers(request: Request, user: CustomerUser) -> Response:
         items=found["items"],
         total=found["total"],
         q=q,
+        state=state,
         page_no=number,
         pages=max(1, math.ceil(found["total"] / PAGE_SIZE)),
     )

@@ -116,3 +116,23 @@ async def satisfaction(pool: asyncpg.Pool, since: datetime) -> dict[str, Any]:
     total = sum(counts.values())
     average = sum(s * n for s, n in counts.items()) / total if total else None
     return {"counts": counts, "total": total, "average": average}
+
+
+async def preference(pool: asyncpg.Pool, user_id: uuid.UUID, name: str) -> dict[str, Any]:
+    """A user's saved choices for a page (the queue's sort and filters), or {}."""
+    found = await pool.fetchval(
+        "SELECT value FROM site.preferences WHERE user_id = $1 AND name = $2", user_id, name
+    )
+    return dict(found) if isinstance(found, dict) else {}
+
+
+async def save_preference(
+    pool: asyncpg.Pool, user_id: uuid.UUID, name: str, value: dict[str, Any]
+) -> None:
+    await pool.execute(
+        """INSERT INTO site.preferences (user_id, name, value) VALUES ($1, $2, $3)
+           ON CONFLICT (user_id, name) DO UPDATE SET value = $3, updated_at = now()""",
+        user_id,
+        name,
+        value,
+    )

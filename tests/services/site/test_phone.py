@@ -45,7 +45,7 @@ async def test_no_page_scrolls_sideways_and_the_reply_comes_first(
     assert (await http.post(f"/api/v1/dossiers/{dossier['id']}/take", headers=tech)).is_success
     pages = {
         None: ["/", "/deposer", "/documentation", "/annonces", "/connexion"],
-        Role.customer: ["/espace", f"/espace/dossiers/{dossier['id']}"],
+        Role.customer: ["/espace", "/espace?etat=en-cours", f"/espace/dossiers/{dossier['id']}"],
         Role.technician: [
             "/bureau/file",
             f"/bureau/dossiers/{dossier['id']}",
