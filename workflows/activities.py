@@ -15,7 +15,7 @@ from typing import Any
 from temporalio import activity
 
 from assistance.events import Event
-from services.dossier.state import HandOver, MailOrder, StaffNotice
+from services.dossier.state import HandOver, MailOrder, StaffNotice, StepRecord
 
 
 @activity.defn(name="publish_dossier_event")
@@ -36,10 +36,23 @@ async def notify_staff(notice: StaffNotice) -> list[str]:
     raise NotImplementedError("runs on the worker: DossierActivities.notify_staff")
 
 
+@activity.defn(name="record_dossier_step")
+async def record_dossier_step(record: StepRecord) -> list[str]:
+    """Write one step's events, customer mails and staff notices to the outbox in one
+    transaction (the relay sends them); returns the Message-IDs of its customer mails."""
+    raise NotImplementedError("runs on the worker: DossierActivities.record_step")
+
+
 @activity.defn(name="hand_over")
 async def hand_over(order: HandOver) -> dict[str, Any]:
     """R7–R9: hand the dossier to the service that owns the next step; returns its ticket."""
     raise NotImplementedError("runs on the worker: HandOverActivities.hand_over")
 
 
-DOSSIER_ACTIVITIES = (publish_dossier_event, send_dossier_mail, notify_staff, hand_over)
+DOSSIER_ACTIVITIES = (
+    publish_dossier_event,
+    send_dossier_mail,
+    notify_staff,
+    record_dossier_step,
+    hand_over,
+)

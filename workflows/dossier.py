@@ -19,10 +19,13 @@ that had failed for good). Query: view.
 What the commands, facts and deadlines do is decided by the pure state machine
 services/dossier/process.py (the rules, the next deadline, the effects in order); this file
 only feeds it and carries out its effects as activities (workflows/activities.py), in the
-order it gives them. The process and the rules are imported inside the sandbox like this
-file; only libraries and data pass through: the business calendar (and its `holidays`), the
-R3 commitment and the French wording (assistance/commitment.py and french.py, pure, scanned
-like the workflow code), the pydantic events and the dataclasses of services/dossier/state.py.
+order it gives them: since the patch `effects-recorded-per-step` (docs/decisions/0022), one
+activity per step for its events, mails and notices (`record_dossier_step`, written to the
+outbox in one transaction), a hand-over its own; before it, one activity per effect. The
+process and the rules are imported inside the sandbox like this file; only libraries and
+data pass through: the business calendar (and its `holidays`), the R3 commitment and the
+French wording (assistance/commitment.py and french.py, pure, scanned like the workflow code),
+the pydantic events and the dataclasses of services/dossier/state.py.
 
 Failure policy (docs/decisions/0013): an effect is retried a bounded number of times (a
 dependency that is down is waited for inside the attempt, heartbeating, without using one
@@ -79,14 +82,21 @@ with workflow.unsafe.imports_passed_through():
         ReopenCmd,
         ScreenShareCmd,
         SendMail,
+        StepRecord,
         TakeCmd,
         WorkaroundCmd,
     )
 
 from services.dossier import process
 from services.dossier.domain import Refused
-from services.dossier.process import EFFECT_LABELS, TIMERS_KEPT, UPDATE_IDS_CARRIED
-from workflows.activities import hand_over, notify_staff, publish_dossier_event, send_dossier_mail
+from services.dossier.process import EFFECT_LABELS, STEP_RECORDS, TIMERS_KEPT, UPDATE_IDS_CARRIED
+from workflows.activities import (
+    hand_over,
+    notify_staff,
+    publish_dossier_event,
+    record_dossier_step,
+    send_dossier_mail,
+)
 
 # Bounded: ten attempts over about a quarter of an hour, then the effect is parked and recorded.
 EFFECT_RETRY = RetryPolicy(
@@ -180,6 +190,10 @@ class DossierWorkflow:
         # by this one, carried to the next run
         self.earlier_updates = frozenset(opening.carried_updates)
         self.update_ids = list(opening.carried_updates)
+        # the effects of the step being applied, when they are recorded together (None: the
+        # step has produced none yet, so the patch is not asked yet)
+        self.step_effects: list[Effect] | None = None
+        self.recording = False
 
     # --- the process -----------------------------------------------------------------------
 
@@ -210,12 +224,27 @@ class DossierWorkflow:
     def _apply(self, message: Message) -> None:
         """Feed the process and keep its new state; its effects are carried out, in its order,
         as it produces them (`_carry_out`)."""
+        self.step_effects = None
         outcome = process.apply(self.state, message, workflow.now(), self.ctx)
         self.state = outcome.state
         if outcome.changed:
             self.changed = True
+        effects, self.step_effects = self.step_effects, None
+        if self.recording and effects:
+            self._record(effects)
 
     def _carry_out(self, effect: Effect) -> None:
+        if self.step_effects is None:
+            # the first effect of this step: the patch is asked here, before its first command
+            self.step_effects = []
+            self.recording = STEP_RECORDS in self.ctx.features
+        if self.recording:
+            self.step_effects.append(effect)  # carried out together once the step is applied
+            return
+        self._carry_out_alone(effect)
+
+    def _carry_out_alone(self, effect: Effect) -> None:
+        """Before the patch `effects-recorded-per-step`: one activity per effect."""
         match effect:
             case Publish():
                 self._publish(effect)
@@ -300,6 +329,39 @@ class DossierWorkflow:
 
     # --- effects: activities started without blocking a command ------------------------------
 
+    def _record(self, effects: list[Effect]) -> None:
+        """One step's events, mails and notices: one activity writing them to the outbox in one
+        transaction (the relay publishes and sends them); its hand-overs after it, each its own
+        activity. The Message-IDs of its customer mails join the thread when it is done."""
+        events = [e.event for e in effects if isinstance(e, Publish)]
+        record = StepRecord(
+            dossier_id=self.opening.dossier_id,
+            reference=self.opening.reference,
+            events=events,
+            mails=[e.order for e in effects if isinstance(e, SendMail)],
+            notices=[e.notice for e in effects if isinstance(e, NotifyStaff)],
+        )
+        if record.events or record.mails or record.notices:
+            self.steps_this_run += len(events)
+            self.pending = [t for t in self.pending if not t.done()]
+            # the record of a failed effect is not recorded again if it fails itself
+            tell = bool(record.mails or record.notices) or any(
+                e.what != "effect_failed" for e in effects if isinstance(e, Publish)
+            )
+            self.pending.append(asyncio.create_task(self._record_step(record, tell)))
+        for effect in effects:
+            if isinstance(effect, HandOverTo):
+                self.pending.append(asyncio.create_task(self._ask(effect.order)))
+
+    async def _record_step(self, record: StepRecord, tell: bool) -> None:
+        message_ids = await self._guarded(
+            "record_dossier_step",
+            workflow.execute_activity(record_dossier_step, record, **EFFECT_TIMEOUTS),
+            tell,
+        )
+        for mid in message_ids or []:
+            self._apply(MailSent(mid))
+
     def _publish(self, effect: Publish) -> None:
         self.steps_this_run += 1
         self.pending = [t for t in self.pending if not t.done()]
@@ -348,6 +410,9 @@ class DossierWorkflow:
             )
             if activity == "send_dossier_mail" and isinstance(result, str):
                 self._apply(MailSent(result))
+            if activity == "record_dossier_step" and isinstance(result, list):
+                for mid in result:
+                    self._apply(MailSent(str(mid)))
             self.changed = True
 
         self.pending.append(asyncio.create_task(rerun()))

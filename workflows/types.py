@@ -15,6 +15,7 @@ from services.dossier.state import (
     ReopenCmd,
     ScreenShareCmd,
     StaffNotice,
+    StepRecord,
     TakeCmd,
     WorkaroundCmd,
 )
@@ -34,6 +35,7 @@ __all__ = [
     "ReopenCmd",
     "ScreenShareCmd",
     "StaffNotice",
+    "StepRecord",
     "TakeCmd",
     "WorkaroundCmd",
 ]

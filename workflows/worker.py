@@ -32,6 +32,7 @@ def activities(rt: Runtime) -> list[Callable[..., Any]]:
         dossier.publish_event,
         dossier.send_mail,
         dossier.notify_staff,
+        dossier.record_step,
         handover.hand_over,
         review.build_weekly_review,
     ]

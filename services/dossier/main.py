@@ -1,11 +1,15 @@
-"""The dossier service's background part: projecting events into the read model."""
+"""The dossier service's background part: projecting events into the read model, and relaying
+the dossiers' steps (their events and mails, written to the outbox by the workflow's
+`record_dossier_step` activity) to NATS and the mail server."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from assistance.outbox import OutboxRelay
 from assistance.parts import Part
 from services.dossier import metrics
+from services.dossier.activities import MAIL, SOURCE, mail_sender
 from services.dossier.api import router
 from services.dossier.projection import Projector
 
@@ -17,6 +21,14 @@ if TYPE_CHECKING:
 
 def start(rt: Runtime) -> None:
     projector = Projector(rt.pool)
+    relay = OutboxRelay(
+        rt.pool,
+        rt.bus,
+        [SOURCE],
+        {MAIL: mail_sender(rt.pool, rt.settings)},
+        rt.settings.relay_poll_seconds,
+    )
+    rt.background("dossier outbox relay", relay.run)
 
     async def consume(durable: str, subjects: list[str]) -> None:
         await rt.bus.consume(durable, subjects, projector, pool=rt.pool)

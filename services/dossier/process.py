@@ -81,12 +81,17 @@ UPDATE_IDS_CARRIED = "update-ids-carried"
 # Asked by the workflow: a timer is started only when the next deadline moved (a command that
 # leaves it where it was keeps the running timer; before, each one cancelled and restarted it).
 TIMERS_KEPT = "timers-kept"
+# Asked by the workflow where the first effect of a step is carried out: the step's events,
+# mails and notices go to one activity writing them to the outbox in one transaction (hand-overs
+# stay their own activity) instead of one activity each (docs/decisions/0022).
+STEP_RECORDS = "effects-recorded-per-step"
 FEATURES = frozenset(
     {
         FOLLOW_UP_CYCLES,
         HANDOVER_ANSWERS,
         LATE_FACTS_KEEP_CLOSED,
         RESOLUTION_ANSWERS,
+        STEP_RECORDS,
         UPDATE_IDS_CARRIED,
         TIMERS_KEPT,
     }
@@ -99,6 +104,7 @@ EFFECT_LABELS = {
     "send_dossier_mail": "mail au client",
     "notify_staff": "avis à l'équipe",
     "hand_over": "transmission au service concerné",
+    "record_dossier_step": "enregistrement d'une étape du dossier (historique, mails, avis)",
 }
 
 

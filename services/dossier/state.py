@@ -189,6 +189,19 @@ class HandOver:
 
 
 @dataclass
+class StepRecord:
+    """What one step of the process (one `apply`) gives the outside world, recorded at once:
+    its events, its mails to the customer and its notices to staff, in order. Written to the
+    outbox in one transaction (patch `effects-recorded-per-step`); the relay sends them."""
+
+    dossier_id: str
+    reference: str
+    events: list[Event] = field(default_factory=list)
+    mails: list[MailOrder] = field(default_factory=list)
+    notices: list[StaffNotice] = field(default_factory=list)
+
+
+@dataclass
 class DossierView:
     """The process state as the workflow holds it (query and update answers)."""
 

@@ -29,6 +29,8 @@ OUTBOX = {
     ("bugs", "publish"): "nouvelle des bugs",
     ("evolutions", "publish"): "nouvelle des évolutions",
     ("operations", "mail"): "mail aux administrateurs",
+    ("dossier", "publish"): "historique d'un dossier",
+    ("dossier", "dossier_mail"): "mail d'un dossier (au client ou à l'équipe)",
     ("operations", "publish"): "historique d'un dossier",
 }
 
@@ -37,6 +39,7 @@ ACTIVITIES = {
     "send_dossier_mail": "mail au client",
     "notify_staff": "avis à l'équipe",
     "hand_over": "transmission au service concerné",
+    "record_dossier_step": "enregistrement d'une étape du dossier (historique, mails, avis)",
 }
 
 

@@ -32,6 +32,7 @@ from workflows.types import (
     HandOver,
     MailOrder,
     StaffNotice,
+    StepRecord,
 )
 
 TEST_SERVER = Path(sys.executable).parent / "temporal-test-server"
@@ -49,6 +50,7 @@ class Fakes:
     notices: list[StaffNotice] = field(default_factory=list)
     handovers: list[HandOver] = field(default_factory=list)
     notice_times: list[datetime] = field(default_factory=list)
+    records: list[StepRecord] = field(default_factory=list)
 
     @activity.defn(name="publish_dossier_event")
     async def publish(self, event: Event) -> None:
@@ -57,7 +59,7 @@ class Fakes:
     @activity.defn(name="send_dossier_mail")
     async def send_mail(self, order: MailOrder) -> str:
         self.mails.append(order)
-        return f"<{order.reference}.{order.step}.sig@test>"
+        return self.message_id(order)
 
     @activity.defn(name="notify_staff")
     async def notify_staff(self, notice: StaffNotice) -> list[str]:
@@ -65,13 +67,34 @@ class Fakes:
         self.notice_times.append(activity.info().current_attempt_scheduled_time)
         return ["someone@manao.eu"]
 
+    @activity.defn(name="record_dossier_step")
+    async def record_step(self, record: StepRecord) -> list[str]:
+        """A step's events, mails and notices, recorded as the outbox would send them."""
+        self.records.append(record)
+        self.events.extend(record.events)
+        self.mails.extend(record.mails)
+        for notice in record.notices:
+            self.notices.append(notice)
+            self.notice_times.append(activity.info().current_attempt_scheduled_time)
+        return [self.message_id(order) for order in record.mails]
+
+    @staticmethod
+    def message_id(order: MailOrder) -> str:
+        return f"<{order.reference}.{order.step}.sig@test>"
+
     @activity.defn(name="hand_over")
     async def hand_over(self, order: HandOver) -> dict[str, Any]:
         self.handovers.append(order)
         return {"ok": True, "service": order.service}
 
     def activities(self) -> list[Any]:
-        return [self.publish, self.send_mail, self.notify_staff, self.hand_over]
+        return [
+            self.publish,
+            self.send_mail,
+            self.notify_staff,
+            self.record_step,
+            self.hand_over,
+        ]
 
     def published(self) -> list[Event]:
         """The events in the workflow's order: activities started together may finish in any

@@ -344,6 +344,10 @@ SCENARIOS: dict[str, Callable[[Run], Awaitable[None]]] = {
     "update_repeated_after_continue_as_new": update_repeated_after_continue_as_new,
     # after `timers-kept`: the usage path again, one timer per deadline
     "usage_timers_kept": usage_to_closure,
+    # after `effects-recorded-per-step`: one activity per step (events, mails, notices), a
+    # hand-over its own; the same dossiers as above, recorded again under these names
+    "usage_to_closure_per_step": usage_to_closure,
+    "evolution_answered_at_handover_per_step": evolution_answered_at_handover,
 }
 
 

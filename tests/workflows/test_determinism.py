@@ -149,6 +149,7 @@ def test_the_activity_stubs_match_the_registered_activities() -> None:
         DossierActivities.publish_event,
         DossierActivities.send_mail,
         DossierActivities.notify_staff,
+        DossierActivities.record_step,
         HandOverActivities.hand_over,
     ]
     assert [_signature(f) for f in stubs.DOSSIER_ACTIVITIES] == [_signature(f) for f in registered]

@@ -2,7 +2,8 @@
 workflow (issue 11 item 4(d), docs/decisions/0013); an administrator's retry runs it again.
 
 Same-name fake activities on Temporal's time-skipping server: the hand-over always fails (a
-refusal, retried a bounded number of times), a mail is refused at once (non-retryable)."""
+refusal, retried a bounded number of times), a step with a mail is refused at once
+(non-retryable: nothing of the step is written, decision 0022)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from dataclasses import asdict
 from datetime import timedelta
 from typing import Any
 
+from pydantic import TypeAdapter
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
@@ -27,7 +29,7 @@ from tests.workflows.harness import (
     view_when,
 )
 from workflows.dossier import DossierWorkflow
-from workflows.types import CloseCmd, DiagnosisCmd, HandOver, MessageCmd, TakeCmd
+from workflows.types import CloseCmd, DiagnosisCmd, HandOver, MessageCmd, StepRecord, TakeCmd
 
 
 class Failing(Fakes):
@@ -45,7 +47,7 @@ class Failing(Fakes):
         return {"ok": True, "service": order.service}
 
     def activities(self) -> list[Any]:
-        return [self.publish, self.send_mail, self.notify_staff, self.hand_over]
+        return [self.publish, self.send_mail, self.notify_staff, self.record_step, self.hand_over]
 
 
 async def test_a_hand_over_failing_for_good_is_recorded_and_the_dossier_goes_on() -> None:
@@ -119,25 +121,57 @@ async def test_a_hand_over_failing_for_good_is_recorded_and_the_dossier_goes_on(
 
 
 class RefusedMail(Fakes):
-    @activity.defn(name="send_dossier_mail")
-    async def send_mail(self, order: Any) -> str:
-        raise ApplicationError("adresse refusée", type="MailRefused", non_retryable=True)
+    """The step recording refuses a mail (as it refuses an unknown template): non-retryable."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.refused: list[StepRecord] = []
+        self.refuse = True
+
+    @activity.defn(name="record_dossier_step")
+    async def record_step(self, record: StepRecord) -> list[str]:
+        if record.mails and self.refuse:
+            self.refused.append(record)
+            raise ApplicationError("adresse refusée", type="MailRefused", non_retryable=True)
+        return await super().record_step(record)
 
     def activities(self) -> list[Any]:
-        return [self.publish, self.send_mail, self.notify_staff, self.hand_over]
+        return [self.publish, self.send_mail, self.notify_staff, self.record_step, self.hand_over]
 
 
-async def test_a_refused_mail_is_recorded_at_once_and_the_dossier_opens() -> None:
+async def test_a_refused_step_is_recorded_at_once_and_the_dossier_opens() -> None:
     fakes = RefusedMail()
     async with time_skipping() as env, running_worker(env, fakes) as queue:
         received = paris("2032-01-12T09:00:00")
         await skip_to(env, received)
-        handle = await start(env, queue, opening(received))
+        o = opening(received)
+        handle = await start(env, queue, o)
         await eventually(lambda: "effect_failed" in fakes.types(), timeout=30)
         await settled(handle)
-        assert fakes.types() == ["opened", "effect_failed"]
+        # the opening's event and acknowledgement are one step: neither was written
+        assert [e.type for e in fakes.refused[0].events] == ["dossier.dossier.opened"]
+        assert fakes.types() == ["effect_failed"]
         entry = fakes.published()[-1].data["timeline"]
-        assert entry["text"].startswith("Échec définitif : mail au client.")
+        assert entry["text"].startswith(
+            "Échec définitif : enregistrement d'une étape du dossier (historique, mails, avis)."
+        )
         assert entry["data"]["error"] == "MailRefused: adresse refusée"
         view = await view_when(handle, lambda v: v.details.get("failed_effects") == 1)
         assert view.status == "new"
+
+        # an administrator retries the parked step once the cause is repaired (its arguments
+        # as the worker parked them): written once, the dossier goes on
+        fakes.refuse = False
+        args = TypeAdapter(StepRecord).dump_python(fakes.refused[0], mode="json")
+        await handle.signal(
+            DossierWorkflow.retry_effect,
+            {"parked_id": 1, "activity": "record_dossier_step", "args": [args]},
+        )
+        await eventually(lambda: "opened" in fakes.types(), timeout=30)
+        await settled(handle)
+        assert fakes.types() == ["opened", "effect_failed"]
+        assert fakes.templates() == ["acknowledgement"]
+        view = await handle.execute_update(DossierWorkflow.take, TakeCmd(actor=TECH))
+        assert view.status == "in_progress"
+        await settled(handle)
+        assert fakes.types() == ["opened", "effect_failed", "taken"]
