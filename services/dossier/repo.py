@@ -182,7 +182,7 @@ class Filters:
 
 
 def _matches(q_arg: str, staff: bool) -> str:
-    """The dossiers a search matches, each with its rank (decision 0022): its own fields (the
+    """The dossiers a search matches, each with its rank (decision 0023): its own fields (the
     reference exactly, or the words of its vector), a timeline text the caller may read, or
     its organisation's name. Each part reads its own GIN index (the organisations are few)."""
     query = f"websearch_to_tsquery('dossier.fr', dossier.fold({q_arg}))"

@@ -240,7 +240,7 @@ async def act(
 
 @router.get("/bureau/recherche")
 async def search(request: Request, user: TechnicianUser) -> Response:
-    """R10: open and archived dossiers, accents and case aside (decision 0022)."""
+    """R10: open and archived dossiers, accents and case aside (decision 0023)."""
     q = request.query_params.get("q", "").strip()[:200]
     status = request.query_params.get("statut", "")
     status = status if status in STATUSES else ""

@@ -10,6 +10,7 @@ import uuid
 from datetime import UTC, datetime
 
 import pytest
+from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.worker import Worker
@@ -81,6 +82,13 @@ async def test_an_update_id_is_applied_once_even_across_continue_as_new(
         # a new id is a new command
         again_noted = await handle.execute_update(DossierWorkflow.note, note, id="n-2")
         assert again_noted.seq > renoted.seq
-        await eventually(lambda: fakes.types().count("noted") == 2, timeout=30)
+        try:
+            await eventually(lambda: fakes.types().count("noted") == 2, timeout=30)
+        except AssertionError:
+            history = await handle.fetch_history()
+            raise AssertionError(
+                f"published {fakes.types()}; the run's history: "
+                f"{[EventType.Name(e.event_type) for e in history.events]}"
+            ) from None
         assert fakes.types().count("taken") == 1
         await handle.terminate("test done")
