@@ -58,6 +58,7 @@ with workflow.unsafe.imports_passed_through():
     from assistance.business_time import BusinessCalendar
     from assistance.events import Event
     from services.dossier.state import (
+        ActorCmd,
         CloseCmd,
         Command,
         Context,
@@ -83,7 +84,6 @@ with workflow.unsafe.imports_passed_through():
         ScreenShareCmd,
         SendMail,
         StepRecord,
-        TakeCmd,
         WorkaroundCmd,
     )
 
@@ -448,19 +448,19 @@ class DossierWorkflow:
         return info.id if info is not None else ""
 
     @workflow.update
-    async def take(self, cmd: TakeCmd) -> DossierView:
+    async def take(self, cmd: ActorCmd) -> DossierView:
         return await self._command("take", cmd)
 
     @take.validator
-    def _validate_take(self, cmd: TakeCmd) -> None:
+    def _validate_take(self, cmd: ActorCmd) -> None:
         self._check("take", cmd)
 
     @workflow.update
-    async def release(self, cmd: TakeCmd) -> DossierView:
+    async def release(self, cmd: ActorCmd) -> DossierView:
         return await self._command("release", cmd)
 
     @release.validator
-    def _validate_release(self, cmd: TakeCmd) -> None:
+    def _validate_release(self, cmd: ActorCmd) -> None:
         self._check("release", cmd)
 
     @workflow.update
@@ -520,11 +520,11 @@ class DossierWorkflow:
         self._check("close", cmd)
 
     @workflow.update
-    async def confirm(self, cmd: TakeCmd) -> DossierView:
+    async def confirm(self, cmd: ActorCmd) -> DossierView:
         return await self._command("confirm", cmd)
 
     @confirm.validator
-    def _validate_confirm(self, cmd: TakeCmd) -> None:
+    def _validate_confirm(self, cmd: ActorCmd) -> None:
         self._check("confirm", cmd)
 
     @workflow.update

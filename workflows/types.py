@@ -2,6 +2,7 @@
 
 from services.dossier.state import (
     Actor,
+    ActorCmd,
     CloseCmd,
     CustomerMessage,
     DiagnosisCmd,
@@ -16,7 +17,6 @@ from services.dossier.state import (
     ScreenShareCmd,
     StaffNotice,
     StepRecord,
-    TakeCmd,
     WorkaroundCmd,
 )
 
@@ -36,6 +36,6 @@ __all__ = [
     "ScreenShareCmd",
     "StaffNotice",
     "StepRecord",
-    "TakeCmd",
+    "ActorCmd",
     "WorkaroundCmd",
 ]

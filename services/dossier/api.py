@@ -56,12 +56,12 @@ from services.dossier.models import (
     WorkaroundIn,
 )
 from services.dossier.state import (
+    ActorCmd,
     CloseCmd,
     DiagnosisCmd,
     MessageCmd,
     ReopenCmd,
     ScreenShareCmd,
-    TakeCmd,
     WorkaroundCmd,
 )
 
@@ -517,7 +517,7 @@ async def take(
                 f"Le dossier est suivi par {held.get('name') or 'un autre technicien'} : pour le "
                 "reprendre, demandez explicitement la reprise (takeover=true).",
             )
-    return await _send(request, pool, dossier_id, who, "take", TakeCmd)
+    return await _send(request, pool, dossier_id, who, "take", ActorCmd)
 
 
 @router.post(
@@ -529,7 +529,7 @@ async def take(
 async def release(
     request: Request, dossier_id: uuid.UUID, pool: PoolDep, who: TechnicianOrAdmin
 ) -> DossierOut:
-    return await _send(request, pool, dossier_id, who, "release", TakeCmd)
+    return await _send(request, pool, dossier_id, who, "release", ActorCmd)
 
 
 @router.post(
@@ -654,7 +654,7 @@ async def close(
 async def confirm(
     request: Request, dossier_id: uuid.UUID, pool: PoolDep, who: Customer
 ) -> DossierOut:
-    return await _send(request, pool, dossier_id, who, "confirm", TakeCmd)
+    return await _send(request, pool, dossier_id, who, "confirm", ActorCmd)
 
 
 @router.post(

@@ -35,6 +35,7 @@ from services.dossier import domain
 from services.dossier.domain import Refused
 from services.dossier.state import (
     Actor,
+    ActorCmd,
     CloseCmd,
     Command,
     Context,
@@ -60,7 +61,6 @@ from services.dossier.state import (
     ScreenShareCmd,
     SendMail,
     StaffNotice,
-    TakeCmd,
     Timer,
     WorkaroundCmd,
 )
@@ -141,9 +141,9 @@ def check(state: DossierState, command: Command) -> None:
     """The rules a command must pass (raise `Refused`); the workflow's update validators."""
     c = command.cmd
     match command.name, c:
-        case "take", TakeCmd():
+        case "take", ActorCmd():
             domain.check_take(state, c.actor)
-        case "release", TakeCmd():
+        case "release", ActorCmd():
             domain.check_release(state, c.actor)
         case "diagnose", DiagnosisCmd():
             domain.check_diagnosis(state, c.actor, c.kind, c.context, c.need)
@@ -159,7 +159,7 @@ def check(state: DossierState, command: Command) -> None:
             domain.check_workaround(state, c.actor, c.text, c.none_reason)
         case "close", CloseCmd():
             domain.check_close(state, c.actor, c.resolution)
-        case "confirm", TakeCmd():
+        case "confirm", ActorCmd():
             domain.check_confirm(state, c.actor)
         case "reopen", ReopenCmd():
             domain.check_reopen(state, c.actor, c.reason)
@@ -538,7 +538,7 @@ class _Step:
     def command(self, command: Command) -> None:
         getattr(self, f"_cmd_{command.name}")(command.cmd)
 
-    def _cmd_take(self, cmd: TakeCmd) -> None:
+    def _cmd_take(self, cmd: ActorCmd) -> None:
         s = self.s
         text = f"Pris en charge par {cmd.actor.name}."
         if s.technician_id is not None:  # an admin's take-over, explicit at the API (issue 13)
@@ -549,7 +549,7 @@ class _Step:
         self._touch()
         self._emit("taken", timeline=entry("taken", text, cmd.actor, "customer"))
 
-    def _cmd_release(self, cmd: TakeCmd) -> None:
+    def _cmd_release(self, cmd: ActorCmd) -> None:
         s = self.s
         s.technician_id = s.technician_name = None
         if s.status == "in_progress":
@@ -670,7 +670,7 @@ class _Step:
     def _cmd_close(self, cmd: CloseCmd) -> None:
         self._close(cmd.resolution, by=cmd.actor.name, actor=cmd.actor, mail=True)
 
-    def _cmd_confirm(self, cmd: TakeCmd) -> None:
+    def _cmd_confirm(self, cmd: ActorCmd) -> None:
         resolution = self.s.details.get("proposed_resolution") or "Résolu."
         self._close(resolution, by=cmd.actor.name, actor=cmd.actor, mail=True)
 

@@ -76,7 +76,9 @@ class Actor:
 
 
 @dataclass
-class TakeCmd:
+class ActorCmd:
+    """A command that carries only who gives it: take, release, confirm."""
+
     actor: Actor
 
 

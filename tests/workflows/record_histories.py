@@ -41,6 +41,7 @@ from tests.workflows.harness import (
 )
 from workflows.dossier import DossierWorkflow
 from workflows.types import (
+    ActorCmd,
     CloseCmd,
     CustomerMessage,
     DiagnosisCmd,
@@ -49,7 +50,6 @@ from workflows.types import (
     MessageCmd,
     ReopenCmd,
     ScreenShareCmd,
-    TakeCmd,
     WorkaroundCmd,
 )
 
@@ -104,7 +104,7 @@ class Run:
 async def usage_to_closure(run: Run) -> None:
     h = await run.open()
     await run.after(3)  # the R3 warning fires at 75 %
-    await h.execute_update(DossierWorkflow.take, TakeCmd(actor=TECH))
+    await h.execute_update(DossierWorkflow.take, ActorCmd(actor=TECH))
     await h.execute_update(
         DossierWorkflow.diagnose,
         DiagnosisCmd(actor=TECH, kind="usage", context=CONTEXT, need=NEED, version="5.2"),
@@ -121,7 +121,7 @@ async def usage_to_closure(run: Run) -> None:
 
 async def bug_with_workaround_and_release(run: Run) -> None:
     h = await run.open()
-    await h.execute_update(DossierWorkflow.take, TakeCmd(actor=TECH))
+    await h.execute_update(DossierWorkflow.take, ActorCmd(actor=TECH))
     await h.execute_update(
         DossierWorkflow.diagnose,
         DiagnosisCmd(actor=TECH, kind="bug", context=CONTEXT, need=NEED, version="5.2"),
@@ -148,7 +148,7 @@ async def bug_with_workaround_and_release(run: Run) -> None:
 
 async def evolution_decision(run: Run) -> None:
     h = await run.open()
-    await h.execute_update(DossierWorkflow.take, TakeCmd(actor=TECH))
+    await h.execute_update(DossierWorkflow.take, ActorCmd(actor=TECH))
     await h.execute_update(
         DossierWorkflow.respond, MessageCmd(actor=TECH, text="Je transmets au produit.")
     )
@@ -172,7 +172,7 @@ async def evolution_decision(run: Run) -> None:
 
 async def training_held(run: Run) -> None:
     h = await run.open()
-    await h.execute_update(DossierWorkflow.take, TakeCmd(actor=TECH))
+    await h.execute_update(DossierWorkflow.take, ActorCmd(actor=TECH))
     await h.execute_update(
         DossierWorkflow.respond, MessageCmd(actor=TECH, text="Un formateur va vous appeler.")
     )
@@ -202,12 +202,12 @@ async def training_held(run: Run) -> None:
     await run.signal_fact("training.appointment.held", held, notes="Journaux paramétrés.")
     await view_when(h, lambda v: v.status == "resolved")
     await run.after(2)
-    await h.execute_update(DossierWorkflow.confirm, TakeCmd(actor=CUSTOMER))
+    await h.execute_update(DossierWorkflow.confirm, ActorCmd(actor=CUSTOMER))
 
 
 async def reopen(run: Run) -> None:
     h = await run.open()
-    await h.execute_update(DossierWorkflow.take, TakeCmd(actor=TECH))
+    await h.execute_update(DossierWorkflow.take, ActorCmd(actor=TECH))
     await h.execute_update(
         DossierWorkflow.diagnose,
         DiagnosisCmd(actor=TECH, kind="usage", context=CONTEXT, need=NEED),
@@ -244,7 +244,7 @@ async def continue_as_new(run: Run) -> None:
     """The first run of a dossier that continues as new (recorded: that first run)."""
     h = await run.open(DossierPolicy(history_limit=5))
     first = (await h.describe()).run_id
-    await h.execute_update(DossierWorkflow.take, TakeCmd(actor=TECH))
+    await h.execute_update(DossierWorkflow.take, ActorCmd(actor=TECH))
     await h.execute_update(
         DossierWorkflow.diagnose,
         DiagnosisCmd(actor=TECH, kind="usage", context=CONTEXT, need=NEED),
@@ -259,7 +259,7 @@ async def continue_as_new(run: Run) -> None:
 async def evolution_answered_at_handover(run: Run) -> None:
     """After `handover-answers-customer`: the hand-over itself is the first response (R3)."""
     h = await run.open()
-    await h.execute_update(DossierWorkflow.take, TakeCmd(actor=TECH))
+    await h.execute_update(DossierWorkflow.take, ActorCmd(actor=TECH))
     await h.execute_update(
         DossierWorkflow.diagnose,
         DiagnosisCmd(actor=TECH, kind="evolution", context=CONTEXT, need=NEED),
@@ -276,7 +276,7 @@ async def follow_up_cycles(run: Run) -> None:
     """After `follow-up-cycles`: after an escalation, a new reminder cycle starts (R2), for the
     technician and while waiting for the customer."""
     h = await run.open()
-    await h.execute_update(DossierWorkflow.take, TakeCmd(actor=TECH))
+    await h.execute_update(DossierWorkflow.take, ActorCmd(actor=TECH))
     await h.execute_update(
         DossierWorkflow.diagnose,
         DiagnosisCmd(actor=TECH, kind="usage", context=CONTEXT, need=NEED),
@@ -293,7 +293,7 @@ async def follow_up_cycles(run: Run) -> None:
 async def closed_without_response(run: Run) -> None:
     """After `resolution-is-first-response`: the closure mail is the first response (R3)."""
     h = await run.open()
-    await h.execute_update(DossierWorkflow.take, TakeCmd(actor=TECH))
+    await h.execute_update(DossierWorkflow.take, ActorCmd(actor=TECH))
     await h.execute_update(
         DossierWorkflow.diagnose,
         DiagnosisCmd(actor=TECH, kind="usage", context=CONTEXT, need=NEED),
@@ -309,7 +309,7 @@ async def update_repeated_after_continue_as_new(run: Run) -> None:
     answers the dossier as it is (recorded: the second run)."""
     h = await run.open(DossierPolicy(history_limit=5))
     first = (await h.describe()).run_id
-    await h.execute_update(DossierWorkflow.take, TakeCmd(actor=TECH), id="take-1")
+    await h.execute_update(DossierWorkflow.take, ActorCmd(actor=TECH), id="take-1")
     await h.execute_update(
         DossierWorkflow.diagnose,
         DiagnosisCmd(actor=TECH, kind="usage", context=CONTEXT, need=NEED),

@@ -26,11 +26,11 @@ from tests.workflows.harness import (
 )
 from workflows.dossier import DossierWorkflow
 from workflows.types import (
+    ActorCmd,
     CloseCmd,
     DiagnosisCmd,
     HandOver,
     MessageCmd,
-    TakeCmd,
     WorkaroundCmd,
 )
 
@@ -63,7 +63,7 @@ async def test_advanced_usage_training_held_then_closed_without_answer() -> None
         await skip_to(env, received)
         o = opening(received)
         handle = await start(env, queue, o)
-        await handle.execute_update(DossierWorkflow.take, TakeCmd(actor=TECH))
+        await handle.execute_update(DossierWorkflow.take, ActorCmd(actor=TECH))
         await handle.execute_update(
             DossierWorkflow.respond, MessageCmd(actor=TECH, text="Un formateur va vous appeler.")
         )
@@ -156,7 +156,7 @@ async def test_training_held_and_confirmed_by_the_customer_closes_at_once() -> N
         await skip_to(env, received)
         o = opening(received)
         handle = await start(env, queue, o)
-        await handle.execute_update(DossierWorkflow.take, TakeCmd(actor=TECH))
+        await handle.execute_update(DossierWorkflow.take, ActorCmd(actor=TECH))
         await handle.execute_update(
             DossierWorkflow.diagnose,
             DiagnosisCmd(actor=TECH, kind="advanced_usage", context=CONTEXT, need=NEED),
@@ -168,7 +168,7 @@ async def test_training_held_and_confirmed_by_the_customer_closes_at_once() -> N
         )
         await view_when(handle, lambda v: v.status == "resolved")
         await skip_to(env, paris("2032-01-14T09:30:00"))
-        view = await handle.execute_update(DossierWorkflow.confirm, TakeCmd(actor=CUSTOMER))
+        view = await handle.execute_update(DossierWorkflow.confirm, ActorCmd(actor=CUSTOMER))
         assert (view.status, view.resolution) == ("closed", "Formation effectuée : sujet traité.")
         assert view.closed_at is not None
         assert at_about(view.closed_at, paris("2032-01-14T09:30:00"))
@@ -187,7 +187,7 @@ async def test_bug_waits_for_the_workaround_then_the_release_is_mailed() -> None
         await skip_to(env, received)
         o = opening(received)
         handle = await start(env, queue, o)
-        await handle.execute_update(DossierWorkflow.take, TakeCmd(actor=TECH))
+        await handle.execute_update(DossierWorkflow.take, ActorCmd(actor=TECH))
         await skip_to(env, paris("2032-01-12T09:15:00"))
         view = await handle.execute_update(
             DossierWorkflow.diagnose,
@@ -245,7 +245,7 @@ async def test_bug_waits_for_the_workaround_then_the_release_is_mailed() -> None
         assert fakes.templates() == ["acknowledgement", "workaround", "fix_released"]
         assert fakes.mails[-1].context["version"] == "5.3.1"
 
-        view = await handle.execute_update(DossierWorkflow.confirm, TakeCmd(actor=CUSTOMER))
+        view = await handle.execute_update(DossierWorkflow.confirm, ActorCmd(actor=CUSTOMER))
         assert (view.status, view.resolution) == ("closed", "Corrigé dans la version 5.3.1.")
         await settled(handle)
         assert fakes.types() == [
@@ -270,7 +270,7 @@ async def test_evolution_accepted_is_mailed_and_closes_the_dossier() -> None:
         await skip_to(env, received)
         o = opening(received)
         handle = await start(env, queue, o)
-        await handle.execute_update(DossierWorkflow.take, TakeCmd(actor=TECH))
+        await handle.execute_update(DossierWorkflow.take, ActorCmd(actor=TECH))
         await handle.execute_update(
             DossierWorkflow.respond, MessageCmd(actor=TECH, text="Je transmets au produit.")
         )
@@ -331,7 +331,7 @@ async def test_facts_reaching_a_closed_dossier_keep_it_closed_and_the_release_is
         await skip_to(env, received)
         o = opening(received)
         handle = await start(env, queue, o)
-        await handle.execute_update(DossierWorkflow.take, TakeCmd(actor=TECH))
+        await handle.execute_update(DossierWorkflow.take, ActorCmd(actor=TECH))
         await handle.execute_update(
             DossierWorkflow.diagnose,
             DiagnosisCmd(actor=TECH, kind="bug", context=CONTEXT, need=NEED, version="5.2"),
@@ -388,7 +388,7 @@ async def test_a_decision_reaching_a_closed_evolution_dossier_is_mailed_and_it_s
         await skip_to(env, received)
         o = opening(received)
         handle = await start(env, queue, o)
-        await handle.execute_update(DossierWorkflow.take, TakeCmd(actor=TECH))
+        await handle.execute_update(DossierWorkflow.take, ActorCmd(actor=TECH))
         await handle.execute_update(
             DossierWorkflow.diagnose,
             DiagnosisCmd(actor=TECH, kind="evolution", context=CONTEXT, need=NEED),

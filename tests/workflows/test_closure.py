@@ -22,12 +22,12 @@ from tests.workflows.harness import (
 )
 from workflows.dossier import DossierWorkflow
 from workflows.types import (
+    ActorCmd,
     CloseCmd,
     CustomerMessage,
     DiagnosisCmd,
     MessageCmd,
     ReopenCmd,
-    TakeCmd,
 )
 
 
@@ -38,7 +38,7 @@ async def test_close_reopen_by_update_and_by_reply_then_the_window_ends() -> Non
         await skip_to(env, received)
         o = opening(received)
         handle = await start(env, queue, o)
-        await handle.execute_update(DossierWorkflow.take, TakeCmd(actor=TECH))
+        await handle.execute_update(DossierWorkflow.take, ActorCmd(actor=TECH))
         await handle.execute_update(
             DossierWorkflow.diagnose,
             DiagnosisCmd(actor=TECH, kind="usage", context="Clôture mensuelle", need="Export FEC"),

@@ -27,13 +27,13 @@ from tests.workflows.harness import (
 )
 from workflows.dossier import DossierWorkflow
 from workflows.types import (
+    ActorCmd,
     CloseCmd,
     CustomerMessage,
     DiagnosisCmd,
     DossierPolicy,
     MessageCmd,
     ScreenShareCmd,
-    TakeCmd,
 )
 
 
@@ -69,7 +69,7 @@ async def test_state_survives_continue_as_new_and_commands_still_work() -> None:
         o = opening(received, policy=DossierPolicy(history_limit=5))
         handle = await start(env, queue, o)
         runs = [(await handle.describe()).run_id]
-        await handle.execute_update(DossierWorkflow.take, TakeCmd(actor=TECH))
+        await handle.execute_update(DossierWorkflow.take, ActorCmd(actor=TECH))
         await handle.execute_update(
             DossierWorkflow.diagnose,
             DiagnosisCmd(actor=TECH, kind="usage", context="Paie", need="Export FEC"),

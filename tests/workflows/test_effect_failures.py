@@ -29,7 +29,7 @@ from tests.workflows.harness import (
     view_when,
 )
 from workflows.dossier import DossierWorkflow
-from workflows.types import CloseCmd, DiagnosisCmd, HandOver, MessageCmd, StepRecord, TakeCmd
+from workflows.types import ActorCmd, CloseCmd, DiagnosisCmd, HandOver, MessageCmd, StepRecord
 
 
 class Failing(Fakes):
@@ -57,7 +57,7 @@ async def test_a_hand_over_failing_for_good_is_recorded_and_the_dossier_goes_on(
         await skip_to(env, received)
         o = opening(received)
         handle = await start(env, queue, o)
-        await handle.execute_update(DossierWorkflow.take, TakeCmd(actor=TECH))
+        await handle.execute_update(DossierWorkflow.take, ActorCmd(actor=TECH))
         await handle.execute_update(
             DossierWorkflow.diagnose,
             DiagnosisCmd(actor=TECH, kind="advanced_usage", context="Cabinet", need="Journaux"),
@@ -171,7 +171,7 @@ async def test_a_refused_step_is_recorded_at_once_and_the_dossier_opens() -> Non
         await settled(handle)
         assert fakes.types() == ["opened", "effect_failed"]
         assert fakes.templates() == ["acknowledgement"]
-        view = await handle.execute_update(DossierWorkflow.take, TakeCmd(actor=TECH))
+        view = await handle.execute_update(DossierWorkflow.take, ActorCmd(actor=TECH))
         assert view.status == "in_progress"
         await settled(handle)
         assert fakes.types() == ["opened", "effect_failed", "taken"]

@@ -37,11 +37,11 @@ from tests.workflows.harness import (
 )
 from workflows.dossier import DossierWorkflow
 from workflows.types import (
+    ActorCmd,
     DiagnosisCmd,
     DossierPolicy,
     MessageCmd,
     ScreenShareCmd,
-    TakeCmd,
     WorkaroundCmd,
 )
 
@@ -172,7 +172,7 @@ async def test_site_and_api_description_promise_two_hours() -> None:
 
 
 async def _take(h: WorkflowHandle) -> None:
-    await h.execute_update(DossierWorkflow.take, TakeCmd(actor=TECH))
+    await h.execute_update(DossierWorkflow.take, ActorCmd(actor=TECH))
 
 
 async def _diagnose(h: WorkflowHandle, kind: str) -> None:

@@ -25,7 +25,7 @@ from tests.workflows.harness import (
     time_skipping,
 )
 from workflows.dossier import DossierWorkflow
-from workflows.types import CustomerMessage, MessageCmd, TakeCmd
+from workflows.types import ActorCmd, CustomerMessage, MessageCmd
 
 
 async def test_quiet_dossier_reminds_then_escalates_and_a_response_restarts_the_count() -> None:
@@ -34,7 +34,7 @@ async def test_quiet_dossier_reminds_then_escalates_and_a_response_restarts_the_
         received = paris("2032-01-12T09:00:00")  # Monday
         await skip_to(env, received)
         handle = await start(env, queue, opening(received))
-        await handle.execute_update(DossierWorkflow.take, TakeCmd(actor=TECH))
+        await handle.execute_update(DossierWorkflow.take, ActorCmd(actor=TECH))
         await skip_to(env, paris("2032-01-12T09:30:00"))
         await handle.execute_update(
             DossierWorkflow.respond, MessageCmd(actor=TECH, text="Nous regardons l'export.")
@@ -101,7 +101,7 @@ async def test_waiting_for_the_customer_reminds_them_and_their_reply_resumes() -
         received = paris("2032-01-12T09:00:00")  # Monday
         await skip_to(env, received)
         handle = await start(env, queue, opening(received))
-        await handle.execute_update(DossierWorkflow.take, TakeCmd(actor=TECH))
+        await handle.execute_update(DossierWorkflow.take, ActorCmd(actor=TECH))
         await skip_to(env, paris("2032-01-12T10:00:00"))
         view = await handle.execute_update(
             DossierWorkflow.request_information,

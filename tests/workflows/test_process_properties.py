@@ -51,6 +51,7 @@ from services.dossier.process import (
 )
 from services.dossier.state import (
     Actor,
+    ActorCmd,
     CloseCmd,
     CustomerMessage,
     DiagnosisCmd,
@@ -58,7 +59,6 @@ from services.dossier.state import (
     MessageCmd,
     ReopenCmd,
     ScreenShareCmd,
-    TakeCmd,
     WorkaroundCmd,
 )
 from tests.workflows.harness import CUSTOMER, OTHER_TECH, TECH, opening
@@ -128,7 +128,7 @@ class Fact:
 def _command(name: str) -> st.SearchStrategy[Command]:
     cmd: st.SearchStrategy[Any]
     if name in ("take", "release", "confirm"):
-        cmd = st.builds(TakeCmd, actor=ACTORS)
+        cmd = st.builds(ActorCmd, actor=ACTORS)
     elif name == "diagnose":
         kinds = st.sampled_from([*domain.KINDS, *domain.KINDS, "autre"])
         cmd = st.builds(DiagnosisCmd, actor=ACTORS, kind=kinds, context=TEXTS, need=TEXTS)
@@ -149,7 +149,7 @@ COMMANDS = st.one_of(*(_command(name) for name in process.COMMANDS))
 # what the technician and the customer would do next: sequences then reach every branch
 LIKELY = st.sampled_from(
     [
-        Command("take", TakeCmd(actor=TECH)),
+        Command("take", ActorCmd(actor=TECH)),
         *(
             Command(
                 "diagnose", DiagnosisCmd(actor=TECH, kind=kind, context="12 postes", need="FEC")
@@ -160,7 +160,7 @@ LIKELY = st.sampled_from(
         Command("request_information", MessageCmd(actor=TECH, text="Quelle version ?")),
         Command("record_workaround", WorkaroundCmd(actor=TECH, text="Mois par mois.")),
         Command("close", CloseCmd(actor=TECH, resolution="Résolu ensemble.")),
-        Command("confirm", TakeCmd(actor=CUSTOMER)),
+        Command("confirm", ActorCmd(actor=CUSTOMER)),
         Command("reopen", ReopenCmd(actor=CUSTOMER, reason="Encore.")),
     ]
 )
@@ -356,5 +356,5 @@ def test_every_update_of_the_workflow_is_a_command_of_the_process() -> None:
     updates = workflow._Definition.must_from_class(DossierWorkflow).updates
     assert set(updates) == set(process.COMMANDS)
     with pytest.raises(Refused) as refused:
-        process.check(DossierState(), Command("archive", TakeCmd(actor=TECH)))
+        process.check(DossierState(), Command("archive", ActorCmd(actor=TECH)))
     assert refused.value.code == "unknown_command"

@@ -31,12 +31,12 @@ from tests.workflows.harness import (
 from workflows.dossier import DossierWorkflow
 from workflows.types import (
     Actor,
+    ActorCmd,
     CloseCmd,
     DiagnosisCmd,
     MessageCmd,
     ReopenCmd,
     ScreenShareCmd,
-    TakeCmd,
     WorkaroundCmd,
 )
 
@@ -77,12 +77,12 @@ async def test_refused_commands_raise_the_rule_code_and_write_nothing() -> None:
         # new: nobody follows it yet
         await refused(h, fakes, wf.respond, MessageCmd(actor=TECH, text="Bonjour"), "not_taken")
         await refused(h, fakes, wf.diagnose, BUG, "not_taken")
-        await refused(h, fakes, wf.take, TakeCmd(actor=CUSTOMER), "staff_only")
-        await h.execute_update(wf.take, TakeCmd(actor=TECH))
+        await refused(h, fakes, wf.take, ActorCmd(actor=CUSTOMER), "staff_only")
+        await h.execute_update(wf.take, ActorCmd(actor=TECH))
 
         # taken by Thomas
-        await refused(h, fakes, wf.take, TakeCmd(actor=TECH), "already_yours")
-        await refused(h, fakes, wf.take, TakeCmd(actor=OTHER_TECH), "taken_by_another")
+        await refused(h, fakes, wf.take, ActorCmd(actor=TECH), "already_yours")
+        await refused(h, fakes, wf.take, ActorCmd(actor=OTHER_TECH), "taken_by_another")
         await refused(
             h, fakes, wf.respond, MessageCmd(actor=OTHER_TECH, text="Bonjour"), "taken_by_another"
         )
@@ -105,8 +105,8 @@ async def test_refused_commands_raise_the_rule_code_and_write_nothing() -> None:
         await refused(
             h, fakes, wf.record_workaround, WorkaroundCmd(actor=TECH, text="x"), "not_a_bug"
         )
-        await refused(h, fakes, wf.confirm, TakeCmd(actor=CUSTOMER), "not_resolved")
-        await refused(h, fakes, wf.confirm, TakeCmd(actor=TECH), "customer_only")
+        await refused(h, fakes, wf.confirm, ActorCmd(actor=CUSTOMER), "not_resolved")
+        await refused(h, fakes, wf.confirm, ActorCmd(actor=TECH), "customer_only")
         await refused(h, fakes, wf.reopen, ReopenCmd(actor=CUSTOMER, reason="?"), "not_closed")
 
         # diagnosed as a bug: the R8 gate
@@ -150,7 +150,7 @@ async def test_refused_commands_raise_the_rule_code_and_write_nothing() -> None:
         await refused(
             h, fakes, wf.respond, MessageCmd(actor=CUSTOMER, text="Re-bonjour"), "dossier_closed"
         )
-        await refused(h, fakes, wf.take, TakeCmd(actor=OTHER_TECH), "dossier_closed")
+        await refused(h, fakes, wf.take, ActorCmd(actor=OTHER_TECH), "dossier_closed")
         await refused(
             h,
             fakes,

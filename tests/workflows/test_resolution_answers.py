@@ -17,7 +17,7 @@ from tests.workflows.harness import (
     time_skipping,
 )
 from workflows.dossier import DossierWorkflow
-from workflows.types import CloseCmd, DiagnosisCmd, MessageCmd, TakeCmd
+from workflows.types import ActorCmd, CloseCmd, DiagnosisCmd, MessageCmd
 
 USAGE = DiagnosisCmd(actor=TECH, kind="usage", context="Clôture mensuelle", need="Export FEC")
 
@@ -28,7 +28,7 @@ async def test_closing_without_a_response_records_the_closure_as_the_first_respo
         received = paris("2032-01-12T09:00:00")  # Monday
         await skip_to(env, received)
         handle = await start(env, queue, opening(received))
-        await handle.execute_update(DossierWorkflow.take, TakeCmd(actor=TECH))
+        await handle.execute_update(DossierWorkflow.take, ActorCmd(actor=TECH))
         await handle.execute_update(DossierWorkflow.diagnose, USAGE)
         await skip_to(env, paris("2032-01-12T09:30:00"))
         view = await handle.execute_update(
@@ -50,7 +50,7 @@ async def test_a_response_before_the_closure_stays_the_first_response() -> None:
         received = paris("2032-01-12T09:00:00")
         await skip_to(env, received)
         handle = await start(env, queue, opening(received))
-        await handle.execute_update(DossierWorkflow.take, TakeCmd(actor=TECH))
+        await handle.execute_update(DossierWorkflow.take, ActorCmd(actor=TECH))
         await handle.execute_update(DossierWorkflow.diagnose, USAGE)
         await skip_to(env, paris("2032-01-12T09:10:00"))
         await handle.execute_update(

@@ -20,7 +20,7 @@ from tests.workflows.harness import (
     time_skipping,
 )
 from workflows.dossier import DossierWorkflow
-from workflows.types import MessageCmd, TakeCmd
+from workflows.types import ActorCmd, MessageCmd
 
 
 def _timers(events: list, kind: int) -> int:
@@ -34,7 +34,7 @@ async def test_commands_that_leave_the_deadline_keep_its_timer() -> None:
         await skip_to(env, received)
         handle = await start(env, queue, opening(received))
         await settled(handle)
-        await handle.execute_update(DossierWorkflow.take, TakeCmd(actor=TECH))
+        await handle.execute_update(DossierWorkflow.take, ActorCmd(actor=TECH))
         await handle.execute_update(DossierWorkflow.note, MessageCmd(actor=TECH, text="Vu."))
         await handle.execute_update(
             DossierWorkflow.note, MessageCmd(actor=TECH, text="Je rappelle le client.")

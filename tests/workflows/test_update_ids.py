@@ -19,7 +19,7 @@ from assistance import temporal as temporal_client
 from deploy.local.stack import Endpoints
 from tests.workflows.harness import TECH, Fakes, eventually, opening
 from workflows.dossier import DossierWorkflow
-from workflows.types import DiagnosisCmd, DossierPolicy, MessageCmd, TakeCmd
+from workflows.types import ActorCmd, DiagnosisCmd, DossierPolicy, MessageCmd
 
 
 @pytest.fixture
@@ -40,8 +40,8 @@ async def test_an_update_id_is_applied_once_even_across_continue_as_new(
             DossierWorkflow.run, o, id=o.dossier_id, task_queue=queue
         )
         first_run = (await handle.describe()).run_id
-        taken = await handle.execute_update(DossierWorkflow.take, TakeCmd(actor=TECH), id="t-1")
-        again = await handle.execute_update(DossierWorkflow.take, TakeCmd(actor=TECH), id="t-1")
+        taken = await handle.execute_update(DossierWorkflow.take, ActorCmd(actor=TECH), id="t-1")
+        again = await handle.execute_update(DossierWorkflow.take, ActorCmd(actor=TECH), id="t-1")
         assert again == taken  # the first outcome, not a second take
         note = MessageCmd(actor=TECH, text="Une note.")
         noted = await handle.execute_update(DossierWorkflow.note, note, id="n-1")
@@ -77,7 +77,7 @@ async def test_an_update_id_is_applied_once_even_across_continue_as_new(
         # not a second note (nor a second take, which would be refused as already taken)
         renoted = await handle.execute_update(DossierWorkflow.note, note, id="n-1")
         assert renoted.seq > noted.seq  # the dossier as it is now (diagnosed, answered)
-        retaken = await handle.execute_update(DossierWorkflow.take, TakeCmd(actor=TECH), id="t-1")
+        retaken = await handle.execute_update(DossierWorkflow.take, ActorCmd(actor=TECH), id="t-1")
         assert retaken.status == renoted.status
         # a new id is a new command
         again_noted = await handle.execute_update(DossierWorkflow.note, note, id="n-2")
