@@ -9,6 +9,7 @@ import asyncio
 import uuid
 
 import asyncpg
+from nats.js.errors import NotFoundError
 
 from assistance import db
 from assistance import temporal as temporal_client
@@ -174,7 +175,10 @@ async def test_a_parking_that_fails_keeps_the_message_until_it_succeeds(
         await bus.publish(Event(id=f"held-{suffix}", type=f"bugs.fp{suffix}.a", data={}))
 
         async def held() -> bool:
-            info = await bus.js.consumer_info("BUGS", durable)
+            try:
+                info = await bus.js.consumer_info("BUGS", durable)
+            except NotFoundError:
+                return False  # the consuming task has not created its durable consumer yet
             return info.num_ack_pending == 1 and info.num_pending == 0
 
         await eventually(held, timeout=30)

@@ -1,5 +1,6 @@
-"""One deposit, one trace: HTTP (or a mail's arrival) → outbox relay → workflow → activity →
-NATS publish → consumers; and no trace at all from an idle system."""
+"""One deposit, one trace: HTTP (or a mail's arrival) → outbox relay → workflow → the step's
+activity (writing its events and mails to the outbox) → the dossier's relay → NATS publish →
+consumers; and no trace at all from an idle system."""
 
 from __future__ import annotations
 
@@ -23,7 +24,8 @@ OPENING = {
     "intake.request.received process",
     "StartWorkflow:DossierWorkflow",
     "RunWorkflow:DossierWorkflow",
-    "RunActivity:publish_dossier_event",
+    "RunActivity:record_dossier_step",
+    "outbox send dossier_mail",
     "dossier.dossier.opened publish",
     "dossier.dossier.opened process",
 }
@@ -56,6 +58,15 @@ def parent_of(members: list[ReadableSpan], name: str) -> str:
     return by_id[span.parent.span_id].name
 
 
+def grandparent_of(members: list[ReadableSpan], name: str) -> str:
+    by_id = {s.context.span_id: s for s in members}
+    span = next(s for s in members if s.name == name)
+    assert span.parent is not None, name
+    parent = by_id[span.parent.span_id]
+    assert parent.parent is not None, parent.name
+    return by_id[parent.parent.span_id].name
+
+
 def assert_tree(members: list[ReadableSpan], root: str) -> None:
     """One root; every other span's parent is in the trace (no orphan); the hops nest."""
     ids = {s.context.span_id for s in members}
@@ -68,9 +79,12 @@ def assert_tree(members: list[ReadableSpan], root: str) -> None:
         "intake.request.received publish"
     )
     assert parent_of(members, "StartWorkflow:DossierWorkflow") == "outbox send start_dossier"
-    assert parent_of(members, "dossier.dossier.opened publish") == (
-        "RunActivity:publish_dossier_event"
+    # the step's activity wrote the event to the outbox; its relay sends it in the same trace
+    assert parent_of(members, "dossier.dossier.opened publish") == "outbox send publish"
+    assert grandparent_of(members, "dossier.dossier.opened publish") == (
+        "RunActivity:record_dossier_step"
     )
+    assert parent_of(members, "outbox send dossier_mail") == "RunActivity:record_dossier_step"
     assert parent_of(members, "dossier.dossier.opened process") == (
         "dossier.dossier.opened publish"
     )
