@@ -138,4 +138,10 @@ FIELD = {
     "score": N_("Rating"),
     "technician": N_("Technician"),
     "status": N_("Status"),
+    "notes": N_("Notes"),
+    "starts_at": N_("New time"),
+    "trainer_id": N_("Trainer"),
+    "evolutions": N_("Evolutions shipped"),
+    "documentation": N_("Documentation"),
+    "reference": N_("Dossier reference"),
 }

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
+from datetime import date, datetime, time
 from typing import Any
 
 import nh3
@@ -14,6 +15,7 @@ from fastapi.responses import Response
 from markupsafe import Markup
 from starlette.datastructures import FormData
 
+from assistance.clock import PARIS
 from services.site.backend import ApiError
 from services.site.i18n import N_
 from services.site.web import (
@@ -91,7 +93,75 @@ async def training(request: Request, user: StaffUser) -> Response:
         items=(found or {}).get("items", []),
         missing=missing,
         mine=mine,
+        may_act=user.role in ("trainer", "admin"),
     )
+
+
+def _paris_time(form: FormData) -> str:
+    """The new start a trainer typed (a day and an hour, Paris time), for the API."""
+    try:
+        day = date.fromisoformat(field(form, "day"))
+        hour = time.fromisoformat(field(form, "hour"))
+    except ValueError:
+        return ""
+    return datetime.combine(day, hour, PARIS).isoformat()
+
+
+# What a trainer records on an appointment (R7), through the training API.
+APPOINTMENT_ACTIONS: dict[str, tuple[str, Callable[[FormData], dict[str, Any]], str]] = {
+    "tenue": (
+        "held",
+        lambda f: {"notes": field(f, "notes")},
+        N_("Training recorded as held: the customer is asked to confirm the resolution."),
+    ),
+    "absence": (
+        "missed",
+        lambda f: {"notes": field(f, "notes")},
+        N_("Recorded: the customer did not come; a new appointment will be booked."),
+    ),
+    "deplacer": (
+        "reschedule",
+        lambda f: {"starts_at": _paris_time(f), "reason": field(f, "reason")},
+        N_("Appointment moved: the customer and the trainer get the updated invitation."),
+    ),
+    "annuler": (
+        "cancel",
+        lambda f: {"reason": field(f, "reason")},
+        N_("Appointment cancelled: the invitation is withdrawn."),
+    ),
+}
+
+
+@router.post("/bureau/formation/{appointment_id}/{action}")
+async def appointment_action(
+    request: Request, appointment_id: uuid.UUID, action: str, user: StaffUser
+) -> Response:
+    """R7: the trainer says the training was held (with notes) or missed, or moves or cancels
+    the appointment; the training API decides, and its refusal is shown as it says it."""
+    _allow(request, user, ("trainer", "admin"))
+    chosen = APPOINTMENT_ACTIONS.get(action)
+    if chosen is None:
+        raise PageError(404, tr(request, "Page not found."))
+    path, body, done = chosen
+    form = await read_form(request)
+    session = session_of(request)
+    payload = body(form)
+    if action == "deplacer" and not payload["starts_at"]:
+        session.flash("error", tr(request, "Give the new day and time."))
+        return redirect(f"/bureau/formation#rdv-{appointment_id}")
+    try:
+        await backend(request).post(
+            f"/api/v1/training/appointments/{appointment_id}/{path}",
+            payload,
+            once(submission_of(form)),
+        )
+    except ApiError as exc:
+        if exc.status not in (403, 409, 422):
+            raise
+        session.flash("error", exc.message)
+    else:
+        session.flash("success", gettext_of(request)(done))
+    return redirect(f"/bureau/formation#rdv-{appointment_id}")
 
 
 # --- developers (R8) -----------------------------------------------------------------------

@@ -1,0 +1,189 @@
+"""Work where people work (issue 14): trainers record an appointment held or missed and move
+it, product managers declare releases with their documentation, technicians release or
+discard quarantined mail, attachments show with their message, and the portal shows the
+screen-sharing link. Everything from the site, through the services' APIs, real servers."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import datetime
+from html import unescape
+from typing import Any
+
+import httpx
+
+from assistance import db
+from assistance.clock import PARIS
+from assistance.directory import Role
+from tests.helpers import auth, eventually
+from tests.services.site.support import EMAIL_OF, csrf_of, opened_dossier
+from tests.services.site.test_no_codes import leftovers
+
+
+@asynccontextmanager
+async def _as(system: Any, role: Role) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(
+        base_url=system.base_url, timeout=60, headers={"Accept": "text/html"}
+    ) as web:
+        token = csrf_of((await web.get("/connexion")).text)
+        r = await web.post(
+            "/connexion",
+            data={"csrf": token, "email": EMAIL_OF[role], "token": system.tokens[role]},
+        )
+        assert r.status_code == 303, r.text
+        yield web
+
+
+def _form(html: str, action: str) -> dict[str, str]:
+    """The hidden fields of the form posting to `action` (its form token and its key)."""
+    found = re.search(rf'<form [^>]*action="{re.escape(action)}"[^>]*>(.*?)</form>', html, re.S)
+    assert found, action
+    fields = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)">', found[1]))
+    assert set(fields) >= {"csrf", "envoi"}, fields
+    return fields
+
+
+def _flashes(html: str) -> list[str]:
+    return [
+        m.strip()
+        for m in re.findall(r'<div class="flash[^"]*"[^>]*>(.*?)</div>', unescape(html), re.S)
+    ]
+
+
+async def _user_id(system: Any, role: Role) -> uuid.UUID:
+    pool = await db.create_pool(system.settings.database_url, 1)
+    try:
+        found = await pool.fetchval(
+            "SELECT id FROM directory.users WHERE email = $1", EMAIL_OF[role]
+        )
+    finally:
+        await pool.close()
+    return found  # type: ignore[no-any-return]
+
+
+# --- trainers (R7) -------------------------------------------------------------------------
+
+
+async def _booked(http: httpx.AsyncClient, system: Any, subject: str) -> dict[str, Any]:
+    """An advanced-usage dossier, handed to training and booked with the demo trainer."""
+    trainer = auth(system.tokens[Role.trainer])
+    profile = await http.put(
+        "/api/v1/training/trainers/me",
+        headers=trainer,
+        json={"softwares": ["manao-compta", "manao-paie"], "active": True},
+    )
+    assert profile.status_code == 200, profile.text
+    dossier = await opened_dossier(http, system, subject=subject)
+    tech = auth(system.tokens[Role.technician])
+    base = f"/api/v1/dossiers/{dossier['id']}"
+    assert (await http.post(f"{base}/take", headers=tech)).status_code == 200
+    diagnosis = {"kind": "advanced_usage", "context": "Cabinet de 12 personnes", "need": subject}
+    assert (await http.post(f"{base}/diagnosis", headers=tech, json=diagnosis)).is_success
+
+    async def booked() -> dict[str, Any] | None:
+        found = await http.get(
+            "/api/v1/training/appointments", params={"dossier": dossier["id"]}, headers=trainer
+        )
+        items = [a for a in found.json()["items"] if a["status"] == "booked"]
+        return items[0] if items else None
+
+    return await eventually(booked, timeout=20)
+
+
+async def test_a_trainer_moves_an_appointment_then_records_it_held(
+    system: Any, http: httpx.AsyncClient
+) -> None:
+    appointment = await _booked(http, system, "Former l'équipe aux immobilisations")
+    trainer = auth(system.tokens[Role.trainer])
+    slots = await http.get(
+        "/api/v1/training/slots",
+        params={"software": appointment["software"], "limit": 50},
+        headers=trainer,
+    )
+    assert slots.status_code == 200, slots.text
+    mine = [
+        s
+        for s in slots.json()
+        if s["trainer_id"] == appointment["trainer"]["id"]
+        and s["starts_at"] != appointment["starts_at"]
+    ]
+    assert mine, slots.json()
+    new_start = datetime.fromisoformat(mine[0]["starts_at"]).astimezone(PARIS)
+    base = f"/bureau/formation/{appointment['id']}"
+    async with _as(system, Role.trainer) as web:
+        page = (await web.get("/bureau/formation")).text
+        assert appointment["reference"] in page
+        moved = await web.post(
+            f"{base}/deplacer",
+            data={
+                **_form(page, f"{base}/deplacer"),
+                "day": new_start.date().isoformat(),
+                "hour": new_start.strftime("%H:%M"),
+                "reason": "Demande du client.",
+            },
+        )
+        assert moved.status_code == 303
+        page = (await web.get("/bureau/formation")).text
+        assert _flashes(page) == [
+            "Rendez-vous déplacé : le client et le formateur reçoivent l'invitation mise à jour."
+        ]
+        got = await http.get(f"/api/v1/training/appointments/{appointment['id']}", headers=trainer)
+        assert datetime.fromisoformat(got.json()["starts_at"]) == new_start
+
+        before = page
+        held = await web.post(
+            f"{base}/tenue",
+            data={**_form(page, f"{base}/tenue"), "notes": "Immobilisations vues en détail."},
+        )
+        assert held.status_code == 303
+        page = (await web.get("/bureau/formation")).text
+        assert "Formation enregistrée comme tenue" in _flashes(page)[0]
+        assert "Immobilisations vues en détail." in page
+        assert f"{base}/tenue" not in page  # a held appointment is not acted on again
+        assert leftovers(page) == []
+        # a form of the page shown before, sent now: refused, in French, without a code
+        again = await web.post(
+            f"{base}/annuler", data={**_form(before, f"{base}/annuler"), "reason": "Trop tard."}
+        )
+        assert again.status_code == 303
+        page = (await web.get("/bureau/formation")).text
+        assert _flashes(page) == ["Ce rendez-vous n'est plus modifiable (formation tenue)."]
+    got = await http.get(f"/api/v1/training/appointments/{appointment['id']}", headers=trainer)
+    assert got.json()["status"] == "held"
+    assert got.json()["notes"] == "Immobilisations vues en détail."
+
+
+async def test_a_refused_appointment_action_is_said_in_french(
+    system: Any, http: httpx.AsyncClient
+) -> None:
+    appointment = await _booked(http, system, "Former l'équipe à la paie des apprentis")
+    base = f"/bureau/formation/{appointment['id']}"
+    async with _as(system, Role.trainer) as web:
+        page = (await web.get("/bureau/formation")).text
+        form = _form(page, f"{base}/absence")  # before it started: the API refuses
+        r = await web.post(f"{base}/absence", data={**form, "notes": ""})
+        assert r.status_code == 303
+        shown = (await web.get("/bureau/formation")).text
+    assert _flashes(shown) == [
+        "Le rendez-vous n'a pas encore commencé : il ne peut être manqué."
+    ], _flashes(shown)
+    trainer = auth(system.tokens[Role.trainer])
+    got = await http.get(f"/api/v1/training/appointments/{appointment['id']}", headers=trainer)
+    assert got.json()["status"] == "booked"
+
+
+async def test_only_trainers_act_on_appointments(system: Any, http: httpx.AsyncClient) -> None:
+    appointment = await _booked(http, system, "Former l'équipe aux notes de frais")
+    base = f"/bureau/formation/{appointment['id']}"
+    async with _as(system, Role.technician) as web:
+        page = (await web.get("/bureau/formation")).text
+        assert f"{base}/tenue" not in page  # technicians read the agenda, without the forms
+        r = await web.post(f"{base}/tenue", data={"csrf": csrf_of(page), "notes": "Non."})
+        assert r.status_code == 403
+    async with _as(system, Role.customer) as web:
+        assert (await web.get("/bureau/formation")).status_code == 403
+    async with _as(system, Role.developer) as web:
+        assert (await web.get("/bureau/formation")).status_code == 403
