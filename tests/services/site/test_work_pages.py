@@ -187,3 +187,67 @@ async def test_only_trainers_act_on_appointments(system: Any, http: httpx.AsyncC
         assert (await web.get("/bureau/formation")).status_code == 403
     async with _as(system, Role.developer) as web:
         assert (await web.get("/bureau/formation")).status_code == 403
+
+
+# --- product managers: releases and documentation (R11, R12) -------------------------------
+
+
+async def _manages(system: Any, http: httpx.AsyncClient, software: str) -> None:
+    manager = await _user_id(system, Role.product_manager)
+    assigned = await http.put(
+        f"/api/v1/softwares/{software}/product-managers/{manager}",
+        headers=auth(system.tokens[Role.admin]),
+    )
+    assert assigned.status_code == 200, assigned.text
+
+
+async def test_a_product_manager_declares_a_release_with_its_documentation(
+    system: Any, http: httpx.AsyncClient
+) -> None:
+    await _manages(system, http, "manao-paie")
+    version = f"9.{uuid.uuid4().int % 10_000}"
+    async with _as(system, Role.product_manager) as web:
+        page = (await web.get("/bureau/versions")).text
+        assert 'href="/bureau/versions" aria-current="page"' in page  # in the menu
+        assert "Manao Paie" in page
+        action = "/bureau/versions/manao-paie"
+        sent = await web.post(
+            action,
+            data={
+                **_form(page, action),
+                "version": version,
+                "notes": "Bulletins de paie : nouvel export.",
+                "doc_title": "Export des bulletins",
+                "doc_markdown": "# Export des bulletins\n\nMenu *Paie* > Exporter.",
+            },
+        )
+        assert sent.status_code == 303
+        page = (await web.get("/bureau/versions")).text
+        assert _flashes(page) == [f"Version {version} déclarée : sa documentation est publiée."], (
+            _flashes(page)
+        )
+        assert f"/documentation/manao-paie/{version}/export-des-bulletins" in page
+        assert leftovers(page) == []
+        # the same number declared again with other notes: refused, in words
+        again = await web.post(
+            action, data={**_form(page, action), "version": version, "notes": "Autre chose."}
+        )
+        assert again.status_code == 303
+        page = (await web.get("/bureau/versions")).text
+        assert _flashes(page) == [
+            f"La version {version} de Manao Paie est déjà déclarée, autrement."
+        ], _flashes(page)
+    released = await http.get("/api/v1/softwares/manao-paie/releases")
+    found = [r for r in released.json() if r["version"] == version]
+    assert found and "export-des-bulletins" in found[0]["documentation"]
+    doc = await http.get(f"/api/v1/docs/manao-paie/{version}/export-des-bulletins")
+    assert doc.status_code == 200 and "Exporter" in doc.json()["html"]
+
+
+async def test_the_releases_page_is_the_product_managers_only(system: Any) -> None:
+    for role in (Role.technician, Role.customer, Role.developer, Role.trainer):
+        async with _as(system, role) as web:
+            page = await web.get("/bureau/versions")
+            assert page.status_code == 403, role
+            home = (await web.get("/")).text
+            assert 'href="/bureau/versions"' not in home, role
