@@ -231,3 +231,20 @@ async def download(request: Request, attachment_id: uuid.UUID, user: AnyUser) ->
             "Content-Security-Policy": "default-src 'none'; sandbox",
         },
     )
+
+
+@router.get("/pieces-jointes/courriel/{attachment_id}")
+async def mail_download(request: Request, attachment_id: uuid.UUID, user: AnyUser) -> Response:
+    """A file that came with a mail, through the mail intake API with the reader's token (it
+    serves technicians, and customers of the dossier's organisation): always a download."""
+    content, disposition = await backend(request).download(
+        f"/api/v1/mail/attachments/{attachment_id}"
+    )
+    return Response(
+        content,
+        media_type="application/octet-stream",
+        headers={
+            "Content-Disposition": disposition,
+            "Content-Security-Policy": "default-src 'none'; sandbox",
+        },
+    )

@@ -19,6 +19,7 @@ from assistance import db
 from assistance.clock import PARIS
 from assistance.directory import Role
 from tests.helpers import auth, eventually
+from tests.services.intake.mail_helpers import build_mail, send
 from tests.services.site.support import EMAIL_OF, csrf_of, opened_dossier
 from tests.services.site.test_no_codes import leftovers
 
@@ -251,3 +252,123 @@ async def test_the_releases_page_is_the_product_managers_only(system: Any) -> No
             assert page.status_code == 403, role
             home = (await web.get("/")).text
             assert 'href="/bureau/versions"' not in home, role
+
+
+# --- technicians: the mail quarantine (R1) -------------------------------------------------
+
+
+async def _quarantined(system: Any, http: httpx.AsyncClient, subject: str, **mail: Any) -> dict:
+    """A bulk mail from the demo client's domain, sent over SMTP: set aside, not a dossier."""
+    sender = f"claire.{uuid.uuid4().hex[:8]}@dupont-sa.fr"
+    raw = build_mail(sender, subject, headers={"Precedence": "bulk"}, **mail)
+    await send(system.settings.mail_listen_port, raw, sender)
+    tech = auth(system.tokens[Role.technician])
+
+    async def listed() -> dict | None:
+        found = await http.get("/api/v1/mail/quarantine", headers=tech)
+        items = [i for i in found.json() if i["subject"] == subject]
+        return items[0] if items else None
+
+    return await eventually(listed, timeout=20)
+
+
+async def test_a_technician_releases_a_quarantined_mail_into_a_new_dossier(
+    system: Any, http: httpx.AsyncClient
+) -> None:
+    subject = f"Relevé bancaire illisible {uuid.uuid4().hex[:6]}"
+    item = await _quarantined(
+        system,
+        http,
+        subject,
+        text="Bonjour,\nle relevé joint ne s'importe pas.\nClaire",
+        attachments=[("releve.csv", "text/csv", b"date;montant\n2026-01-02;12,50\n")],
+    )
+    path = f"/bureau/quarantaine/{item['mail_id']}"
+    async with _as(system, Role.technician) as web:
+        listing = (await web.get("/bureau/quarantaine")).text
+        assert subject in unescape(listing)
+        assert "Envoi de masse" in listing
+        assert item["from_address"] in listing
+        received = datetime.fromisoformat(item["received_at"]).astimezone(PARIS)
+        assert received.strftime("%d/%m/%Y %H:%M") in listing  # Paris time
+        assert leftovers(listing) == []
+        detail = (await web.get(path)).text
+        assert "le relevé joint ne s'importe pas." in unescape(detail)
+        assert leftovers(detail) == []
+        [link] = re.findall(r'href="(/pieces-jointes/courriel/[^"]+)"', detail)
+        download = await web.get(link)
+        assert download.status_code == 200
+        assert download.content == b"date;montant\n2026-01-02;12,50\n"
+        assert download.headers["content-disposition"].startswith("attachment")
+        sent = await web.post(
+            f"{path}/ouvrir", data={**_form(detail, f"{path}/ouvrir"), "software": "manao-compta"}
+        )
+        assert sent.status_code == 303
+        dossier_path = sent.headers["location"]
+        assert dossier_path.startswith("/bureau/dossiers/")
+        shown = await web.get(dossier_path)
+        assert shown.status_code == 200
+        [flash] = _flashes(shown.text)
+        assert flash.startswith("Courriel libéré : dossier ") and flash.endswith(" ouvert."), flash
+        after = (await web.get(path)).text
+        assert "Ce courriel est déjà traité." in unescape(after)
+    tech = auth(system.tokens[Role.technician])
+    dossier_id = dossier_path.rsplit("/", 1)[-1]
+    got = await http.get(f"/api/v1/dossiers/{dossier_id}", headers=tech)
+    assert got.status_code == 200 and got.json()["software"] == "manao-compta"
+    assert got.json()["channel"] == "mail"
+    pending = await http.get("/api/v1/mail/quarantine", headers=tech)
+    assert item["mail_id"] not in [i["mail_id"] for i in pending.json()]
+
+
+async def test_a_quarantined_mail_joins_an_existing_dossier_or_is_discarded(
+    system: Any, http: httpx.AsyncClient
+) -> None:
+    dossier = await opened_dossier(http, system, subject="Dossier qui recevra un courriel")
+    joining = await _quarantined(
+        system, http, f"Complément {uuid.uuid4().hex[:6]}", text="Voici le complément demandé."
+    )
+    spam = await _quarantined(system, http, f"Promotion {uuid.uuid4().hex[:6]}")
+    async with _as(system, Role.technician) as web:
+        path = f"/bureau/quarantaine/{joining['mail_id']}"
+        detail = (await web.get(path)).text
+        wrong = await web.post(
+            f"{path}/rattacher",
+            data={**_form(detail, f"{path}/rattacher"), "reference": "D-1999-999999"},
+        )
+        assert wrong.status_code == 303 and wrong.headers["location"] == path
+        detail = (await web.get(path)).text
+        assert _flashes(detail) == ["Aucun dossier ne porte cette référence."]
+        sent = await web.post(
+            f"{path}/rattacher",
+            data={**_form(detail, f"{path}/rattacher"), "reference": dossier["reference"]},
+        )
+        assert sent.status_code == 303
+        assert sent.headers["location"] == f"/bureau/dossiers/{dossier['id']}"
+
+        path = f"/bureau/quarantaine/{spam['mail_id']}"
+        detail = (await web.get(path)).text
+        sent = await web.post(
+            f"{path}/ecarter",
+            data={**_form(detail, f"{path}/ecarter"), "reason": "Publicité."},
+        )
+        assert sent.status_code == 303 and sent.headers["location"] == "/bureau/quarantaine"
+        listing = (await web.get("/bureau/quarantaine?etat=ecartes")).text
+        assert spam["subject"] in unescape(listing) and "Écarté" in unescape(listing)
+        assert leftovers(listing) == []
+    tech = auth(system.tokens[Role.technician])
+
+    async def joined() -> bool:
+        got = await http.get(f"/api/v1/dossiers/{dossier['id']}", headers=tech)
+        return any(e["text"] == "Voici le complément demandé." for e in got.json()["timeline"])
+
+    await eventually(joined, timeout=20)
+
+
+async def test_the_quarantine_is_the_technicians_only(system: Any) -> None:
+    for role in (Role.customer, Role.trainer, Role.developer, Role.product_manager):
+        async with _as(system, role) as web:
+            assert (await web.get("/bureau/quarantaine")).status_code == 403, role
+            assert 'href="/bureau/quarantaine"' not in (await web.get("/")).text, role
+    async with _as(system, Role.technician) as web:
+        assert 'href="/bureau/quarantaine"' in (await web.get("/")).text
