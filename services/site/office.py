@@ -7,14 +7,15 @@ import math
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from starlette.datastructures import FormData
 
-from services.site import repo
-from services.site.backend import ApiError
+from services.site import attached, repo
+from services.site.backend import Answer, ApiError
 from services.site.i18n import N_
 from services.site.portal import PAGE_SIZE, page_number
 from services.site.public import HOME_OF_ROLE
@@ -133,14 +134,18 @@ async def queue(request: Request, user: TechnicianUser) -> Response:
 async def dossier(request: Request, dossier_id: uuid.UUID, user: TechnicianUser) -> Response:
     d = await backend(request).get(f"/api/v1/dossiers/{dossier_id}")
     technician = d.get("technician") or {}
+    timeline, others = attached.place(
+        d["timeline"], await repo.list_attachments(request.app.state.pool, dossier_id)
+    )
     return page(
         request,
         "office_dossier.html",
         title=d["reference"],
         d=d,
+        entries=timeline,
         details=d.get("details") or {},
         mine=str(technician.get("id") or "") == user.id,
-        attachments=await repo.list_attachments(request.app.state.pool, dossier_id),
+        attachments=others,
         kinds=KINDS,
     )
 
@@ -230,9 +235,17 @@ async def act(
             uuid.UUID(user.id),
             user.name,
             submission,
+            _entry_of(answer, field(form, "text")),
         )
     flash_outcome(request, answer, _(chosen.done))
     return redirect(back)
+
+
+def _entry_of(answer: Answer, text: str) -> datetime | None:
+    """The time of the timeline entry the reply wrote, when the API's answer shows it."""
+    if answer.pending or not isinstance(answer.body, dict):
+        return None
+    return attached.entry_for(answer.body.get("timeline") or [], text)
 
 
 # --- search (R10) and phone calls (R1) -----------------------------------------------------

@@ -372,3 +372,89 @@ async def test_the_quarantine_is_the_technicians_only(system: Any) -> None:
             assert 'href="/bureau/quarantaine"' not in (await web.get("/")).text, role
     async with _as(system, Role.technician) as web:
         assert 'href="/bureau/quarantaine"' in (await web.get("/")).text
+
+
+# --- attachments with their message (issue 14) ---------------------------------------------
+
+
+def _entries(html: str) -> list[str]:
+    """Each timeline entry's HTML, in order (up to the next entry)."""
+    timeline = html.split('<ol class="timeline">', 1)[1].split("</ol>", 1)[0]
+    return ['<li class="entry ' + part for part in timeline.split('<li class="entry ')[1:]]
+
+
+def _entry_with(html: str, text: str) -> str:
+    found = [e for e in _entries(unescape(html)) if text in e]
+    assert len(found) == 1, (text, _entries(unescape(html)))
+    return found[0]
+
+
+async def test_files_show_under_the_reply_they_were_posted_with(
+    system: Any, http: httpx.AsyncClient
+) -> None:
+    dossier = await opened_dossier(http, system, subject="Pièces jointes et leurs messages")
+    tech = auth(system.tokens[Role.technician])
+    assert (await http.post(f"/api/v1/dossiers/{dossier['id']}/take", headers=tech)).is_success
+    portal, office = f"/espace/dossiers/{dossier['id']}", f"/bureau/dossiers/{dossier['id']}"
+    async with _as(system, Role.customer) as web:
+        page = (await web.get(portal)).text
+        sent = await web.post(
+            f"{portal}/repondre",
+            data={**_form(page, f"{portal}/repondre"), "text": "Voici la capture d'écran."},
+            files={"files": ("capture.png", b"\x89PNG capture", "image/png")},
+        )
+        assert sent.status_code == 303
+    async with _as(system, Role.technician) as web:
+        page = (await web.get(office)).text
+        sent = await web.post(
+            f"{office}/repondre",
+            data={**_form(page, f"{office}/repondre"), "text": "Voici la procédure."},
+            files={"files": ("procedure.pdf", b"%PDF-1.4 procedure", "application/pdf")},
+        )
+        assert sent.status_code == 303
+        page = (await web.get(office)).text
+        mine = _entry_with(page, "Voici la capture d'écran.")
+        theirs = _entry_with(page, "Voici la procédure.")
+        assert "capture.png" in mine and "procedure.pdf" not in mine
+        assert "procedure.pdf" in theirs and "capture.png" not in theirs
+        assert "Autres pièces jointes" not in page
+        [link] = re.findall(r'href="(/pieces-jointes/[^"]+)"[^>]*>procedure\.pdf<', theirs)
+        assert (await web.get(link)).content == b"%PDF-1.4 procedure"
+    async with _as(system, Role.customer) as web:
+        page = (await web.get(portal)).text
+        assert "capture.png" in _entry_with(page, "Voici la capture d'écran.")
+        assert "procedure.pdf" in _entry_with(page, "Voici la procédure.")
+        assert "Autres pièces jointes" not in page
+
+
+async def test_a_mails_files_show_under_the_mail(system: Any, http: httpx.AsyncClient) -> None:
+    subject = f"Import refusé {uuid.uuid4().hex[:6]}"
+    item = await _quarantined(
+        system,
+        http,
+        subject,
+        text="Le fichier joint est refusé à l'import.",
+        attachments=[("import.csv", "text/csv", b"compte;libelle\n401;Fournisseurs\n")],
+    )
+    path = f"/bureau/quarantaine/{item['mail_id']}"
+    async with _as(system, Role.technician) as web:
+        detail = (await web.get(path)).text
+        sent = await web.post(
+            f"{path}/ouvrir", data={**_form(detail, f"{path}/ouvrir"), "software": "manao-compta"}
+        )
+        dossier_path = sent.headers["location"]
+
+        async def with_file() -> str | None:
+            page = (await web.get(dossier_path)).text
+            return page if "import.csv" in page else None
+
+        page = await eventually(with_file, timeout=20)
+        entry = _entry_with(page, "Le fichier joint est refusé à l'import.")
+        [link] = re.findall(r'href="(/pieces-jointes/courriel/[^"]+)"[^>]*>import\.csv<', entry)
+        assert (await web.get(link)).content == b"compte;libelle\n401;Fournisseurs\n"
+    dossier_id = dossier_path.rsplit("/", 1)[-1]
+    async with _as(system, Role.customer) as web:  # the sender's company is the demo client's
+        page = (await web.get(f"/espace/dossiers/{dossier_id}")).text
+        entry = _entry_with(page, "Le fichier joint est refusé à l'import.")
+        [link] = re.findall(r'href="(/pieces-jointes/courriel/[^"]+)"', entry)
+        assert (await web.get(link)).content == b"compte;libelle\n401;Fournisseurs\n"
