@@ -458,3 +458,35 @@ async def test_a_mails_files_show_under_the_mail(system: Any, http: httpx.AsyncC
         entry = _entry_with(page, "Le fichier joint est refusé à l'import.")
         [link] = re.findall(r'href="(/pieces-jointes/courriel/[^"]+)"', entry)
         assert (await web.get(link)).content == b"compte;libelle\n401;Fournisseurs\n"
+
+
+# --- the screen-sharing link in the portal (R6) --------------------------------------------
+
+
+async def test_the_portal_shows_the_screen_sharing_link(
+    system: Any, http: httpx.AsyncClient
+) -> None:
+    dossier = await opened_dossier(http, system, subject="Guider le paramétrage des droits")
+    tech = auth(system.tokens[Role.technician])
+    assert (await http.post(f"/api/v1/dossiers/{dossier['id']}/take", headers=tech)).is_success
+    portal, office = f"/espace/dossiers/{dossier['id']}", f"/bureau/dossiers/{dossier['id']}"
+    async with _as(system, Role.customer) as web:
+        assert "partage-ecran" not in (await web.get(portal)).text  # no invitation yet
+    async with _as(system, Role.technician) as web:
+        page = (await web.get(office)).text
+        sent = await web.post(
+            f"{office}/partage-ecran", data=_form(page, f"{office}/partage-ecran")
+        )
+        assert sent.status_code == 303
+    got = (await http.get(f"/api/v1/dossiers/{dossier['id']}", headers=tech)).json()
+    [entry] = [e for e in got["timeline"] if e["kind"] == "screen_share"]
+    link = entry["data"]["link"]
+    at = datetime.fromisoformat(entry["at"]).astimezone(PARIS)
+    async with _as(system, Role.customer) as web:
+        page = unescape((await web.get(portal)).text)
+    callout = page.split('id="partage-ecran"', 1)[1].split("</section>", 1)[0]
+    assert f'href="{link}"' in callout
+    assert "Rejoindre le partage d'écran" in callout
+    assert at.strftime("%H:%M") in callout  # its time, Paris time
+    assert page.index('id="partage-ecran"') < page.index('id="history-title"')  # prominent
+    assert leftovers(page) == []
