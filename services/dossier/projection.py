@@ -83,7 +83,12 @@ async def apply(conn: asyncpg.Connection, event: Event) -> None:
             "visibility": "customer",
             "author": data.get("requester_name"),
             "text": data.get("description", ""),
-            "data": {"channel": data.get("channel"), "subject": data.get("subject")},
+            "data": {
+                "channel": data.get("channel"),
+                "subject": data.get("subject"),
+                # a mail's files, shown with the mail that opened the dossier (issue 14)
+                **({"attachments": data["attachments"]} if data.get("attachments") else {}),
+            },
         }
     else:
         fields = _convert(data.get("set", {}))

@@ -52,9 +52,10 @@ async def declare(
     stored = await repo.release(conn, software, version)
     if stored is not None:
         if stored["body_hash"] != digest:
+            name = await backlog.software_label(conn, software)
             raise Conflict(
                 "version_already_released",
-                f"La version {version} de {software} est déjà déclarée, autrement.",
+                f"La version {version} de {name} est déjà déclarée, autrement.",
                 "version",
             )
         return await _answer(conn, dict(stored)), False

@@ -91,6 +91,17 @@ class Backend:
             body = response.json() if json_body else response.text
         return Answer(response.status_code, body)
 
+    async def download(self, path: str) -> tuple[bytes, str]:
+        """A file an API serves (its bytes and its Content-Disposition), or its refusal."""
+        try:
+            async with self._client() as client:
+                response = await client.get(path)
+        except httpx.HTTPError:
+            raise ApiError(503, "unavailable", UNAVAILABLE) from None
+        if not response.is_success:
+            raise _worded(_error(response), self.request)
+        return response.content, response.headers.get("content-disposition", "attachment")
+
     async def get(self, path: str, **params: Any) -> Any:
         return (await self.call("GET", path, params=params)).body
 

@@ -138,4 +138,42 @@ FIELD = {
     "score": N_("Rating"),
     "technician": N_("Technician"),
     "status": N_("Status"),
+    "notes": N_("Notes"),
+    "starts_at": N_("New time"),
+    "trainer_id": N_("Trainer"),
+    "evolutions": N_("Evolutions shipped"),
+    "documentation": N_("Documentation"),
+    "reference": N_("Dossier reference"),
+}
+# Why a mail was set aside (`services/intake/mail/rules.py`, REASONS), for the technicians.
+QUARANTINE_REASON = {
+    "no_sender": N_("No readable sender address"),
+    "own_mail": N_("One of our own mails came back (a loop avoided)"),
+    "bounce": N_("Non-delivery report: the address is marked as failing"),
+    "report": N_("Automatic report (read receipt, notice) without a request"),
+    "staff_sender": N_("Mail from a team member: answer from the back office"),
+    "auto_submitted": N_("Automatic answer (marked as such)"),
+    "bulk": N_("Bulk mailing"),
+    "mailing_list": N_("Mailing-list mail"),
+    "null_sender": N_("Empty sender: an automatic message"),
+    "auto_reply": N_("Automatic answer (out of office)"),
+    "daemon_sender": N_("Sent by a program (list manager, mail server)"),
+    "rate_limited": N_("Too many mails from this sender within the hour"),
+    "unknown_dossier": N_("Names an unknown dossier"),
+    "sender_mismatch": N_(
+        "Names a dossier, but the sender is neither its requester nor of their company"
+    ),
+    "reply_sender_mismatch": N_(
+        "Answers one of our mails, but the sender is neither the requester nor of their company"
+    ),
+    "dmarc_fail": N_("Sender authentication failed for a client's domain (probably forged)"),
+    "no_software": N_("No software is registered: no dossier can be opened"),
+    "invalid_request": N_("The mail cannot become a valid request"),
+    "dossier_finished": N_("The dossier is archived (the reopening window is over)"),
+    "internal_error": N_("Unexpected error while reading it: kept as received"),
+}
+QUARANTINE_STATUS = {
+    "pending": N_("To decide"),
+    "released": N_("Released into a dossier"),
+    "discarded": N_("Discarded (no dossier)"),
 }

@@ -7,14 +7,15 @@ import math
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from starlette.datastructures import FormData
 
-from services.site import repo
-from services.site.backend import ApiError
+from services.site import attached, repo
+from services.site.backend import Answer, ApiError
 from services.site.i18n import N_
 from services.site.portal import PAGE_SIZE, page_number
 from services.site.public import HOME_OF_ROLE
@@ -133,14 +134,18 @@ async def queue(request: Request, user: TechnicianUser) -> Response:
 async def dossier(request: Request, dossier_id: uuid.UUID, user: TechnicianUser) -> Response:
     d = await backend(request).get(f"/api/v1/dossiers/{dossier_id}")
     technician = d.get("technician") or {}
+    timeline, others = attached.place(
+        d["timeline"], await repo.list_attachments(request.app.state.pool, dossier_id)
+    )
     return page(
         request,
         "office_dossier.html",
         title=d["reference"],
         d=d,
+        entries=timeline,
         details=d.get("details") or {},
         mine=str(technician.get("id") or "") == user.id,
-        attachments=await repo.list_attachments(request.app.state.pool, dossier_id),
+        attachments=others,
         kinds=KINDS,
     )
 
@@ -230,9 +235,17 @@ async def act(
             uuid.UUID(user.id),
             user.name,
             submission,
+            _entry_of(answer, field(form, "text")),
         )
     flash_outcome(request, answer, _(chosen.done))
     return redirect(back)
+
+
+def _entry_of(answer: Answer, text: str) -> datetime | None:
+    """The time of the timeline entry the reply wrote, when the API's answer shows it."""
+    if answer.pending or not isinstance(answer.body, dict):
+        return None
+    return attached.entry_for(answer.body.get("timeline") or [], text)
 
 
 # --- search (R10) and phone calls (R1) -----------------------------------------------------
@@ -329,3 +342,91 @@ async def log_call(request: Request, user: TechnicianUser) -> Response:
         errors=errors,
         submission=key,
     )
+
+
+# --- the mail quarantine (R1): what could not become a dossier, decided by a technician ----
+
+NOT_A_REQUEST = N_(
+    "This mail cannot become a request as it is: choose the software and give a subject."
+)
+QUARANTINE_STATES = {"a-traiter": "pending", "liberes": "released", "ecartes": "discarded"}
+
+
+@router.get("/bureau/quarantaine")
+async def quarantine(request: Request, user: TechnicianUser) -> Response:
+    """The mails set aside, newest first: why (in words), from whom, about what, when."""
+    state = request.query_params.get("etat", "a-traiter")
+    state = state if state in QUARANTINE_STATES else "a-traiter"
+    items = await backend(request).get(
+        "/api/v1/mail/quarantine", status=QUARANTINE_STATES[state], limit=100
+    )
+    return page(
+        request,
+        "office_quarantine.html",
+        title=tr(request, "Mail quarantine"),
+        items=items,
+        state=state,
+        states=QUARANTINE_STATES,
+    )
+
+
+@router.get("/bureau/quarantaine/{mail_id}")
+async def quarantined_mail(request: Request, mail_id: uuid.UUID, user: TechnicianUser) -> Response:
+    mail = await backend(request).get(f"/api/v1/mail/quarantine/{mail_id}")
+    return page(
+        request,
+        "office_quarantined.html",
+        title=mail.get("subject") or tr(request, "Mail quarantine"),
+        m=mail,
+        q=mail["quarantine"],
+        softwares=await softwares(request),
+    )
+
+
+@router.post("/bureau/quarantaine/{mail_id}/{action}")
+async def decide_quarantined(
+    request: Request, mail_id: uuid.UUID, action: str, user: TechnicianUser
+) -> Response:
+    """Release the mail into a new dossier or an existing one, or discard it, through the mail
+    intake API; a refusal is shown as the API words it."""
+    _ = gettext_of(request)
+    form = await read_form(request)
+    back = f"/bureau/quarantaine/{mail_id}"
+    if action == "ouvrir":
+        path, body = "release", {"action": "open", "software": field(form, "software") or None}
+        if field(form, "subject"):
+            body["subject"] = field(form, "subject")
+    elif action == "rattacher":
+        path, body = "release", {"action": "attach", "reference": field(form, "reference")}
+    elif action == "ecarter":
+        path, body = "discard", {"reason": field(form, "reason")}
+    else:
+        raise PageError(404, _("Page not found."))
+    session = session_of(request)
+    try:
+        answer = await backend(request).post(
+            f"/api/v1/mail/quarantine/{mail_id}/{path}", body, once(submission_of(form))
+        )
+    except ApiError as exc:
+        if exc.status not in (404, 409, 422):
+            raise
+        if exc.status == 404 and exc.code == "dossier_not_found":
+            session.flash("error", _("No dossier has this reference."))
+        elif exc.code == "invalid_request":  # the API's detail names its fields in English
+            session.flash("error", _(NOT_A_REQUEST))
+        elif exc.status == 404:
+            raise
+        else:
+            session.flash("error", exc.message)
+        return redirect(back)
+    result = answer.body
+    if result["action"] == "discarded":
+        session.flash("success", _("Mail discarded: no dossier, no answer."))
+        return redirect("/bureau/quarantaine")
+    done = (
+        _("Mail released: dossier %(ref)s opened.")
+        if result["action"] == "opened"
+        else _("Mail released: it joins dossier %(ref)s.")
+    )
+    session.flash("success", done % {"ref": result["reference"]})
+    return redirect(f"/bureau/dossiers/{result['dossier_id']}")

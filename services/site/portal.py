@@ -14,7 +14,7 @@ from fastapi.responses import Response
 from starlette.datastructures import FormData
 
 from assistance.text import CONTROL_MESSAGE, is_clean_text
-from services.site import i18n, repo
+from services.site import attached, i18n, repo
 from services.site.backend import ApiError
 from services.site.uploads import UploadRefused, read_uploads
 from services.site.web import (
@@ -81,6 +81,9 @@ async def my_dossiers(request: Request, user: CustomerUser) -> Response:
 async def my_dossier(request: Request, dossier_id: uuid.UUID, user: CustomerUser) -> Response:
     dossier = await backend(request).get(f"/api/v1/dossiers/{dossier_id}")
     pool = request.app.state.pool
+    timeline, others = attached.place(
+        dossier["timeline"], await repo.list_attachments(pool, dossier_id)
+    )
     rating = None
     closed_at = i18n.parse(dossier.get("closed_at"))
     if dossier["status"] == "closed" and closed_at is not None:
@@ -90,11 +93,25 @@ async def my_dossier(request: Request, dossier_id: uuid.UUID, user: CustomerUser
         "portal_dossier.html",
         title=dossier["reference"],
         d=dossier,
-        attachments=await repo.list_attachments(pool, dossier_id),
+        entries=timeline,
+        attachments=others,
+        screen_share=_screen_share(dossier),
         rating=rating,
         errors={},
         values={},
     )
+
+
+def _screen_share(dossier: dict[str, Any]) -> dict[str, Any] | None:
+    """The last screen-sharing invitation a technician sent (R6): its link and its time, shown
+    at the top of the customer's page while the dossier is open."""
+    if dossier.get("status") == "closed":
+        return None
+    for entry in reversed(dossier.get("timeline") or []):
+        link = (entry.get("data") or {}).get("link")
+        if entry.get("kind") == "screen_share" and isinstance(link, str):
+            return {"link": link, "at": entry.get("at"), "author": entry.get("author")}
+    return None
 
 
 async def _command(
@@ -145,6 +162,9 @@ async def reply(request: Request, dossier_id: uuid.UUID, user: CustomerUser) -> 
         session.flash("error", exc.message)
         return redirect(f"/espace/dossiers/{dossier_id}#reply")
     if uploads:
+        entry_at = None
+        if not answer.pending and isinstance(answer.body, dict):
+            entry_at = attached.entry_for(answer.body.get("timeline") or [], text)
         await repo.add_attachments(
             request.app.state.pool,
             dossier_id,
@@ -152,6 +172,7 @@ async def reply(request: Request, dossier_id: uuid.UUID, user: CustomerUser) -> 
             uuid.UUID(user.id),
             user.name,
             submission,
+            entry_at,
         )
     flash_outcome(request, answer, _("Your message is sent to your technician."))
     return redirect(f"/espace/dossiers/{dossier_id}")
@@ -228,6 +249,23 @@ async def download(request: Request, attachment_id: uuid.UUID, user: AnyUser) ->
             "Content-Disposition": (
                 f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(name)}"
             ),
+            "Content-Security-Policy": "default-src 'none'; sandbox",
+        },
+    )
+
+
+@router.get("/pieces-jointes/courriel/{attachment_id}")
+async def mail_download(request: Request, attachment_id: uuid.UUID, user: AnyUser) -> Response:
+    """A file that came with a mail, through the mail intake API with the reader's token (it
+    serves technicians, and customers of the dossier's organisation): always a download."""
+    content, disposition = await backend(request).download(
+        f"/api/v1/mail/attachments/{attachment_id}"
+    )
+    return Response(
+        content,
+        media_type="application/octet-stream",
+        headers={
+            "Content-Disposition": disposition,
             "Content-Security-Policy": "default-src 'none'; sandbox",
         },
     )

@@ -25,6 +25,7 @@ async def add_attachments(
     uploaded_by: uuid.UUID | None,
     uploader_name: str,
     submission: str = "",
+    entry_at: datetime | None = None,
 ) -> None:
     """Store the files sent with a form. With the form's submission key, a file already stored
     for that submission (the same name and bytes) is not stored again: the form sent twice
@@ -33,8 +34,8 @@ async def add_attachments(
         for upload in uploads:
             await conn.execute(
                 """INSERT INTO site.attachments (id, dossier_id, filename, declared_type, size,
-                       sha256, content, uploaded_by, uploader_name, submission)
-                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+                       sha256, content, uploaded_by, uploader_name, submission, entry_at)
+                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
                    ON CONFLICT (dossier_id, submission, sha256, filename) DO NOTHING""",
                 uuid.uuid4(),
                 dossier_id,
@@ -46,12 +47,13 @@ async def add_attachments(
                 uploaded_by,
                 uploader_name,
                 submission or None,
+                entry_at,
             )
 
 
 async def list_attachments(pool: asyncpg.Pool, dossier_id: uuid.UUID) -> list[dict[str, Any]]:
     rows = await pool.fetch(
-        """SELECT id, filename, size, uploader_name, uploaded_at FROM site.attachments
+        """SELECT id, filename, size, uploader_name, uploaded_at, entry_at FROM site.attachments
            WHERE dossier_id = $1 ORDER BY uploaded_at, filename""",
         dossier_id,
     )

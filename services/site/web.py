@@ -254,6 +254,8 @@ def environment(lang: str) -> Environment:
         bug_event=lambda v: _(labels.BUG_EVENT.get(v, v or "")),
         waiting_for=lambda v: _(labels.WAITING_FOR.get(v, v or "")),
         evolution_event=lambda v: _(labels.EVOLUTION_EVENT.get(v, v or "")),
+        quarantine_reason=lambda v: _(labels.QUARANTINE_REASON.get(v, N_("Other reason"))),
+        quarantine_status=lambda v: _(labels.QUARANTINE_STATUS.get(v, v or "")),
         software=lambda v: SOFTWARE_NAMES.get(v, v or ""),
         entry_text=lambda v: _entry_text(v, _),
         filesize=_filesize,

@@ -21,6 +21,9 @@ from services.training.domain import Slot
 from services.training.invitation import Person
 from services.training.models import CancelIn, HeldIn, MissedIn, RescheduleIn
 
+# How a closed appointment is worded in a refusal (a person reads it, never the code).
+CLOSED_AS = {"held": "formation tenue", "missed": "client absent", "cancelled": "annulé"}
+
 
 async def _booked_appointment(
     ctx: Context, conn: asyncpg.Connection, appointment_id: uuid.UUID, who: Principal
@@ -32,7 +35,8 @@ async def _booked_appointment(
         raise Forbidden("not_your_appointment", "Ce rendez-vous est celui d'un autre formateur.")
     if appt["status"] != "booked":
         raise Conflict(
-            "appointment_closed", f"Ce rendez-vous n'est plus modifiable ({appt['status']})."
+            "appointment_closed",
+            f"Ce rendez-vous n'est plus modifiable ({CLOSED_AS.get(appt['status'], 'clos')}).",
         )
     return appt
 

@@ -234,12 +234,17 @@ async def mail_raw(mail_id: uuid.UUID, pool: PoolDep, who: TechnicianOrAdmin) ->
     return Response(raw, media_type="message/rfc822", headers=_download_headers(f"{mail_id}.eml"))
 
 
+# How a resolved quarantine is worded in a refusal (a person reads it, never the code).
+RESOLVED_AS = {"released": "libéré", "discarded": "écarté"}
+
+
 async def _pending(conn: asyncpg.Connection, mail_id: uuid.UUID) -> asyncpg.Record:
     row = await mail_repo.lock_quarantined(conn, mail_id)
     if row is None:
         raise NotFound("not_quarantined", "Ce mail n'est pas en quarantaine.")
     if row["status"] != "pending":
-        raise Conflict("already_resolved", f"Ce mail est déjà traité ({row['status']}).")
+        done = RESOLVED_AS.get(row["status"], "traité")
+        raise Conflict("already_resolved", f"Ce mail est déjà traité ({done}).")
     return row
 
 

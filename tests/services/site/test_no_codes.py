@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 
+from assistance import db
 from assistance.directory import Role
 from tests.helpers import auth, eventually
 from tests.services.site.support import EMAIL_OF, csrf_of, opened_dossier
@@ -67,6 +68,16 @@ async def _as(system: Any, role: Role | None) -> AsyncIterator[httpx.AsyncClient
         yield web
 
 
+async def _user_id(system: Any, role: Role) -> Any:
+    pool = await db.create_pool(system.settings.database_url, 1)
+    try:
+        return await pool.fetchval(
+            "SELECT id FROM directory.users WHERE email = $1", EMAIL_OF[role]
+        )
+    finally:
+        await pool.close()
+
+
 async def _handed_over(http: httpx.AsyncClient, system: Any, kind: str, subject: str) -> dict:
     dossier = await opened_dossier(http, system, subject=subject)
     tech = auth(system.tokens[Role.technician])
@@ -81,6 +92,8 @@ async def _handed_over(http: httpx.AsyncClient, system: Any, kind: str, subject:
     if kind == "usage":
         r = await http.post(f"{base}/responses", headers=tech, json={"text": "Menu Outils."})
         assert r.status_code in (200, 201), r.text
+        r = await http.post(f"{base}/screen-share", headers=tech)  # the portal shows its link
+        assert r.status_code == 200, r.text
         return dossier
 
     async def handed() -> dict | None:
@@ -104,6 +117,12 @@ async def test_every_page_of_every_role_is_free_of_codes(
         await _handed_over(http, system, "bug", "Le rapprochement plante au lancement"),
         await _handed_over(http, system, "evolution", "Exporter les écritures en format Excel"),
     ]
+    manager = await _user_id(system, Role.product_manager)
+    assigned = await http.put(
+        f"/api/v1/softwares/manao-compta/product-managers/{manager}",
+        headers=auth(system.tokens[Role.admin]),
+    )
+    assert assigned.status_code == 200, assigned.text
     developer = auth(system.tokens[Role.developer])
     bugs = (await http.get("/api/v1/bugs", headers=developer)).json()["items"]
     product = auth(system.tokens[Role.product_manager])
@@ -117,12 +136,16 @@ async def test_every_page_of_every_role_is_free_of_codes(
             "/bureau/recherche?q=rapprochement",
             "/bureau/appel",
             "/bureau/tableau-de-bord",
+            "/bureau/quarantaine",
+            "/bureau/quarantaine?etat=liberes",
+            "/bureau/quarantaine?etat=ecartes",
         ],
         Role.trainer: ["/bureau/formation"],
         Role.developer: ["/bureau/bugs", *(f"/bureau/bugs/{b['id']}" for b in bugs[:3])],
         Role.product_manager: [
             "/bureau/evolutions",
             *(f"/bureau/evolutions/{e['id']}" for e in evolutions[:3]),
+            "/bureau/versions",
         ],
         Role.admin: ["/bureau/operations"],
     }
