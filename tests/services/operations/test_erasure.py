@@ -46,6 +46,19 @@ async def a_customer(pool: asyncpg.Pool) -> tuple[str, str, str, str]:
     return email, name, await directory.issue_token(pool, user, "test"), word
 
 
+async def history_gone(temporal: Any, dossier_id: str) -> bool:
+    """`describe` and `fetch_history` answer NOT_FOUND (Temporal deletes asynchronously)."""
+    handle = temporal.get_workflow_handle(dossier_id)
+    for ask in (handle.describe, handle.fetch_history):
+        try:
+            await ask()
+            return False
+        except RPCError as exc:
+            if exc.status != RPCStatusCode.NOT_FOUND:
+                raise
+    return True
+
+
 async def closed(http: httpx.AsyncClient, tech: dict[str, str], dossier_id: str) -> None:
     base = f"/api/v1/dossiers/{dossier_id}"
 
@@ -197,19 +210,8 @@ async def test_an_admin_erases_a_customer_everywhere(
         await bus.close()
 
     # Temporal: the closed dossiers' histories are gone
-    async def gone(dossier_id: str) -> bool:
-        handle = temporal.get_workflow_handle(dossier_id)
-        for ask in (handle.describe, handle.fetch_history):
-            try:
-                await ask()
-                return False
-            except RPCError as exc:
-                if exc.status != RPCStatusCode.NOT_FOUND:
-                    raise
-        return True
-
     for dossier_id in (web_id, mail_dossier_id):
-        await eventually(lambda d=dossier_id: gone(d), timeout=60)
+        await eventually(lambda d=dossier_id: history_gone(temporal, d), timeout=60)
 
     # the statistics still count the dossiers
     activity_after = (await http.get("/api/v1/reports/activity", headers=admin)).json()
@@ -262,3 +264,80 @@ async def test_force_erases_an_open_dossier_and_records_it(
     )
     assert trail.json()[0]["details"]["force"] is True
     assert trail.json()[0]["details"]["forced_open"] == [reference]
+
+
+async def test_retention_erases_a_dossier_closed_long_ago_and_not_a_recent_one(
+    http: httpx.AsyncClient, system: Any, pool: asyncpg.Pool
+) -> None:
+    admin, tech = auth(system.tokens[Role.admin]), auth(system.tokens[Role.technician])
+    email, name, token, word = await a_customer(pool)
+    ids = []
+    for which in ("ancien", "récent"):
+        r = await http.post(
+            "/api/v1/requests",
+            headers=auth(token),
+            json={
+                "requester": {"email": email, "name": name},
+                "software": "manao-compta",
+                "subject": f"Sujet {which} {word}",
+                "description": f"Texte {which}.",
+            },
+        )
+        assert r.status_code == 201, r.text
+        ids.append(r.json()["id"])
+    for dossier_id in ids:
+        await closed(http, tech, dossier_id)
+    old, recent = ids
+    settings = system.settings
+    days = settings.personal_data_retention_days + settings.reopen_window_days
+    # aged in the read model: closed just past the retention (and the reopen window)
+    await pool.execute(
+        "UPDATE dossier.dossiers SET closed_at = now() - make_interval(days => $2) WHERE id = $1",
+        uuid.UUID(old),
+        days + 1,
+    )
+    await pool.execute(
+        "UPDATE dossier.dossiers SET closed_at = now() - make_interval(days => $2) WHERE id = $1",
+        uuid.UUID(recent),
+        days - 1,
+    )
+    temporal = await temporal_client.connect(settings.temporal_address)
+    schedule = temporal.get_schedule_handle("personal-data-retention")
+
+    async def described() -> Any:
+        try:
+            return await schedule.describe()
+        except RPCError:
+            return None
+
+    description = await eventually(described, timeout=60)
+    calendar = description.schedule.spec.calendars[0]
+    assert (calendar.hour[0].start, calendar.minute[0].start) == (3, 30)
+    assert description.schedule.spec.time_zone_name == "Europe/Paris"
+    await schedule.trigger()
+
+    async def erased() -> bool:
+        return bool(
+            await pool.fetchval(
+                """SELECT history_deleted_at IS NOT NULL AND streams_purged_at IS NOT NULL
+                   FROM audit.erasures WHERE dossier_id = $1""",
+                uuid.UUID(old),
+            )
+        )
+
+    await eventually(erased, timeout=120)
+    got = (await http.get(f"/api/v1/dossiers/{old}", headers=admin)).json()
+    assert got["requester"]["name"].startswith("Personne effacée le ")
+    assert word not in str(got) and got["status"] == "closed"
+    kept = (await http.get(f"/api/v1/dossiers/{recent}", headers=admin)).json()
+    assert kept["requester"]["name"] == name and word in kept["subject"]
+    assert (
+        await pool.fetchval(
+            "SELECT count(*) FROM audit.erasures WHERE dossier_id = $1", uuid.UUID(recent)
+        )
+        == 0
+    )
+    await temporal.get_workflow_handle(recent).describe()  # still there
+    await eventually(lambda: history_gone(temporal, old), timeout=60)
+    # the account is left: retention erases dossiers, not people
+    assert await pool.fetchval("SELECT name FROM directory.users WHERE email = $1", email) == name
