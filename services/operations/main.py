@@ -31,7 +31,9 @@ def start(rt: Runtime) -> None:
     notifier = notify.Notifier(rt.pool, rt.settings, rt.settings.operations_notify_seconds)
     rt.background("parked work notifier", notifier.run)
     assert rt.temporal is not None
-    client = rt.temporal  # RGPD retention, daily (decision 0024)
+    # RGPD retention, daily (decision 0024); kept trying while Temporal is away, so readiness
+    # does not wait for Temporal here (the « travail bloqué » view works without it too)
+    client = rt.temporal
     rt.background(
         "personal data retention schedule", lambda: retention.keep_schedule(client, rt.settings)
     )
@@ -39,4 +41,4 @@ def start(rt: Runtime) -> None:
     rt.observe(metrics.bus_reader(rt.pool, rt.bus))
 
 
-part = Part("operations", router=router, start=start, uses_temporal=True)
+part = Part("operations", router=router, start=start)
