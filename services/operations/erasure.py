@@ -527,7 +527,8 @@ async def _erase_bus(conn: asyncpg.Connection, needles: list[str], tomb: str, do
     parked messages, stored answers of idempotent writes."""
     if not needles:
         return
-    needles = [n.lower() for n in needles]
+    ids = [n.lower() for n in needles]
+    needles = [needle_pattern(n) for n in needles]
     done.add(
         "mails_sent",
         await conn.execute(
@@ -535,22 +536,23 @@ async def _erase_bus(conn: asyncpg.Connection, needles: list[str], tomb: str, do
                    status = CASE WHEN status = 'pending' THEN 'done' ELSE status END,
                    done_at = coalesce(done_at, now())
                WHERE NOT (payload ? 'erased')
-                 AND (ordering_key = ANY($1::text[])
+                 AND (ordering_key = ANY($3::text[])
                       OR EXISTS (SELECT 1 FROM unnest($1::text[]) n
-                                 WHERE strpos(lower(payload::text), n) > 0))""",
+                                 WHERE payload::text ~* n))""",
             needles,
             tomb,
+            ids,
         ),
     )
     done.add(
         "other",
         await conn.execute(
             """UPDATE bus.parked SET data = $2
-               WHERE data <> $2 AND (dossier_id::text = ANY($1::text[])
-                   OR EXISTS (SELECT 1 FROM unnest($1::text[]) n
-                              WHERE strpos(lower(data), n) > 0))""",
+               WHERE data <> $2 AND (dossier_id::text = ANY($3::text[])
+                   OR EXISTS (SELECT 1 FROM unnest($1::text[]) n WHERE data ~* n))""",
             needles,
             json.dumps({"erased": tomb}, ensure_ascii=False),
+            ids,
         ),
     )
     done.add(
@@ -558,7 +560,7 @@ async def _erase_bus(conn: asyncpg.Connection, needles: list[str], tomb: str, do
         await conn.execute(
             """DELETE FROM web.idempotency WHERE body IS NOT NULL
                  AND EXISTS (SELECT 1 FROM unnest($1::text[]) n
-                             WHERE position(convert_to(n, 'UTF8') IN body) > 0)""",
+                             WHERE encode(body, 'escape') ~* n)""",
             needles,
         ),
     )
@@ -599,11 +601,14 @@ async def _erase_address(
     for sql in (
         "DELETE FROM dossier.follow_link_mails WHERE lower(email) = $1",
         "DELETE FROM intake.mail_bounces WHERE address = $1",
-        "DELETE FROM web.attempts WHERE strpos(lower(key), $1) > 0",
         "UPDATE intake.mail_ledger SET envelope_from = '' WHERE lower(envelope_from) = $1",
         "UPDATE training.client_dossiers SET requester_email = '' WHERE requester_email = $1",
     ):
         done.add("other", await conn.execute(sql, address))
+    done.add(
+        "other",
+        await conn.execute("DELETE FROM web.attempts WHERE key ~* $1", needle_pattern(address)),
+    )
     await _erase_bus(conn, [address], tomb, done)
     hashed = address_hash(address)
     done.add(
@@ -672,6 +677,12 @@ async def _record(conn: asyncpg.Connection, ids: Iterable[uuid.UUID], cause: str
         list(ids),
         cause,
     )
+
+
+def needle_pattern(needle: str) -> str:
+    """A regular expression (Python's and PostgreSQL's alike) finding `needle` as a whole
+    address or id: erasing ann@x.fr must not touch joann@x.fr's messages."""
+    return r"(?<![a-z0-9._%+-])" + re.escape(needle.lower()) + r"(?![a-z0-9_-]|\.[a-z0-9])"
 
 
 # --- JSON documents -----------------------------------------------------------------------------
@@ -744,7 +755,7 @@ async def delete_histories(client: Client, dossier_ids: Sequence[uuid.UUID]) -> 
 async def purge_streams(bus: Bus, needles: Sequence[str]) -> int:
     """Delete from every stream the messages naming one of `needles` (dossier ids, an address):
     a rebuild of the read model would otherwise bring the erased data back."""
-    wanted = [n.lower().encode() for n in needles if n]
+    wanted = [re.compile(needle_pattern(n), re.I) for n in needles if n]
     if not wanted:
         return 0
     deleted = 0
@@ -773,8 +784,8 @@ async def purge_streams(bus: Bus, needles: Sequence[str]) -> int:
                 except NatsTimeout:
                     break
                 for msg in msgs:
-                    data = msg.data.lower()
-                    if any(w in data for w in wanted):
+                    data = msg.data.decode("utf-8", "replace")
+                    if any(w.search(data) for w in wanted):
                         doomed.append(msg.metadata.sequence.stream)
                 if msgs and msgs[-1].metadata.num_pending == 0:
                     break

@@ -205,7 +205,7 @@ async def test_an_admin_erases_a_customer_everywhere(
     bus = Bus(system.settings.nats_url, name="test-erasure")
     await bus.connect()
     try:
-        assert await erasure.purge_streams(bus, [word]) == 0
+        assert await erasure.purge_streams(bus, [word, email]) == 0
     finally:
         await bus.close()
 
