@@ -117,6 +117,11 @@ class Settings(BaseSettings):
     outage_max_wait_seconds: float = Field(default=15.0, gt=0)
     outbox_max_attempts: int = Field(default=10, ge=1)
     outbox_retention_days: float = Field(default=7.0, gt=0)
+    # RGPD retention (decision 0024): a closed dossier's personal data is erased this long after
+    # its closure plus the reopen window; daily at a Paris time, in batches of this size.
+    personal_data_retention_days: int = Field(default=3 * 365, ge=1)
+    personal_data_retention_at: str = Field(default="03:30", pattern=r"^\d{2}:\d{2}$")
+    personal_data_retention_batch: int = Field(default=50, ge=1, le=1000)
     stuck_activity_attempts: int = Field(default=3, ge=1)  # shown as stuck beyond this
     operations_notify_seconds: float = Field(default=60.0, gt=0)  # admins' mail, batched
 

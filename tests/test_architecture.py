@@ -47,6 +47,7 @@ WORKER_ACTIVITIES = {
     "services.dossier.activities",
     "services.dossier.handover",
     "services.evolutions.activities",
+    "services.operations.retention",
 }
 
 # Services that use the workflows: evolutions the weekly review's input and output (it

@@ -63,6 +63,9 @@ OWNERSHIP: dict[str, str] = {
     "POST /api/v1/evolutions/{evolution_id}/group": "product manager: of its software",
     "GET /api/v1/mail/attachments/{attachment_id}": "customer: own organisation's dossier",
     "POST /api/v1/softwares/{software}/releases": "product manager of that software",
+    "POST /api/v1/operations/personal-data/erase": (
+        "409 while a dossier of the person is open, unless `force` (audited)"
+    ),
     "GET /api/v1/follow/{token}": "whoever holds the dossier's signed follow link (not revoked)",
     "POST /api/v1/follow-links": "links are mailed to the address only, never answered",
     "PUT /api/v1/training/trainers/{trainer_id}": "trainer: themself (the training lead any)",

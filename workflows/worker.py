@@ -1,4 +1,5 @@
-"""The Temporal worker: runs DossierWorkflow and its activities on the task queue."""
+"""The Temporal worker: runs DossierWorkflow, the weekly reviews and the daily RGPD retention,
+and their activities, on the task queue."""
 
 from __future__ import annotations
 
@@ -15,19 +16,22 @@ from services.dossier import domain, process
 from services.dossier.activities import DossierActivities
 from services.dossier.handover import HandOverActivities
 from services.evolutions.activities import ReviewActivities
+from services.operations.retention import RetentionActivities
 from workflows.dossier import DossierWorkflow
+from workflows.retention import PersonalDataRetentionWorkflow
 from workflows.weekly_review import WeeklyReviewWorkflow
 
 if TYPE_CHECKING:
     from assistance.app import Runtime
 
-WORKFLOWS = [DossierWorkflow, WeeklyReviewWorkflow]
+WORKFLOWS = [DossierWorkflow, WeeklyReviewWorkflow, PersonalDataRetentionWorkflow]
 
 
 def activities(rt: Runtime) -> list[Callable[..., Any]]:
     dossier = DossierActivities(rt.bus, rt.pool, rt.settings)
     handover = HandOverActivities(rt.bus)
     review = ReviewActivities(rt.pool, rt.settings)
+    retention = RetentionActivities(rt.pool, rt.bus, rt.settings)
     return [
         dossier.publish_event,
         dossier.send_mail,
@@ -35,6 +39,7 @@ def activities(rt: Runtime) -> list[Callable[..., Any]]:
         dossier.record_step,
         handover.hand_over,
         review.build_weekly_review,
+        retention.retention_batch,
     ]
 
 

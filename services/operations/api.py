@@ -11,11 +11,11 @@ import csv
 import io
 import json
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from fastapi import APIRouter, Header, Path, Query, Request, Response
-from pydantic import BaseModel
+from pydantic import BaseModel, EmailStr, Field
 
 from assistance import audit, directory
 from assistance.boundary import Moment, Offset
@@ -23,7 +23,7 @@ from assistance.directory import Principal
 from assistance.errors import Conflict, NotFound, Unavailable
 from assistance.text import Line
 from assistance.web import Admin, PoolDep, client_of, refusals
-from services.operations import personal_data, stopped, stuck
+from services.operations import erasure, personal_data, stopped, stuck
 from services.operations.models import ParkedOut, StuckOut, WorkflowActionOut
 
 if TYPE_CHECKING:
@@ -369,4 +369,86 @@ async def export_personal_data(
         body,
         media_type="application/zip",
         headers={"Content-Disposition": 'attachment; filename="donnees-personnelles.zip"'},
+    )
+
+
+class EraseIn(BaseModel):
+    """The person to erase, named by address."""
+
+    email: EmailStr = Field(max_length=320, description="Adresse de la personne")
+    force: bool = Field(
+        default=False,
+        description="Effacer aussi ses dossiers encore ouverts (ils ne sont pas clos ; "
+        "l'effacement forcé est consigné au journal d'audit)",
+    )
+
+
+class ErasedOut(BaseModel):
+    email_sha256: str = Field(description="Ce que le journal d'audit garde de l'adresse")
+    erased: dict[str, int] = Field(description="Nombre d'éléments effacés, par sorte")
+    dossiers: int
+    workflows_deleted: int = Field(description="Exécutions Temporal supprimées")
+    stream_messages_deleted: int = Field(description="Messages NATS supprimés")
+    forced_open: list[str] = Field(description="Dossiers ouverts effacés par `force`")
+    pending: list[str] = Field(
+        description="Ce qui reste à faire (temporal, nats) : terminé par la rétention du jour"
+    )
+
+
+@router.post(
+    "/personal-data/erase",
+    response_model=ErasedOut,
+    responses=refusals(
+        {
+            409: "La personne a des dossiers ouverts (le contrat s'exécute encore)",
+            422: "Adresse invalide",
+        },
+        forbidden="Réservé aux administrateurs",
+    ),
+    summary="Effacer les données personnelles d'une personne (droit à l'effacement)",
+)
+async def erase_personal_data(
+    request: Request, body: EraseIn, pool: PoolDep, who: Admin, key: IdempotencyKey = None
+) -> ErasedOut:
+    """Identity, dossiers' texts, mails received and sent, files, notes, comments, sessions,
+    tokens, links: replaced by « Personne effacée le JJ/MM/AAAA »; dates, states, kinds,
+    softwares, organisations and timings stay for the statistics. Then the Temporal histories
+    of the closed dossiers and their NATS messages are deleted. A dossier still open refuses
+    (409) unless `force`. Again: every count 0. Audited (`personal_data.erased`, the address
+    as a hash only)."""
+    rt = _runtime(request)
+    address = str(body.email).strip().lower()
+    hashed = erasure.address_hash(address)
+    now = datetime.now(UTC)
+    async with pool.acquire() as conn, conn.transaction():
+        try:
+            done = await erasure.erase_person(conn, address, force=body.force, now=now)
+        except erasure.OpenDossiers as exc:
+            raise Conflict(
+                "dossiers_open",
+                "Effacement refusé : la personne a des dossiers en cours ("
+                + ", ".join(exc.references)
+                + "). Le contrat s'exécute encore : effacez après leur clôture, ou forcez "
+                "l'effacement.",
+            ) from None
+        await audit.record(
+            conn,
+            who,
+            "personal_data.erased",
+            f"sha256:{hashed}",
+            client_of(request),
+            counts=done.counts,
+            dossiers=len(done.dossiers),
+            force=body.force,
+            forced_open=done.forced_open,
+        )
+    cleaned = await erasure.clean_up(pool, rt.temporal, rt.bus, done.dossiers, [address])
+    return ErasedOut(
+        email_sha256=hashed,
+        erased=done.counts,
+        dossiers=len(done.dossiers),
+        workflows_deleted=cleaned.workflows_deleted,
+        stream_messages_deleted=cleaned.stream_messages_deleted,
+        forced_open=done.forced_open,
+        pending=cleaned.pending,
     )

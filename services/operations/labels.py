@@ -40,6 +40,7 @@ ACTIVITIES = {
     "notify_staff": "avis à l'équipe",
     "hand_over": "transmission au service concerné",
     "record_dossier_step": "enregistrement d'une étape du dossier (historique, mails, avis)",
+    "personal_data_retention_batch": "effacement des données personnelles (rétention RGPD)",
 }
 
 

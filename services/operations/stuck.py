@@ -18,7 +18,7 @@ from temporalio.client import Client
 from assistance import outbox
 from assistance.bus import STREAMS, Bus
 from assistance.events import Event
-from services.operations import stopped
+from services.operations import retention, stopped
 from services.operations.labels import consumer_label, label
 
 log = logging.getLogger(__name__)
@@ -252,6 +252,9 @@ async def _retry(
     elif row["source"] == "activity":
         if temporal is None:
             raise NotPossible("temporal")
+        if row["kind"] == retention.RETENTION_BATCH:  # its run has ended: run the day's again
+            await retention.trigger(temporal)
+            return
         workflow_id, _, _ = row["ref"].partition(":")
         await temporal.get_workflow_handle(workflow_id).signal(
             "retry_effect",
