@@ -71,6 +71,9 @@ def create_app(
 ) -> FastAPI:
     """An app running `parts`; `schemas` are migrated at start (every part's, so that any
     process can start first: the migrations run once, under an advisory lock)."""
+    problem = settings.unsafe_for_production()
+    if problem:  # also refused by `assistance run` before anything starts, with this message
+        raise RuntimeError(problem)
     chosen = list(parts)
     name = service_name(settings, chosen)
     telemetry.setup_tracing(name, settings.otel_exporter_otlp_endpoint)

@@ -12,7 +12,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from typing import Any
 
 import asyncpg
 import nats
@@ -77,6 +78,25 @@ class Bus:
         self._js: JetStreamContext | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._connected = asyncio.Event()
+        # at the stop: consumers (and outbox relays) finish what they hold and return; the
+        # tasks doing so are waited for (assistance/runtime.py) instead of being cancelled
+        self.stopping = False
+        self.draining: set[asyncio.Task[Any]] = set()
+
+    def stop_pulling(self) -> None:
+        self.stopping = True
+
+    @contextlib.contextmanager
+    def drains(self) -> Iterator[None]:
+        """The current task stops by itself once `stopping` (it checks between batches)."""
+        task = asyncio.current_task()
+        if task is not None:
+            self.draining.add(task)
+        try:
+            yield
+        finally:
+            if task is not None:
+                self.draining.discard(task)
 
     @property
     def connected(self) -> bool:
@@ -170,7 +190,8 @@ class Bus:
         pool: asyncpg.Pool | None = None,
         batch: int = 50,
     ) -> None:
-        """Run a durable pull consumer until cancelled."""
+        """Run a durable pull consumer until cancelled, or until the stop: then it pulls no
+        more, finishes (acks) the batch it holds and returns."""
         await self._consume(durable, subjects, handler, pool, batch)
 
     async def _consume(
@@ -203,19 +224,20 @@ class Bus:
                 log.info("consumer %s waiting: %s", durable, exc)
                 await asyncio.sleep(1)
         tracer = telemetry.tracer(f"consumer.{durable}")
-        while True:
-            try:
-                msgs = await sub.fetch(batch, timeout=1)
-            except NatsTimeout:
-                continue
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # noqa: BLE001 - NATS away: wait and fetch again
-                log.debug("fetch failed for %s: %s", durable, exc)
-                await asyncio.sleep(0.5)
-                continue
-            for i, msg in enumerate(msgs):
-                await self._handle(msg, handler, tracer, durable, pool, msgs[i:])
+        with self.drains():
+            while not self.stopping:
+                try:
+                    msgs = await sub.fetch(batch, timeout=1)
+                except NatsTimeout:
+                    continue
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:  # noqa: BLE001 - NATS away: wait and fetch again
+                    log.debug("fetch failed for %s: %s", durable, exc)
+                    await asyncio.sleep(0.5)
+                    continue
+                for i, msg in enumerate(msgs):
+                    await self._handle(msg, handler, tracer, durable, pool, msgs[i:])
 
     async def _handle(
         self,

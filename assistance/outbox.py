@@ -142,6 +142,7 @@ class OutboxRelay:
         poll_seconds: float = 1.0,
     ) -> None:
         self.pool = pool
+        self.bus = bus
         self.policy = bus.policy
         self.sources = list(sources)
         self.senders: dict[str, Sender] = {
@@ -154,16 +155,19 @@ class OutboxRelay:
         self._purged_at: float | None = None
 
     async def run(self) -> None:
+        """Send due rows until cancelled, or until the stop (`Bus.stop_pulling`): then the
+        batch being sent is finished and recorded, and it returns."""
         async with self.pool.acquire() as listener:
             await listener.add_listener("bus_outbox", self._on_notify)
             try:
-                while True:
-                    await self._purge_now_and_then()
-                    if await self.drain():
-                        continue
-                    self._wake.clear()
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
+                with self.bus.drains():
+                    while not self.bus.stopping:
+                        await self._purge_now_and_then()
+                        if await self.drain():
+                            continue
+                        self._wake.clear()
+                        with contextlib.suppress(TimeoutError):
+                            await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
             finally:
                 await listener.remove_listener("bus_outbox", self._on_notify)
 

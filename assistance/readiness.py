@@ -13,6 +13,9 @@ of them for a process that sends commands (or runs the worker); PostgreSQL only 
 takes deposits or the other services' writes (R13: the outbox carries them on later), which
 then answers 200 "degraded". The body names every dependency with its state and says whether
 deposits are accepted.
+
+Once the process is stopping (SIGTERM, assistance/shutdown.py), the answer is 503 « arrêt en
+cours » at once, without probing: the load balancer stops sending while requests in flight end.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from assistance.parts import Part
 
 PROBE_S = 2.0
+STOPPING = "arrêt en cours / shutting down"
 # A live worker long-polls the queue without a break; Temporal records each poll when it
 # starts, and an idle poll lasts up to about a minute. A poller older than this is gone.
 WORKER_SEEN_S = 75.0
@@ -58,6 +62,8 @@ class Readiness:
         return self.temporal
 
     async def report(self) -> tuple[int, dict[str, Any]]:
+        if getattr(self.rt, "stopping", False):
+            return 503, {"status": "stopping", "message": STOPPING}
         probes: dict[str, Callable[[], Awaitable[Any]]] = {
             "postgres": self._postgres,
             "nats": self._nats,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
@@ -20,23 +21,38 @@ from assistance.settings import Settings
 log = logging.getLogger(__name__)
 
 
-async def supervise(name: str, start: Callable[[], Awaitable[Any]]) -> None:
-    """Keep a background part running: restart it with backoff when it stops or fails."""
+async def supervise(
+    name: str, start: Callable[[], Awaitable[Any]], stopping: Callable[[], bool] = lambda: False
+) -> None:
+    """Keep a background part running: restart it with backoff when it stops or fails, until
+    the process stops (`stopping()`): then a part that returns is done."""
     delay = 0.5
     while True:
         try:
             await start()
+            if stopping():
+                return
             log.warning("%s stopped; restarting", name)
         except asyncio.CancelledError:
             raise
         except Exception:  # noqa: BLE001 - logged and restarted, never fatal to the process
+            if stopping():
+                log.warning("%s failed while stopping", name, exc_info=True)
+                return
             log.exception("%s failed; restarting in %.1fs", name, delay)
         await asyncio.sleep(delay)
         delay = min(delay * 2, 10.0)
 
 
 class Runtime:
-    """What a process holds open once: the pool, the bus, the Temporal client."""
+    """What a process holds open once: the pool, the bus, the Temporal client.
+
+    Stopping (`close`, deploy/README.md "Stopping"): NATS consumers stop pulling and finish
+    the batch they hold, outbox relays finish theirs, the Temporal worker drains its tasks
+    (hooks given to `on_stop`); what does neither is cancelled at once. All of it is bounded
+    by `SHUTDOWN_GRACE_SECONDS`, after which what is left is cancelled, and so is closing the
+    pool: asyncpg's `close()` waits for every connection to come back, forever.
+    """
 
     def __init__(
         self, settings: Settings, schemas: Iterable[Migrations] = (), name: str = "assistance"
@@ -57,6 +73,28 @@ class Runtime:
         )
         self.temporal: Client | None = None
         self.tasks: list[asyncio.Task[None]] = []
+        # when the stop began (loop time); /readyz answers 503 from then on
+        self.stopping_since: float | None = None
+        self._stop_hooks: list[Callable[[], Awaitable[Any]]] = []
+        self._draining: set[asyncio.Task[Any]] = set()
+
+    @property
+    def stopping(self) -> bool:
+        return self.stopping_since is not None
+
+    def begin_stop(self) -> None:
+        """The stop has begun: /readyz says so (safe from a signal handler; idempotent)."""
+        if self.stopping_since is None:
+            self.stopping_since = time.monotonic()
+
+    def on_stop(self, hook: Callable[[], Awaitable[Any]]) -> None:
+        """Called by the background part running now: at the stop, `hook()` makes it drain
+        and return (e.g. the Temporal worker's `shutdown`); it is waited for, within the
+        grace, instead of being cancelled."""
+        self._stop_hooks.append(hook)
+        task = asyncio.current_task()
+        if task is not None:
+            self._draining.add(task)
 
     async def open(self) -> None:
         await db.migrate(self.settings.database_url, self.schemas)
@@ -88,17 +126,65 @@ class Runtime:
             await asyncio.sleep(self.settings.metrics_cache_seconds)
 
     def background(self, name: str, start: Callable[[], Awaitable[Any]]) -> None:
-        self.tasks.append(asyncio.create_task(supervise(name, start), name=name))
+        task = asyncio.create_task(supervise(name, start, lambda: self.stopping), name=name)
+        self.tasks.append(task)
 
-    async def close(self) -> None:
+    async def close(self, grace: float | None = None) -> None:
+        """Stop within `grace` seconds; by default `SHUTDOWN_GRACE_SECONDS` after the notice
+        that followed the signal (or from now, without one). Never more."""
+        settings = self.settings
+        if grace is not None:
+            budget = grace
+        elif self.stopping_since is not None:  # a signal: the bound runs from it
+            end = self.stopping_since + settings.shutdown_notice_seconds
+            budget = max(end + settings.shutdown_grace_seconds - time.monotonic(), 1.0)
+        else:
+            budget = settings.shutdown_grace_seconds
+        deadline = time.monotonic() + budget
+        self.begin_stop()
         for reader in self._readers:
             self.snapshot.remove(reader)
         self._readers.clear()
+        self.bus.stop_pulling()
+        hooks = [asyncio.create_task(_quietly(hook())) for hook in self._stop_hooks]
+        draining = [t for t in self.tasks if t in self._draining or t in self.bus.draining]
         for task in self.tasks:
-            task.cancel()
-        for task in self.tasks:
+            if task not in draining:
+                task.cancel()
+        waited = [*draining, *hooks]
+        if waited:
+            _, late = await asyncio.wait(waited, timeout=budget)
+            for task in late:
+                log.warning("%s still running after %.0f s; cancelled", task.get_name(), budget)
+                task.cancel()
+        for task in [*self.tasks, *hooks]:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         await self.bus.close()
         if self.pool is not None:
-            await self.pool.close()
+            await close_pool(self.pool, max(deadline - time.monotonic(), 1.0))
+
+
+async def close_pool(pool: Any, within: float) -> None:
+    """`pool.close()` within `within` seconds, else `pool.terminate()` with a warning naming
+    how many connections were still held (asyncpg's close waits for each, forever)."""
+    closing = asyncio.ensure_future(pool.close())
+    done, _ = await asyncio.wait([closing], timeout=within)
+    if not done:
+        held = pool.get_size() - pool.get_idle_size()
+        log.warning(
+            "PostgreSQL pool not closed within %.1f s: %d connection(s) still held; terminated",
+            within,
+            held,
+        )
+        closing.cancel()  # asyncpg terminates the pool when its close() is cancelled
+        pool.terminate()
+    with contextlib.suppress(asyncio.CancelledError, Exception):
+        await closing
+
+
+async def _quietly(done: Awaitable[Any]) -> None:
+    try:
+        await done
+    except Exception:  # noqa: BLE001 - a stop hook's failure must not stop the others
+        log.warning("a stop hook failed", exc_info=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -11,9 +12,16 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from assistance.business_time import BusinessCalendar
 from assistance.commitment import Commitment
 
+DEFAULT_MAIL_SIGNING_KEY = "change-me-in-production"
+MIN_SIGNING_KEY_CHARS = 32
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+
+    # ENVIRONMENT=production: the process refuses to start with a default secret
+    # (`unsafe_for_production`); the manifests in deploy/k8s set it.
+    environment: Literal["development", "production"] = "development"
 
     # Where the embedded default keeps its data (Temporal SQLite file, NATS store, PostgreSQL).
     data_dir: Path = Path("data")
@@ -61,7 +69,7 @@ class Settings(BaseSettings):
     # its dossier only through a Message-ID signed with this key (never through From), so set a
     # long random secret in production and keep it stable: changing it orphans older threads.
     mail_domain: str = "assistance.manao.eu"
-    mail_signing_key: str = "change-me-in-production"
+    mail_signing_key: str = DEFAULT_MAIL_SIGNING_KEY
     support_address: str = "assistance@manao.eu"  # Reply-To of every mail to customers
     training_lead_email: str = "formation@manao.eu"  # staff notices with audience training_lead
     screen_share_url: str = "https://partage.manao.eu/salle/{room}"  # R6 screen-sharing rooms
@@ -125,6 +133,13 @@ class Settings(BaseSettings):
     stuck_activity_attempts: int = Field(default=3, ge=1)  # shown as stuck beyond this
     operations_notify_seconds: float = Field(default=60.0, gt=0)  # admins' mail, batched
 
+    # Graceful stop on SIGTERM (deploy/README.md, "Stopping"): /readyz answers 503 « arrêt en
+    # cours » at once and requests are still served for SHUTDOWN_NOTICE_SECONDS (the load
+    # balancer stops sending); then no new connection is accepted, and requests in flight,
+    # consumers' and relays' batches and the worker's tasks have SHUTDOWN_GRACE_SECONDS to end.
+    shutdown_notice_seconds: float = Field(default=0.0, ge=0)
+    shutdown_grace_seconds: float = Field(default=20.0, gt=0)
+
     @model_validator(mode="after")
     def _public_url_follows_the_port(self) -> Settings:
         if not self.public_url:
@@ -132,6 +147,24 @@ class Settings(BaseSettings):
             host = f"[{host}]" if ":" in host else host
             self.public_url = f"http://{host}:{self.http_port}"
         return self
+
+    def unsafe_for_production(self) -> str | None:
+        """Why this configuration must not serve in production (ENVIRONMENT=production), in
+        French and English; None when it may."""
+        if self.environment != "production":
+            return None
+        if self.mail_signing_key == DEFAULT_MAIL_SIGNING_KEY:
+            return (
+                "MAIL_SIGNING_KEY a sa valeur par défaut : en production, donnez une clé "
+                "secrète, longue et stable (depuis un Secret). / MAIL_SIGNING_KEY has its "
+                "default value: in production, set a long, stable secret key (from a Secret)."
+            )
+        if len(self.mail_signing_key) < MIN_SIGNING_KEY_CHARS:
+            return (
+                f"MAIL_SIGNING_KEY est trop courte (moins de {MIN_SIGNING_KEY_CHARS} caractères)."
+                f" / MAIL_SIGNING_KEY is too short (under {MIN_SIGNING_KEY_CHARS} characters)."
+            )
+        return None
 
     def dossier_policy(self) -> dict[str, object]:
         """The rules a new dossier is opened under (`services.dossier.state.DossierPolicy`)."""

@@ -31,7 +31,7 @@ import uvicorn
 import uvloop
 from fastapi import APIRouter
 
-from assistance import db, directory
+from assistance import db, directory, shutdown
 from assistance.bus import Bus
 from assistance.directory import Role
 from assistance.settings import Settings
@@ -43,16 +43,17 @@ from composition.parts import SERVICES, TARGETS
 def _serve(
     settings: Settings, targets: list[str], routers: Iterable[APIRouter] = ()
 ) -> uvicorn.Server:
+    """The process's server: a graceful stop on SIGTERM (assistance/shutdown.py)."""
     app = create_app(settings, targets)
     for extra in routers:
         app.include_router(extra)
-    config = uvicorn.Config(
-        app, host=settings.http_host, port=settings.http_port, log_level="warning", lifespan="on"
-    )
-    return uvicorn.Server(config)
+    return shutdown.server(app, settings)
 
 
 async def _run(settings: Settings, targets: list[str]) -> None:
+    problem = settings.unsafe_for_production()
+    if problem:
+        sys.exit(f"Refus de démarrer / refusing to start (ENVIRONMENT=production) : {problem}")
     if not settings.database_url:
         sys.exit("DATABASE_URL is required for `assistance run` (use `assistance dev` locally).")
     await _serve(settings, targets).serve()

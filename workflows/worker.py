@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import compileall
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -23,6 +24,7 @@ from workflows.weekly_review import WeeklyReviewWorkflow
 
 if TYPE_CHECKING:
     from assistance.app import Runtime
+    from assistance.settings import Settings
 
 WORKFLOWS = [DossierWorkflow, WeeklyReviewWorkflow, PersonalDataRetentionWorkflow]
 
@@ -53,6 +55,11 @@ def compile_workflows() -> None:
         compileall.compile_file(module.__file__ or "", quiet=1)
 
 
+def _drain_seconds(settings: Settings) -> float:
+    grace = settings.shutdown_grace_seconds
+    return max(grace - 1.0, grace / 2)
+
+
 def start(rt: Runtime) -> None:
     compile_workflows()
 
@@ -72,7 +79,12 @@ def start(rt: Runtime) -> None:
             workflows=WORKFLOWS,
             activities=activities(rt),
             interceptors=[ActivityFailures(rt.pool, rt.bus.policy)],
+            # at the stop: no new task is polled, running activities get the grace to finish
+            # (cancelled only then, a second before the process's own bound, so that their
+            # cancellation reaches Temporal): a rolling restart does not cut them off at once
+            graceful_shutdown_timeout=timedelta(seconds=_drain_seconds(settings)),
         )
+        rt.on_stop(worker.shutdown)
         await worker.run()
 
     rt.background("temporal worker", run)
