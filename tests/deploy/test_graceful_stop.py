@@ -21,7 +21,7 @@ import pytest
 from assistance import db
 from assistance.readiness import STOPPING
 from composition.app import load_demo, migrate
-from deploy.local.stack import Endpoints, create_database, free_port
+from deploy.local.stack import Endpoints, _Nats, create_database, free_port
 from tests.helpers import deposit_body, eventually
 
 NOTICE_S = 2.0
@@ -29,14 +29,26 @@ GRACE_S = 10.0
 COMMAND = [str(Path(sys.executable).parent / "assistance"), "run"]
 
 
-def _env(endpoints: Endpoints, database_url: str, port: int) -> dict[str, str]:
+@pytest.fixture(scope="module")
+async def nats_url(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[str]:
+    """A NATS of its own: these processes use a database of their own, so their events (whose
+    references start again at D-…-000001) must not reach the session's streams and projection."""
+    server = _Nats(tmp_path_factory.mktemp("stop-nats"), persistent=False, port=free_port())
+    await server.start()
+    try:
+        yield server.url
+    finally:
+        await server.stop()
+
+
+def _env(endpoints: Endpoints, database_url: str, port: int, nats_url: str) -> dict[str, str]:
     return {
         **os.environ,
         "DATABASE_URL": database_url,
         "DATABASE_POOL_SIZE": "4",
         "TEMPORAL_ADDRESS": endpoints.temporal_address,
         "TEMPORAL_TASK_QUEUE": f"dossiers-{uuid.uuid4().hex[:8]}",
-        "NATS_URL": endpoints.nats_url,
+        "NATS_URL": nats_url,
         "SMTP_HOST": endpoints.smtp_host,
         "SMTP_PORT": str(endpoints.smtp_port),
         "MAIL_LISTEN_PORT": "0",
@@ -61,14 +73,14 @@ async def database_url(endpoints: Endpoints) -> str:
 
 @pytest.fixture
 async def intake(
-    endpoints: Endpoints, database_url: str, tmp_path: Path
+    endpoints: Endpoints, database_url: str, nats_url: str, tmp_path: Path
 ) -> AsyncIterator[tuple[asyncio.subprocess.Process, str, Path]]:
     port = free_port()
     log = tmp_path / "intake.log"
     with log.open("wb") as out:
         process = await asyncio.create_subprocess_exec(
             *COMMAND, "--target", "intake",
-            env=_env(endpoints, database_url, port), stdout=out, stderr=out,
+            env=_env(endpoints, database_url, port, nats_url), stdout=out, stderr=out,
         )  # fmt: skip
     base = f"http://127.0.0.1:{port}"
     try:
@@ -143,12 +155,12 @@ async def test_sigterm_lets_the_request_in_flight_finish_and_exits_0(
 
 
 async def test_the_worker_drains_and_exits_0(
-    endpoints: Endpoints, database_url: str, tmp_path: Path
+    endpoints: Endpoints, database_url: str, nats_url: str, tmp_path: Path
 ) -> None:
     """The Temporal worker process: SIGTERM, its pollers stop, it exits 0 within its bound."""
     port = free_port()
     log = tmp_path / "worker.log"
-    env = {**_env(endpoints, database_url, port), "SHUTDOWN_NOTICE_SECONDS": "0"}
+    env = {**_env(endpoints, database_url, port, nats_url), "SHUTDOWN_NOTICE_SECONDS": "0"}
     with log.open("wb") as out:
         process = await asyncio.create_subprocess_exec(
             *COMMAND, "--target", "worker", env=env, stdout=out, stderr=out
