@@ -89,7 +89,13 @@ with workflow.unsafe.imports_passed_through():
 
 from services.dossier import process
 from services.dossier.domain import Refused
-from services.dossier.process import EFFECT_LABELS, STEP_RECORDS, TIMERS_KEPT, UPDATE_IDS_CARRIED
+from services.dossier.process import (
+    EFFECT_LABELS,
+    OPEN_FIRST,
+    STEP_RECORDS,
+    TIMERS_KEPT,
+    UPDATE_IDS_CARRIED,
+)
 from workflows.activities import (
     hand_over,
     notify_staff,
@@ -194,6 +200,9 @@ class DossierWorkflow:
         # step has produced none yet, so the patch is not asked yet)
         self.step_effects: list[Effect] | None = None
         self.recording = False
+        # a command or message that reaches a fresh dossier in its first workflow task runs
+        # before `run` (the SDK delivers updates and signals first): it opens the dossier first
+        self.opened = not self.fresh
 
     # --- the process -----------------------------------------------------------------------
 
@@ -201,7 +210,8 @@ class DossierWorkflow:
     async def run(self, opening: DossierOpening) -> str:
         if self.fresh:
             async with self.lock:
-                self._apply(Open())
+                if not self.opened:
+                    self._open()
         while True:
             if self.state.status == "closed":
                 self._drop_timer()  # a closed dossier waits only for a reopening
@@ -220,6 +230,18 @@ class DossierWorkflow:
                 )
         await self._settle()
         return "closed"
+
+    def _open(self) -> None:
+        self.opened = True
+        self._apply(Open())
+
+    def _open_first(self) -> None:
+        """R1–R3 before anything: a dossier is opened (acknowledged, its R3 deadline set) before
+        a command or a message is applied to it, whatever order the first workflow task runs
+        them in (patch `open-before-commands`; before it, a take arriving with the start could
+        be applied to a dossier not yet opened)."""
+        if not self.opened and OPEN_FIRST in self.ctx.features:
+            self._open()
 
     def _apply(self, message: Message) -> None:
         """Feed the process and keep its new state; its effects are carried out, in its order,
@@ -430,6 +452,7 @@ class DossierWorkflow:
     async def _command(self, name: str, cmd: Any) -> DossierView:
         update_id = self._update_id()
         async with self.lock:
+            self._open_first()
             if update_id in self.earlier_updates and UPDATE_IDS_CARRIED in self.ctx.features:
                 # a retry of a command an earlier run applied (its answer was lost and the
                 # dossier continued as new since): the dossier as it is, not a second command
@@ -540,11 +563,13 @@ class DossierWorkflow:
     @workflow.signal
     async def customer_message(self, msg: CustomerMessage) -> None:
         async with self.lock:
+            self._open_first()
             self._apply(msg)
 
     @workflow.signal
     async def service_event(self, event: Event) -> None:
         async with self.lock:
+            self._open_first()
             self._apply(event)
 
     @workflow.signal

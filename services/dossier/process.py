@@ -81,6 +81,9 @@ UPDATE_IDS_CARRIED = "update-ids-carried"
 # Asked by the workflow: a timer is started only when the next deadline moved (a command that
 # leaves it where it was keeps the running timer; before, each one cancelled and restarted it).
 TIMERS_KEPT = "timers-kept"
+# Asked by the workflow when a command or message reaches a fresh dossier before its opening
+# (both in its first workflow task): the dossier is opened first.
+OPEN_FIRST = "open-before-commands"
 # Asked by the workflow where the first effect of a step is carried out: the step's events,
 # mails and notices go to one activity writing them to the outbox in one transaction (hand-overs
 # stay their own activity) instead of one activity each (docs/decisions/0022).
@@ -94,6 +97,7 @@ FEATURES = frozenset(
         STEP_RECORDS,
         UPDATE_IDS_CARRIED,
         TIMERS_KEPT,
+        OPEN_FIRST,
     }
 )
 

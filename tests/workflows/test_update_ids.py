@@ -11,7 +11,8 @@ from datetime import UTC, datetime
 
 import pytest
 from temporalio.api.enums.v1 import EventType
-from temporalio.client import Client
+from temporalio.client import Client, WithStartWorkflowOperation
+from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.worker import Worker
 
@@ -92,3 +93,29 @@ async def test_an_update_id_is_applied_once_even_across_continue_as_new(
             ) from None
         assert fakes.types().count("taken") == 1
         await handle.terminate("test done")
+
+
+async def test_a_command_started_with_the_dossier_finds_it_opened(client: Client) -> None:
+    """A take sent with the start (update-with-start: both in the first workflow task, where the
+    SDK runs the update before `run`) is applied to an opened dossier: opened, then taken."""
+    fakes = Fakes()
+    queue = f"open-first-{uuid.uuid4().hex[:8]}"
+    o = opening(datetime.now(UTC))
+    async with Worker(
+        client, task_queue=queue, workflows=[DossierWorkflow], activities=fakes.activities()
+    ):
+        start = WithStartWorkflowOperation(
+            DossierWorkflow.run,
+            o,
+            id=o.dossier_id,
+            task_queue=queue,
+            id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+        )
+        view = await client.execute_update_with_start_workflow(
+            DossierWorkflow.take, ActorCmd(actor=TECH), start_workflow_operation=start
+        )
+        assert view.status == "in_progress" and view.technician_id == TECH.user_id
+        await eventually(lambda: len(fakes.types()) >= 2, timeout=30)
+        assert fakes.types()[:2] == ["opened", "taken"]
+        assert fakes.published()[0].data["seq"] == 1  # the opening is the dossier's first step
+        await (await start.workflow_handle()).terminate("test done")
