@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from temporalio.api.enums.v1 import EventType
@@ -21,6 +22,15 @@ from deploy.local.stack import Endpoints
 from tests.workflows.harness import TECH, Fakes, eventually, opening
 from workflows.dossier import DossierWorkflow
 from workflows.types import ActorCmd, DiagnosisCmd, DossierPolicy, MessageCmd
+
+
+def _described(event: Any) -> str:
+    """An event's type, and for an accepted update its id and name (failure reports)."""
+    name = EventType.Name(event.event_type).removeprefix("EVENT_TYPE_")
+    if event.HasField("workflow_execution_update_accepted_event_attributes"):
+        accepted = event.workflow_execution_update_accepted_event_attributes.accepted_request
+        return f"{name}({accepted.meta.update_id} {accepted.input.name})"
+    return name
 
 
 @pytest.fixture
@@ -86,10 +96,12 @@ async def test_an_update_id_is_applied_once_even_across_continue_as_new(
         try:
             await eventually(lambda: fakes.types().count("noted") == 2, timeout=30)
         except AssertionError:
-            history = await handle.fetch_history()
+            runs = []
+            for run_id in (first_run, (await handle.describe()).run_id):
+                history = await client.get_workflow_handle(handle.id, run_id=run_id).fetch_history()
+                runs.append([_described(e) for e in history.events])
             raise AssertionError(
-                f"published {fakes.types()}; the run's history: "
-                f"{[EventType.Name(e.event_type) for e in history.events]}"
+                f"published {[(e.type, e.data['seq']) for e in fakes.events]}; runs: {runs}"
             ) from None
         assert fakes.types().count("taken") == 1
         await handle.terminate("test done")
