@@ -1,12 +1,21 @@
-"""The Temporal client every part uses: pydantic payloads and the tracing interceptor."""
+"""The Temporal client every part uses: pydantic payloads and the tracing interceptor; and
+the one way a part keeps a Temporal Schedule of its own."""
 
 from __future__ import annotations
 
 import functools
+import logging
+from dataclasses import replace
 from typing import Any
 
 from pydantic import TypeAdapter
-from temporalio.client import Client
+from temporalio.client import (
+    Client,
+    Schedule,
+    ScheduleAlreadyRunningError,
+    ScheduleUpdate,
+    ScheduleUpdateInput,
+)
 from temporalio.contrib.opentelemetry import TracingInterceptor
 from temporalio.contrib.pydantic import PydanticJSONPlainPayloadConverter
 from temporalio.converter import (
@@ -16,6 +25,8 @@ from temporalio.converter import (
     JSONPlainPayloadConverter,
 )
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
+
+log = logging.getLogger(__name__)
 
 # One cache of type adapters for the whole process. The workflow sandbox makes a new payload
 # converter for every workflow run; with a cache per converter, every run would build the
@@ -69,3 +80,23 @@ def metrics_runtime(bind_address: str) -> Runtime:
     failures, sticky cache…) in Prometheus format on `bind_address` (`host:port`); one per
     process."""
     return Runtime(telemetry=TelemetryConfig(metrics=PrometheusConfig(bind_address=bind_address)))
+
+
+async def ensure_schedule(client: Client, schedule_id: str, schedule: Schedule) -> None:
+    """Create the schedule, or bring an existing one up to `schedule`'s action, spec and policy
+    (its state, paused or not, is kept). Idempotent: every process may call it at start."""
+    try:
+        await client.create_schedule(schedule_id, schedule)
+        log.info("schedule %s created", schedule_id)
+    except ScheduleAlreadyRunningError:
+
+        def update(current: ScheduleUpdateInput) -> ScheduleUpdate:
+            kept = current.description.schedule
+            return ScheduleUpdate(
+                schedule=replace(
+                    kept, action=schedule.action, spec=schedule.spec, policy=schedule.policy
+                )
+            )
+
+        await client.get_schedule_handle(schedule_id).update(update)
+        log.info("schedule %s updated", schedule_id)

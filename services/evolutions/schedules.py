@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import replace
 from datetime import timedelta
 
 import asyncpg
@@ -17,17 +16,14 @@ from temporalio.client import (
     Client,
     Schedule,
     ScheduleActionStartWorkflow,
-    ScheduleAlreadyRunningError,
     ScheduleCalendarSpec,
     ScheduleOverlapPolicy,
     SchedulePolicy,
     ScheduleRange,
     ScheduleSpec,
-    ScheduleUpdate,
-    ScheduleUpdateInput,
 )
 
-from assistance import directory, telemetry
+from assistance import directory, telemetry, temporal
 from services.evolutions.domain import ReviewSlot
 from services.evolutions.settings import EvolutionsSettings
 from workflows.weekly_review import WeeklyReviewInput, WeeklyReviewWorkflow
@@ -76,22 +72,7 @@ def review_schedule(software: str, slot: ReviewSlot, zone: str, task_queue: str)
 
 async def ensure_schedule(client: Client, software: str, schedule: Schedule) -> None:
     """Create the software's schedule, or bring an existing one up to date."""
-    sid = schedule_id(software)
-    try:
-        await client.create_schedule(sid, schedule)
-        log.info("weekly review schedule %s created", sid)
-    except ScheduleAlreadyRunningError:
-
-        def update(current: ScheduleUpdateInput) -> ScheduleUpdate:
-            kept = current.description.schedule
-            return ScheduleUpdate(
-                schedule=replace(
-                    kept, action=schedule.action, spec=schedule.spec, policy=schedule.policy
-                )
-            )
-
-        await client.get_schedule_handle(sid).update(update)
-        log.info("weekly review schedule %s updated", sid)
+    await temporal.ensure_schedule(client, schedule_id(software), schedule)
 
 
 class ScheduleKeeper:

@@ -20,17 +20,14 @@ from temporalio.client import (
     Client,
     Schedule,
     ScheduleActionStartWorkflow,
-    ScheduleAlreadyRunningError,
     ScheduleCalendarSpec,
     ScheduleOverlapPolicy,
     SchedulePolicy,
     ScheduleRange,
     ScheduleSpec,
-    ScheduleUpdate,
-    ScheduleUpdateInput,
 )
 
-from assistance import telemetry
+from assistance import telemetry, temporal
 from assistance.bus import Bus
 from assistance.settings import Settings
 from services.operations import erasure
@@ -116,18 +113,7 @@ def retention_schedule(settings: Settings) -> Schedule:
 
 async def ensure_schedule(client: Client, settings: Settings) -> None:
     """Create the schedule, or bring an existing one up to date."""
-    schedule = retention_schedule(settings)
-    try:
-        await client.create_schedule(SCHEDULE_ID, schedule)
-        log.info("retention schedule created")
-    except ScheduleAlreadyRunningError:
-
-        def update(current: ScheduleUpdateInput) -> ScheduleUpdate:
-            kept = current.description.schedule
-            kept.action, kept.spec, kept.policy = schedule.action, schedule.spec, schedule.policy
-            return ScheduleUpdate(schedule=kept)
-
-        await client.get_schedule_handle(SCHEDULE_ID).update(update)
+    await temporal.ensure_schedule(client, SCHEDULE_ID, retention_schedule(settings))
 
 
 async def keep_schedule(client: Client, settings: Settings) -> None:

@@ -51,31 +51,35 @@ async def stuck_work(request: Request, user: AdminUser) -> Response:
     )
 
 
+async def _act(request: Request, path: str, done: str) -> Response:
+    """Post one administrator's action to the operations API (the form's submission key as
+    Idempotency-Key); its refusal or `done` is told on the « travail bloqué » page."""
+    form = await read_form(request)
+    session = session_of(request)
+    try:
+        await backend(request).post(path, headers=once(submission_of(form) or new_submission()))
+    except ApiError as exc:
+        if exc.status not in (404, 409, 503):
+            raise
+        session.flash("error", exc.message)
+    else:
+        session.flash("success", done)
+    return redirect("/bureau/operations")
+
+
 @router.post("/bureau/operations/{parked_id}/{action}")
 async def act(request: Request, parked_id: int, action: str, user: AdminUser) -> Response:
     _ = gettext_of(request)
     chosen = ACTIONS.get(action)
     if chosen is None:
         raise PageError(404, _("Page not found."))
-    form = await read_form(request)
-    session = session_of(request)
-    try:
-        await backend(request).post(
-            f"/api/v1/operations/stuck/{parked_id}/{chosen}",
-            headers=once(submission_of(form) or new_submission()),
-        )
-    except ApiError as exc:
-        if exc.status not in (404, 409, 503):
-            raise
-        session.flash("error", exc.message)
-        return redirect("/bureau/operations")
-    session.flash(
-        "success",
+    return await _act(
+        request,
+        f"/api/v1/operations/stuck/{parked_id}/{chosen}",
         _("Sent again: it is no longer in the list.")
         if chosen == "retry"
         else _("Discarded: it is no longer in the list."),
     )
-    return redirect("/bureau/operations")
 
 
 @router.post("/bureau/operations/suivis/{workflow_id}/{action}")
@@ -86,22 +90,10 @@ async def act_on_workflow(
     chosen = WORKFLOW_ACTIONS.get(action)
     if chosen is None or not WORKFLOW_ID.match(workflow_id):
         raise PageError(404, _("Page not found."))
-    form = await read_form(request)
-    session = session_of(request)
-    try:
-        await backend(request).post(
-            f"/api/v1/operations/workflows/{quote(workflow_id, safe='')}/{chosen}",
-            headers=once(submission_of(form) or new_submission()),
-        )
-    except ApiError as exc:
-        if exc.status not in (404, 409, 503):
-            raise
-        session.flash("error", exc.message)
-        return redirect("/bureau/operations")
-    session.flash(
-        "success",
+    return await _act(
+        request,
+        f"/api/v1/operations/workflows/{quote(workflow_id, safe='')}/{chosen}",
         _("Restarted: the follow-up goes on from where it stopped.")
         if chosen == "retry"
         else _("Marked as handled: it is no longer in the list."),
     )
-    return redirect("/bureau/operations")
