@@ -95,10 +95,18 @@ class LoadRun:
 REQUEST_TIMEOUT_S = 30.0
 
 
+# Below the server's own idle keep-alive (uvicorn: 5 s): a connection the server is closing is
+# never reused for a POST, which the client would not resend (a "server disconnected" that no
+# caller of the system would see from a real browser or proxy).
+KEEPALIVE_S = 3.0
+
+
 def http_session(concurrency: int) -> aiohttp.ClientSession:
     """One keep-alive connection per caller; a generous per-request timeout."""
     return aiohttp.ClientSession(
-        connector=aiohttp.TCPConnector(limit=concurrency, force_close=False),
+        connector=aiohttp.TCPConnector(
+            limit=concurrency, force_close=False, keepalive_timeout=KEEPALIVE_S
+        ),
         timeout=aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_S),
     )
 
@@ -130,3 +138,25 @@ def deposit_body(index: int) -> dict[str, Any]:
         "subject": f"Export FEC impossible (essai de charge n° {index})",
         "description": "Depuis ce matin l'export FEC s'arrête à 50 %.",
     }
+
+
+def get_ok(
+    session: aiohttp.ClientSession,
+    url: Callable[[int], str],
+    headers: dict[str, str],
+    expect: int = 200,
+) -> Call:
+    """A read: `url(index)` fetched whole with these headers, `expect` as its answer."""
+
+    async def call(index: int) -> Outcome:
+        target = url(index)
+        try:
+            async with session.get(target, headers=headers) as answer:
+                text = await answer.read()
+                if answer.status == expect:
+                    return None
+                return f"HTTP {answer.status}", text.decode(errors="replace")
+        except TimeoutError:
+            return f"no answer within {REQUEST_TIMEOUT_S:.0f} s", target
+
+    return call

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bench.load import LoadRun
+from bench.openloop import OpenLoopRun
 
 RUNS_HEADING = "## Runs"
 RUNS_MARKER = "<!-- newest run first; `make bench` inserts its section below this line -->"
@@ -17,7 +18,8 @@ RUNS_MARKER = "<!-- newest run first; `make bench` inserts its section below thi
 HEADER = f"""# Benchmarks
 
 `make bench` (`python -m bench`, options: `--concurrency`, `--requests`, `--seconds`,
-`--skip-baselines`, `--output`) starts the real local stack in a temporary directory — Temporal
+`--skip-baselines`, `--open-seconds`, `--skip-open-loop`, `--mail-requests`, `--skip-mail`,
+`--output`) starts the real local stack in a temporary directory — Temporal
 dev server on a SQLite file in WAL mode, NATS JetStream on a file store, embedded PostgreSQL with
 fsync on — runs the system as two processes (the services, and the Temporal worker), and
 drives `POST /api/v1/requests` with a closed-loop aiohttp generator. In the same run, with the
@@ -34,6 +36,15 @@ What the rows mean:
   *and* Temporal counts a `DossierWorkflow` for every accepted deposit.
 - **after the load ended**: how long the outbox, Temporal's visibility and the read model
   (`dossier.dossiers`) kept catching up once the last answer came back.
+- **open loop**: each operation (a dossier read, the queue's first page, a search, the deposit)
+  first measured at its capacity by a short closed loop, then called at a constant rate of 25,
+  50 and 75 % of it; each latency is counted from the instant the call was *scheduled*, so a
+  slow period is not hidden by a generator that waits for it (coordinated omission). The
+  deposits come last, each rate starting from a drained system. The p99 curve is drawn in
+  `docs/benchmarks/open-loop-<date>.svg`.
+- **mail**: new requests by mail over SMTP, 10 sessions each sending one message after another,
+  counted on their 250 (answered only once the mail is committed); the baseline is a bare
+  aiosmtpd that answers 250 and keeps nothing, in its own process.
 
 {RUNS_HEADING}
 
@@ -122,6 +133,11 @@ class Figures:
     components: str = ""
     code: str = ""
     notes: list[str] = field(default_factory=list)
+    capacity: dict[str, float] = field(default_factory=dict)  # operation → calls/s, closed loop
+    open_loop: list[OpenLoopRun] = field(default_factory=list)
+    mail: LoadRun | None = None
+    bare_mail: LoadRun | None = None
+    charts: list[str] = field(default_factory=list)  # paths relative to docs/benchmarks.md
 
 
 def _seconds(value: float | None, cap: float, progress: str = "") -> str:
@@ -183,7 +199,52 @@ def rows(fig: Figures) -> list[tuple[str, str]]:
         out.append(("Ratio deposit / bare insert", _ratio(dep.rate, fig.bare_insert.rate)))
     if dep is not None and fig.bare_start is not None:
         out.append(("Ratio deposit / bare `start_workflow`", _ratio(dep.rate, fig.bare_start.rate)))
+    if fig.mail is not None:
+        out.append(("Mail over SMTP, 250 after commit, whole system", _rate(fig.mail, "accepted")))
+        refused = ", ".join(f"{n} × {k}" for k, n in fig.mail.failures.most_common()) or "none"
+        out.append(("Mails not accepted", f"{fig.mail.failed} ({refused}) of {fig.mail.sent} sent"))
+    if fig.bare_mail is not None:
+        out.append(("Baseline: bare aiosmtpd answering 250", _rate(fig.bare_mail, "accepted")))
+    if fig.mail is not None and fig.bare_mail is not None:
+        out.append(("Ratio mail / bare aiosmtpd", _ratio(fig.mail.rate, fig.bare_mail.rate)))
     return out
+
+
+def _ms(value: float) -> str:
+    return "—" if math.isnan(value) else f"{value:,.0f}"
+
+
+def open_loop_rows(fig: Figures) -> list[list[str]]:
+    """Per operation and rate: the capacity it is a share of, the latencies from the scheduled
+    instant, and what did not answer as expected."""
+    out = []
+    for run in fig.open_loop:
+        capacity = fig.capacity.get(run.operation, float("nan"))
+        out.append(
+            [
+                run.operation,
+                f"{capacity:,.0f}/s",
+                f"{run.share:.0%} · {run.rate:,.1f}/s",
+                f"{run.ok:,}/{run.sent:,}",
+                _ms(run.latency_ms(50)),
+                _ms(run.latency_ms(99)),
+                _ms(run.latency_ms(99.9)),
+                str(run.failed),
+            ]
+        )
+    return out
+
+
+OPEN_LOOP_HEAD = [
+    "operation",
+    "capacity (closed loop)",
+    "rate",
+    "answered",
+    "p50 ms",
+    "p99 ms",
+    "p99.9 ms",
+    "failed",
+]
 
 
 def table(fig: Figures) -> str:
@@ -192,10 +253,24 @@ def table(fig: Figures) -> str:
     return "\n".join(lines)
 
 
+def open_loop_table(fig: Figures) -> str:
+    lines = ["| " + " | ".join(OPEN_LOOP_HEAD) + " |", "|" + "---|" * len(OPEN_LOOP_HEAD)]
+    lines += ["| " + " | ".join(row) + " |" for row in open_loop_rows(fig)]
+    return "\n".join(lines)
+
+
 def plain_table(fig: Figures) -> str:
     pairs = [(name.replace("`", ""), value.replace("**", "")) for name, value in rows(fig)]
     width = max((len(name) for name, _ in pairs), default=0)
-    return "\n".join(f"  {name:<{width}}  {value}" for name, value in pairs)
+    text = "\n".join(f"  {name:<{width}}  {value}" for name, value in pairs)
+    if fig.open_loop:
+        table = [OPEN_LOOP_HEAD, *open_loop_rows(fig)]
+        widths = [max(len(row[i]) for row in table) for i in range(len(OPEN_LOOP_HEAD))]
+        text += "\n\n  Open loop (latency from the scheduled instant):\n" + "\n".join(
+            "  " + "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True))
+            for row in table
+        )
+    return text
 
 
 def section(fig: Figures, mach: Machine, command: str) -> str:
@@ -212,6 +287,16 @@ def section(fig: Figures, mach: Machine, command: str) -> str:
     if fig.components:
         parts.append(f"- Components: {fig.components}")
     parts += ["", table(fig)]
+    if fig.open_loop:
+        parts += [
+            "",
+            "Open loop: calls at a constant rate, a share of each operation's closed-loop "
+            "capacity; latency from the instant each call was scheduled.",
+            "",
+            open_loop_table(fig),
+        ]
+    for chart in fig.charts:
+        parts += ["", f"![{chart}]({chart})"]
     if fig.notes:
         parts += ["", "Observed:"]
         parts += [f"- {note}" for note in fig.notes]

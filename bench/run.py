@@ -24,8 +24,11 @@ import asyncpg
 from temporalio.client import Client
 
 from assistance import db
-from bench import bare_temporal, cpu, report
-from bench.load import LoadRun, deposit_body, http_session, post_json
+from assistance.directory import Role
+from bench import bare_smtp, bare_temporal, charts, cpu, report
+from bench.load import Call, LoadRun, deposit_body, get_ok, http_session, post_json
+from bench.mail import SmtpSessions
+from bench.openloop import OpenLoopRun
 from bench.procs import Child, wait_http_ok, wait_log_line
 from composition.app import load_demo, migrate
 from composition.parts import SERVICES
@@ -38,6 +41,10 @@ POLL_S = 0.2  # drain polling
 WARMUP_DRAIN_S = 15.0
 WARMUP_CAP_S = 15.0
 BARE_STARTS_MAX = 1000  # enough for a stable rate at ~100-150 starts/s
+OPEN_SHARES = (0.25, 0.5, 0.75)  # open-loop rates, as fractions of the measured capacity
+CAPACITY_S = 8.0  # the closed loop measuring a read's capacity
+OPEN_CONNECTIONS = 400  # the open loop's connection pool: calls never queue in the client
+MAIL_CONCURRENCY = 10
 
 
 def say(line: str) -> None:
@@ -239,8 +246,9 @@ class Bench:
         pool = await db.create_pool(url, 2)
         temporal = await Client.connect(ends.temporal_address)
         try:
-            await load_demo(pool)
+            tokens = await load_demo(pool)
             port = free_port()
+            mail_port = free_port()
             env = {
                 **os.environ,
                 "DATABASE_URL": url,
@@ -252,7 +260,7 @@ class Bench:
                 "PUBLIC_URL": f"http://127.0.0.1:{port}",
                 "SMTP_HOST": ends.smtp_host,
                 "SMTP_PORT": str(ends.smtp_port),
-                "MAIL_LISTEN_PORT": str(free_port()),
+                "MAIL_LISTEN_PORT": str(mail_port),
                 "MAIL_LMTP_PORT": "0",
                 "OTEL_EXPORTER_OTLP_ENDPOINT": "",
                 "LOG_LEVEL": "WARNING",
@@ -280,6 +288,12 @@ class Bench:
                     self.fig.drain = await self._wait_drained(
                         probe, warm.ok + run.ok, self.args.drain_seconds, "drain", run
                     )
+            technician = next(token for _, role, token in tokens if role is Role.technician)
+            if not self.args.skip_open_loop:
+                base_url = f"http://127.0.0.1:{port}"
+                await self._open_loop(base_url, probe, technician, run.rate)
+            if not self.args.skip_mail:
+                await self._mail(mail_port)
             notes = await _observations(pool, sut)
             self.keep_logs = any(note.startswith("system log") for note in notes)
             for note in notes:
@@ -289,6 +303,86 @@ class Bench:
             await self.stop(worker)
         finally:
             await pool.close()
+
+    # --- open loop: latency at a constant arrival rate ----------------------------------------
+
+    async def _open_loop(
+        self, base: str, probe: _Probe, token: str, deposit_capacity: float
+    ) -> None:
+        """Each read's capacity by a short closed loop, then each operation at 25, 50 and 75 %
+        of its capacity in an open loop; the deposits last, each rate from a drained system."""
+        say(
+            f"▸ Open loop: each operation at {', '.join(f'{s:.0%}' for s in OPEN_SHARES)} of its "
+            f"capacity, {self.args.open_seconds:.0f} s per rate"
+        )
+        dossier = await probe.pool.fetchval(
+            "SELECT id FROM dossier.dossiers ORDER BY received_at LIMIT 1"
+        )
+        auth = {"Authorization": f"Bearer {token}"}
+        api = f"{base}/api/v1"
+        reads: dict[str, Call]
+        async with http_session(OPEN_CONNECTIONS) as http:
+            reads = {
+                "dossier read": get_ok(http, lambda _: f"{api}/dossiers/{dossier}", auth),
+                "queue, first page": get_ok(http, lambda _: f"{api}/queue", auth),
+                "search": get_ok(http, lambda _: f"{api}/dossiers?q=export%20FEC", auth),
+            }
+            for operation, call in reads.items():
+                capacity = self._load(f"{operation} capacity")
+                capacity.seconds = CAPACITY_S
+                capacity.total = 1_000_000
+                await self._measure(capacity, call, unit="answered")
+                self.fig.capacity[operation] = capacity.rate
+                for share in OPEN_SHARES:
+                    await self._open_rate(operation, call, share, capacity.rate)
+            self.fig.capacity["deposit"] = deposit_capacity
+            deposit = post_json(http, f"{api}/requests", deposit_body)
+            for number, share in enumerate(OPEN_SHARES):
+                await self._open_rate("deposit", deposit, share, deposit_capacity, number)
+                target = await probe.accepted()
+                await self._wait_drained(probe, target, self.args.drain_seconds, "open-loop drain")
+
+    async def _open_rate(
+        self, operation: str, call: Call, share: float, capacity: float, number: int = 0
+    ) -> OpenLoopRun:
+        rate = max(share * capacity, 1.0)
+        run = OpenLoopRun(operation, rate, self.args.open_seconds, share)
+        say(f"  {operation} at {share:.0%}: {rate:,.1f}/s for {run.seconds:.0f} s…")
+        await run.run(call, first_index=2_000_000 + number * 100_000)
+        say(
+            f"    {run.ok}/{run.sent} ok, p50 {run.latency_ms(50):,.0f} ms, "
+            f"p99 {run.latency_ms(99):,.0f} ms, p99.9 {run.latency_ms(99.9):,.0f} ms, "
+            f"at most {run.most_in_flight} in flight"
+            + (f", {run.failed} failed: {dict(run.failures)}" if run.failed else "")
+        )
+        for sample in run.samples:
+            say(f"    e.g. {sample}")
+        self.fig.open_loop.append(run)
+        return run
+
+    # --- mail: accepted over SMTP, against a bare aiosmtpd -------------------------------------
+
+    async def _mail(self, port: int) -> None:
+        say(f"▸ Mail: customers' mails over SMTP, {MAIL_CONCURRENCY} sessions")
+        to = "assistance@manao.eu"
+        total = self.args.mail_requests
+        bare_port = free_port()
+        argv = [str(BIN / "python"), "-m", "bench.bare_smtp", "--port", str(bare_port)]
+        child = await self.spawn("bare smtp", argv)
+        await wait_log_line(child, bare_smtp.READY)
+        for label, at in (("bare aiosmtpd", bare_port), ("system", port)):
+            sessions = SmtpSessions("127.0.0.1", at, to, MAIL_CONCURRENCY)
+            run = LoadRun(f"mail, {label}", MAIL_CONCURRENCY, total, self.args.seconds)
+            try:
+                with self._cpu(f"mail run ({label})"):
+                    await self._measure(run, sessions.call(), unit="accepted")
+            finally:
+                await sessions.close()
+            if label == "system":
+                self.fig.mail = run
+            else:
+                self.fig.bare_mail = run
+        await self.stop(child)
 
     async def _wait_drained(
         self,
@@ -372,6 +466,10 @@ class _Probe:
     def __init__(self, pool: asyncpg.Pool, temporal: Client) -> None:
         self.pool = pool
         self.temporal = temporal
+
+    async def accepted(self) -> int:
+        """The deposits accepted so far (web and mail): what the drain must reach."""
+        return int(await self.pool.fetchval("SELECT count(*) FROM intake.requests"))
 
     async def pending_and_dossiers(self) -> tuple[int, int]:
         row = await self.pool.fetchrow(
@@ -489,6 +587,10 @@ def parser() -> argparse.ArgumentParser:
         help="how long to wait, after the load, for every workflow and projection",
     )
     p.add_argument("--skip-baselines", action="store_true", help="measure the deposit only")
+    p.add_argument("--open-seconds", type=float, default=10.0, help="length of each open-loop rate")
+    p.add_argument("--skip-open-loop", action="store_true", help="no open-loop latency table")
+    p.add_argument("--mail-requests", type=int, default=2000, help="mails per SMTP run")
+    p.add_argument("--skip-mail", action="store_true", help="no SMTP rate")
     p.add_argument("--output", type=Path, default=Path("docs/benchmarks.md"))
     return p
 
@@ -533,9 +635,17 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit("interrupted; everything stopped")
     fig = bench.fig
     command = _command(argv)
+    output = args.output if args.output.is_absolute() else ROOT / args.output
+    if fig.open_loop:
+        stamp = machine.date.strftime("%Y%m%d-%H%M")
+        chart = charts.write(
+            output.parent / "benchmarks",
+            f"open-loop-{stamp}.svg",
+            charts.open_loop_chart(fig.open_loop),
+        )
+        fig.charts.append(str(chart.relative_to(output.parent)))
     say(f"\nResults ({machine.line()}):\n{report.plain_table(fig)}")
     for note in fig.notes:
         say(f"  observed: {note}")
-    output = args.output if args.output.is_absolute() else ROOT / args.output
     report.write(output, report.section(fig, machine, command))
     say(f"\n▸ Written to {output}")
