@@ -24,7 +24,8 @@ def percentile(sorted_values: list[float], q: float) -> float:
     """Nearest-rank percentile (q in 0..100) of an already sorted list; NaN when empty."""
     if not sorted_values:
         return float("nan")
-    rank = max(1, min(len(sorted_values), math.ceil(q / 100 * len(sorted_values))))
+    # rounded first: 99.9 / 100 × 1000 is 999.0000000000001 in floating point, not rank 1000
+    rank = max(1, min(len(sorted_values), math.ceil(round(q / 100 * len(sorted_values), 9))))
     return sorted_values[rank - 1]
 
 
