@@ -90,6 +90,8 @@ with workflow.unsafe.imports_passed_through():
 from services.dossier import process
 from services.dossier.domain import Refused
 from services.dossier.process import (
+    BUNDLE_2026_12,
+    BUNDLES,
     EFFECT_LABELS,
     OPEN_FIRST,
     STEP_RECORDS,
@@ -121,6 +123,7 @@ EFFECT_TIMEOUTS: dict[str, Any] = {
     "retry_policy": EFFECT_RETRY,
 }
 RETRYABLE_EFFECTS = frozenset(EFFECT_LABELS)
+BUNDLED = BUNDLES[BUNDLE_2026_12]
 # Update ids carried over by continue-as-new: a client retries within the 24 h the HTTP store
 # keeps a key; a dossier takes far fewer commands than this in a day.
 UPDATE_IDS_KEPT = 1000
@@ -157,10 +160,21 @@ class _PlainCalendar:
 
 class _Patches:
     """The changes this run goes with: `workflow.patched(name)`, asked where the process asks
-    (so the marker lands where it always did)."""
+    (so the marker lands where it always did). The bundle of every change until 2026-12 is asked
+    first, once: a run that has it has them all without a marker each."""
+
+    def __init__(self) -> None:
+        self.bundled: bool | None = None
 
     def __contains__(self, name: object) -> bool:
-        return isinstance(name, str) and workflow.patched(name)
+        if not isinstance(name, str):
+            return False
+        if name in BUNDLED:
+            if self.bundled is None:
+                self.bundled = workflow.patched(BUNDLE_2026_12)
+            if self.bundled:
+                return True
+        return workflow.patched(name)
 
 
 def _refuse(exc: Refused) -> ApplicationError:

@@ -100,6 +100,13 @@ FEATURES = frozenset(
         OPEN_FIRST,
     }
 )
+# Every change above at once: the workflow asks this one where it first asks any of them, once
+# per run. A dossier started on code that has them all records one marker (and the one
+# `TemporalChangeVersion` upsert the SDK adds to each marker) instead of one per change; one
+# started before, replayed, finds no such marker and asks each change where it always did
+# (docs/workflow-versioning.md, "Bundles").
+BUNDLE_2026_12 = "changes-until-2026-12"
+BUNDLES = {BUNDLE_2026_12: FEATURES}
 
 SEEN_EVENTS_KEPT = 500
 STATUSES = frozenset({*domain.OPEN, "closed"})

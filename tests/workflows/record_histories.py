@@ -369,6 +369,10 @@ SCENARIOS: dict[str, Callable[[Run], Awaitable[None]]] = {
     "usage_to_closure_per_step": usage_to_closure,
     "evolution_answered_at_handover_per_step": evolution_answered_at_handover,
     "take_with_start": take_with_start,
+    # after the bundle `changes-until-2026-12`: one marker for every change above
+    "usage_to_closure_bundled": usage_to_closure,
+    "bug_with_workaround_and_release_bundled": bug_with_workaround_and_release,
+    "follow_up_cycles_bundled": follow_up_cycles,
 }
 
 

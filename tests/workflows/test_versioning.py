@@ -6,7 +6,7 @@ from __future__ import annotations
 import base64
 import json
 
-from services.dossier.process import FEATURES
+from services.dossier.process import BUNDLES, FEATURES
 from tests.workflows.record_histories import HISTORIES
 
 
@@ -24,4 +24,4 @@ def test_every_patch_has_a_recorded_history_after_it() -> None:
     recorded: set[str] = set()
     for path in HISTORIES.glob("*.json"):
         recorded |= _patches(path.read_text())
-    assert recorded == FEATURES
+    assert recorded == FEATURES | set(BUNDLES)
