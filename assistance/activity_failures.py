@@ -2,6 +2,9 @@
 
 - a dependency that is down is waited for inside the attempt, heartbeating, without using an
   attempt up (Temporal's attempt counter only moves for failures of the activity itself);
+- a local activity (a step's record tried first inside the workflow task) is neither waited
+  for nor listed nor parked: its failure goes back to the workflow, which hands the same work to
+  a regular activity under this policy;
 - an activity that failed more than once is listed in `bus.activity_failures`, so the
   « travail bloqué » view shows it without asking Temporal about every workflow;
 - an activity that fails for good (its last attempt, or a non-retryable error) is parked in
@@ -71,6 +74,10 @@ class _Inbound(ActivityInboundInterceptor):
         async def heartbeat() -> None:
             activity.heartbeat()
 
+        if info.is_local:
+            # a first try inside the workflow task: its failure (an outage included) goes to
+            # the workflow, which hands the work to a regular activity under this policy
+            return await self.next.execute_activity(input)
         while True:
             try:
                 result = await self.next.execute_activity(input)

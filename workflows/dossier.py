@@ -38,14 +38,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any, cast
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError, FailureError
 
 # The package is imported afresh in the sandbox before its data module passes through, so
 # the process and the rules below are the sandbox's own modules, under its restrictions.
@@ -93,6 +93,7 @@ from services.dossier.process import (
     BUNDLE_2026_12,
     BUNDLES,
     EFFECT_LABELS,
+    LOCAL_RECORDS,
     OPEN_FIRST,
     STEP_RECORDS,
     TIMERS_KEPT,
@@ -124,6 +125,10 @@ EFFECT_TIMEOUTS: dict[str, Any] = {
 }
 RETRYABLE_EFFECTS = frozenset(EFFECT_LABELS)
 BUNDLED = BUNDLES[BUNDLE_2026_12]
+# A step's record tried once in the workflow task (LOCAL_RECORDS): a transaction of a few
+# milliseconds; anything else (an outage, a refusal) goes to the activity and its policy.
+LOCAL_RECORD_TIMEOUT = timedelta(seconds=5)
+LOCAL_RECORD_RETRY = RetryPolicy(maximum_attempts=1)
 # Update ids carried over by continue-as-new: a client retries within the 24 h the HTTP store
 # keeps a key; a dossier takes far fewer commands than this in a day.
 UPDATE_IDS_KEPT = 1000
@@ -390,11 +395,23 @@ class DossierWorkflow:
                 self.pending.append(asyncio.create_task(self._ask(effect.order)))
 
     async def _record_step(self, record: StepRecord, tell: bool) -> None:
-        message_ids = await self._guarded(
-            "record_dossier_step",
-            workflow.execute_activity(record_dossier_step, record, **EFFECT_TIMEOUTS),
-            tell,
-        )
+        message_ids = None
+        if LOCAL_RECORDS in self.ctx.features:
+            # refused, timed out or failed (a local activity's failure may come unwrapped, not
+            # as an ActivityError): the activity below, with the whole policy, decides
+            with suppress(FailureError):
+                message_ids = await workflow.execute_local_activity(
+                    record_dossier_step,
+                    record,
+                    start_to_close_timeout=LOCAL_RECORD_TIMEOUT,
+                    retry_policy=LOCAL_RECORD_RETRY,
+                )
+        if message_ids is None:
+            message_ids = await self._guarded(
+                "record_dossier_step",
+                workflow.execute_activity(record_dossier_step, record, **EFFECT_TIMEOUTS),
+                tell,
+            )
         for mid in message_ids or []:
             self._apply(MailSent(mid))
 

@@ -88,8 +88,13 @@ OPEN_FIRST = "open-before-commands"
 # mails and notices go to one activity writing them to the outbox in one transaction (hand-overs
 # stay their own activity) instead of one activity each (docs/decisions/0022).
 STEP_RECORDS = "effects-recorded-per-step"
+# Asked by the workflow where a step is recorded: its record is first written by a local
+# activity (in the workflow task, no task queue round trip, no history event of its own but a
+# marker), and only if that fails by the activity with the whole failure policy (issue 15).
+LOCAL_RECORDS = "steps-recorded-locally"
 FEATURES = frozenset(
     {
+        LOCAL_RECORDS,
         FOLLOW_UP_CYCLES,
         HANDOVER_ANSWERS,
         LATE_FACTS_KEEP_CLOSED,

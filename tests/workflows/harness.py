@@ -73,9 +73,12 @@ class Fakes:
         self.records.append(record)
         self.events.extend(record.events)
         self.mails.extend(record.mails)
+        # the step's own instant (a local activity's scheduled time is the worker's clock,
+        # not the time the test server skipped to)
+        at = record.events[0].occurred_at if record.events else None
         for notice in record.notices:
             self.notices.append(notice)
-            self.notice_times.append(activity.info().current_attempt_scheduled_time)
+            self.notice_times.append(at or activity.info().current_attempt_scheduled_time)
         return [self.message_id(order) for order in record.mails]
 
     @staticmethod
