@@ -25,10 +25,6 @@ PACKAGES = ("assistance", "services", "workflows", "composition", "deploy")
 # A service asks another through NATS, its events or its HTTP API, never by importing it.
 # The exceptions of today, each with its reason:
 SERVICE_TO_SERVICE = {
-    # A command on a dossier deposited a moment ago, before its `received` event reached the
-    # read model (NATS down): the dossier service asks intake's own module, in the same
-    # database, for the accepted deposit (R13). To remove: a `dossier.accepted` projection.
-    ("services.dossier.repo", "services.intake.repo"),
     # Intake's relay starts the dossier's workflow typed (the workflow's `run` and its input,
     # `DossierOpening`, which is the dossier process's data).
     ("services.intake.relay", "services.dossier.state"),
@@ -54,10 +50,9 @@ WORKER_ACTIVITIES = {
 # schedules the review), intake's relay the dossier workflow it starts.
 SERVICE_TO_WORKFLOW = {"services.evolutions", "services.intake"}
 
-# So one cycle between units remains: workflows → services.dossier (the pure process, the
-# activities) → services.intake (the exception above) → workflows (the typed start), and
-# workflows ↔ services.evolutions (the review's activities and types).
-KNOWN_CYCLE = ["services.dossier", "services.evolutions", "services.intake", "workflows"]
+# So one cycle between units remains: workflows ↔ services.evolutions (the review's
+# activities and types).
+KNOWN_CYCLE = ["services.evolutions", "workflows"]
 
 
 def _modules() -> dict[str, Path]:
