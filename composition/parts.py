@@ -1,4 +1,5 @@
-"""Every part of the system, in the order their schemas are migrated and their routers mounted.
+"""Every part of the system, in the order their schemas are migrated and their routers mounted,
+and the outbox senders the workflows give the services.
 
 A part is a service (`services/<name>/main.py` declares its `part`) or the Temporal worker;
 `assistance run --target <name>` runs one, `--target all` every one.
@@ -15,12 +16,14 @@ from services.bugs.main import part as bugs
 from services.dossier.main import part as dossier
 from services.evolutions.main import part as evolutions
 from services.intake.main import part as intake
+from services.intake.relay import SIGNAL_DOSSIER, START_DOSSIER
 from services.operations.main import part as operations
 from services.site.main import part as site
 from services.training.main import part as training
+from workflows import senders
 
 if TYPE_CHECKING:
-    from assistance.runtime import Runtime
+    from assistance.runtime import Runtime, SenderFactory
 
 
 def _start_worker(rt: Runtime) -> None:
@@ -34,6 +37,13 @@ def _start_worker(rt: Runtime) -> None:
 # The Temporal worker: the dossier workflows, the weekly reviews, their activities, and the
 # bridge signalling NATS events to the workflows. It has no routes and no schema of its own.
 WORKER = Part("worker", start=_start_worker, uses_temporal=True, runs_worker=True)
+
+# What the workflows give the services, which do not import them: intake's relay starts and
+# signals the dossiers' workflows with these senders of its outbox rows (`Runtime.sender`).
+SENDERS: dict[str, SenderFactory] = {
+    START_DOSSIER: senders.dossier_starter,
+    SIGNAL_DOSSIER: senders.dossier_signaller,
+}
 
 SERVICE_PARTS: tuple[Part, ...] = (intake, dossier, training, bugs, evolutions, operations, site)
 PARTS: tuple[Part, ...] = (*SERVICE_PARTS, WORKER)

@@ -22,14 +22,6 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("assistance", "services", "workflows", "composition", "deploy")
 
-# A service asks another through NATS, its events or its HTTP API, never by importing it.
-# The exceptions of today, each with its reason:
-SERVICE_TO_SERVICE = {
-    # Intake's relay starts the dossier's workflow typed (the workflow's `run` and its input,
-    # `DossierOpening`, which is the dossier process's data).
-    ("services.intake.relay", "services.dossier.state"),
-}
-
 # The workflows run the dossier process, which is pure (no I/O, no clock): its data, its state
 # machine and its rules. Nothing else of a service is imported by a workflow, except by the
 # worker (the process hosting them), which registers the services' activities.
@@ -47,8 +39,8 @@ WORKER_ACTIVITIES = {
 }
 
 # Services that use the workflows: evolutions the weekly review's input and output (it
-# schedules the review), intake's relay the dossier workflow it starts.
-SERVICE_TO_WORKFLOW = {"services.evolutions", "services.intake"}
+# schedules the review).
+SERVICE_TO_WORKFLOW = {"services.evolutions"}
 
 # So one cycle between units remains: workflows ↔ services.evolutions (the review's
 # activities and types).
@@ -112,10 +104,11 @@ def test_the_kernel_knows_no_part() -> None:
 
 
 def test_no_service_imports_another() -> None:
+    """A service asks another through NATS, its events or its HTTP API, never by importing it."""
+
     def rule(source: str, target: str) -> bool:
         crosses = source.startswith("services.") and target.startswith("services.")
-        crosses = crosses and _unit(source) != _unit(target) and target != "services"
-        return crosses and (source, target) not in SERVICE_TO_SERVICE
+        return crosses and _unit(source) != _unit(target) and target != "services"
 
     assert _broken(rule) == []
 
@@ -123,7 +116,6 @@ def test_no_service_imports_another() -> None:
 def test_the_exceptions_are_still_needed() -> None:
     """An exception nobody uses any more is removed from the lists above."""
     used = {(s, t) for s, targets in IMPORTS.items() for t, _ in targets}
-    assert used >= SERVICE_TO_SERVICE
     from_workflows = {t for s, t in used if s.startswith("workflows")}
     assert from_workflows >= PURE_DOSSIER - {"services.dossier"}
     assert {t for s, t in used if s == "workflows.worker"} >= WORKER_ACTIVITIES
