@@ -1,15 +1,16 @@
 """The kernel's app: one process running the parts it is given.
 
-`create_app(settings, parts, schemas)` migrates `schemas`, mounts the routers of `parts` and
-starts their background work (outbox relays, NATS consumers, the Temporal worker) in the app's
-lifespan. It knows no part: which exist and which a process runs is the composition's choice
-(`composition/`), so the same code runs every part in one process or each part alone.
+`create_app(settings, parts, schemas, senders)` migrates `schemas`, mounts the routers of
+`parts` and starts their background work (outbox relays, NATS consumers, the Temporal worker)
+in the app's lifespan. It knows no part: which exist, which a process runs and which outbox
+senders their relays get is the composition's choice (`composition/`), so the same code runs
+every part in one process or each part alone.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request, Response
@@ -22,7 +23,7 @@ from assistance import apidocs, headers, idempotency, metrics, readiness, teleme
 from assistance.boundary import BodyLimit, document_refusals
 from assistance.db import Migrations
 from assistance.parts import Part
-from assistance.runtime import Runtime, supervise
+from assistance.runtime import Runtime, SenderFactory, supervise
 from assistance.settings import Settings
 from assistance.web import install_error_handlers
 
@@ -67,10 +68,14 @@ def _start_parts(rt: Runtime, parts: Sequence[Part]) -> None:
 
 
 def create_app(
-    settings: Settings, parts: Sequence[Part], schemas: Iterable[Migrations] = ()
+    settings: Settings,
+    parts: Sequence[Part],
+    schemas: Iterable[Migrations] = (),
+    senders: Mapping[str, SenderFactory] | None = None,
 ) -> FastAPI:
     """An app running `parts`; `schemas` are migrated at start (every part's, so that any
-    process can start first: the migrations run once, under an advisory lock)."""
+    process can start first: the migrations run once, under an advisory lock); `senders` are
+    the outbox senders its parts' relays are given (`Runtime.sender`)."""
     problem = settings.unsafe_for_production()
     if problem:  # also refused by `assistance run` before anything starts, with this message
         raise RuntimeError(problem)
@@ -81,7 +86,7 @@ def create_app(
         name, settings.otel_exporter_otlp_endpoint, settings.metrics_export_seconds
     )
     AsyncPGInstrumentor().instrument()
-    rt = Runtime(settings, schemas, name=name)
+    rt = Runtime(settings, schemas, name=name, senders=senders)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

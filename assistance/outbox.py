@@ -52,6 +52,9 @@ CLAIM = """UPDATE bus.outbox SET next_attempt_at = now() + make_interval(secs =>
              WHERE e.ordering_key = o.ordering_key AND e.status = 'pending' AND e.id < o.id)
        ORDER BY o.id LIMIT $2 FOR UPDATE SKIP LOCKED)
    RETURNING id, source, kind, payload, trace, attempts, ordering_key"""
+# An event by its id: one probe of the index outbox_event_id.
+EVENT = """SELECT payload FROM bus.outbox WHERE kind = 'publish' AND payload->>'id' = $1
+           ORDER BY id LIMIT 1"""
 
 Sender = Callable[[dict[str, Any]], Awaitable[None]]
 
@@ -108,6 +111,17 @@ async def enqueue_many(
 
 async def enqueue_event(conn: asyncpg.Connection, source: str, event: Event) -> None:
     await enqueue(conn, source, "publish", event.model_dump(mode="json"))
+
+
+async def event(conn: asyncpg.Pool | asyncpg.Connection, event_id: str) -> Event | None:
+    """The event of this id as its source enqueued it, while the outbox keeps its row: pending
+    (NATS down), parked, or sent less than `OUTBOX_RETENTION_DAYS` ago. For a part that needs
+    a fact another has just committed before the bus brings it (a dossier deposited while NATS
+    is down). Past the retention the row is purged and this answers None: by then the fact is
+    wherever its consumers put it (an erased one is never found: its payload is a tombstone).
+    """
+    payload = await conn.fetchval(EVENT, event_id)
+    return None if payload is None else Event.model_validate(payload)
 
 
 async def backlog(conn: asyncpg.Pool | asyncpg.Connection, source: str | None = None) -> int:

@@ -1,5 +1,6 @@
-"""What a process holds open once (the pool, the bus, the Temporal client) and the background
-work of its parts, each supervised: restarted with backoff when it stops or fails."""
+"""What a process holds open once (the pool, the bus, the Temporal client), the background
+work of its parts, each supervised: restarted with backoff when it stops or fails, and the
+outbox senders the composition gives the parts."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
 
 from temporalio.client import Client
@@ -16,9 +17,15 @@ from assistance import db, failures, metrics
 from assistance import temporal as temporal_client
 from assistance.bus import Bus
 from assistance.db import Migrations
+from assistance.outbox import Sender
 from assistance.settings import Settings
 
 log = logging.getLogger(__name__)
+
+# An outbox sender the composition gives the parts, by outbox kind, built for a runtime once
+# it is open: what a part's relay sends to a target it does not import (intake's relay starts
+# and signals the dossiers' workflows with the senders of workflows/senders.py).
+SenderFactory = Callable[["Runtime"], Sender]
 
 
 async def supervise(
@@ -55,11 +62,16 @@ class Runtime:
     """
 
     def __init__(
-        self, settings: Settings, schemas: Iterable[Migrations] = (), name: str = "assistance"
+        self,
+        settings: Settings,
+        schemas: Iterable[Migrations] = (),
+        name: str = "assistance",
+        senders: Mapping[str, SenderFactory] | None = None,
     ) -> None:
         self.settings = settings
         self.schemas = list(schemas)
         self.name = name
+        self.senders = dict(senders or {})
         self.calendar = settings.calendar()
         self.pool: Any = None
         self.snapshot = metrics.SNAPSHOT
@@ -95,6 +107,12 @@ class Runtime:
         task = asyncio.current_task()
         if task is not None:
             self._draining.add(task)
+
+    def sender(self, kind: str) -> Sender:
+        """The sender of outbox rows of this kind that the composition gives this process."""
+        if kind not in self.senders:
+            raise LookupError(f"no sender given for outbox kind {kind!r}")
+        return self.senders[kind](self)
 
     async def open(self) -> None:
         await db.migrate(self.settings.database_url, self.schemas)

@@ -1,5 +1,6 @@
-"""The Temporal client every part uses: pydantic payloads and the tracing interceptor; and
-the one way a part keeps a Temporal Schedule of its own."""
+"""The Temporal client every part uses: pydantic payloads and the tracing interceptor; the
+one way a part keeps a Temporal Schedule of its own; and what a signal to a finished
+workflow raises."""
 
 from __future__ import annotations
 
@@ -80,6 +81,12 @@ def metrics_runtime(bind_address: str) -> Runtime:
     failures, sticky cache…) in Prometheus format on `bind_address` (`host:port`); one per
     process."""
     return Runtime(telemetry=TelemetryConfig(metrics=PrometheusConfig(bind_address=bind_address)))
+
+
+class WorkflowFinished(Exception):
+    """The workflow a signal was for has finished and is not running again: the signal is not
+    delivered, and never will be. Raised by an outbox sender signalling workflows; what becomes
+    of what the signal carried is the decision of the part whose relay sends it."""
 
 
 async def ensure_schedule(client: Client, schedule_id: str, schedule: Schedule) -> None:

@@ -1,4 +1,5 @@
-"""Every part of the system, in the order their schemas are migrated and their routers mounted.
+"""Every part of the system, in the order their schemas are migrated and their routers mounted,
+and the outbox senders the workflows give the services.
 
 A part is a service (`services/<name>/main.py` declares its `part`) or the Temporal worker;
 `assistance run --target <name>` runs one, `--target all` every one.
@@ -7,6 +8,7 @@ A part is a service (`services/<name>/main.py` declares its `part`) or the Tempo
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from assistance.db import Migrations
@@ -15,12 +17,14 @@ from services.bugs.main import part as bugs
 from services.dossier.main import part as dossier
 from services.evolutions.main import part as evolutions
 from services.intake.main import part as intake
+from services.intake.relay import SIGNAL_DOSSIER, START_DOSSIER
 from services.operations.main import part as operations
 from services.site.main import part as site
 from services.training.main import part as training
+from workflows import review_schedules, senders
 
 if TYPE_CHECKING:
-    from assistance.runtime import Runtime
+    from assistance.runtime import Runtime, SenderFactory
 
 
 def _start_worker(rt: Runtime) -> None:
@@ -35,7 +39,32 @@ def _start_worker(rt: Runtime) -> None:
 # bridge signalling NATS events to the workflows. It has no routes and no schema of its own.
 WORKER = Part("worker", start=_start_worker, uses_temporal=True, runs_worker=True)
 
-SERVICE_PARTS: tuple[Part, ...] = (intake, dossier, training, bugs, evolutions, operations, site)
+
+# What the workflows give the services, which do not import them (docs/architecture.md):
+# intake's relay starts and signals the dossiers' workflows with these senders of its outbox
+# rows (`Runtime.sender`); the process running evolutions keeps the schedules of its
+# softwares' weekly reviews (R9).
+SENDERS: dict[str, SenderFactory] = {
+    START_DOSSIER: senders.dossier_starter,
+    SIGNAL_DOSSIER: senders.dossier_signaller,
+}
+
+
+def _start_evolutions(rt: Runtime) -> None:
+    assert evolutions.start is not None
+    evolutions.start(rt)
+    review_schedules.start(rt)
+
+
+SERVICE_PARTS: tuple[Part, ...] = (
+    intake,
+    dossier,
+    training,
+    bugs,
+    replace(evolutions, start=_start_evolutions),
+    operations,
+    site,
+)
 PARTS: tuple[Part, ...] = (*SERVICE_PARTS, WORKER)
 SERVICES = tuple(part.name for part in SERVICE_PARTS)
 TARGETS = tuple(part.name for part in PARTS)

@@ -1,11 +1,15 @@
 """The import directions (issue 17, docs/architecture.md, decision 0017), read from the source.
 
-    composition ──► services.<x> ──────────────► assistance (the kernel)
-         │              ▲  (the pure dossier process,     ▲
-         └──► workflows ┘   the activities)               │
-                  ▲  └────────────────────────────────────┘
-                  └── intake's relay (the typed start), evolutions (the weekly review)
+    composition ──► workflows ──► services.<x> ──► assistance (the kernel)
+         │              │                              ▲
+         │              └──────────────────────────────┤
+         └──► services.<x> (their parts) ──────────────┘
     deploy.local ──► assistance   (the dev stack; only `assistance dev` loads it)
+
+Nothing points back: the kernel imports no part; no service imports another service, the
+workflows, the composition or the dev stack; there is no cycle between these units. What a
+service needs of the workflows (intake's relay starts and signals dossier workflows, the
+weekly reviews are scheduled from evolutions' process) the composition wires.
 
 Every `import` of every module is read with `ast` (those inside functions and
 `if TYPE_CHECKING:` too): an import that breaks a direction fails here, with its place.
@@ -22,42 +26,27 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("assistance", "services", "workflows", "composition", "deploy")
 
-# A service asks another through NATS, its events or its HTTP API, never by importing it.
-# The exceptions of today, each with its reason:
-SERVICE_TO_SERVICE = {
-    # A command on a dossier deposited a moment ago, before its `received` event reached the
-    # read model (NATS down): the dossier service asks intake's own module, in the same
-    # database, for the accepted deposit (R13). To remove: a `dossier.accepted` projection.
-    ("services.dossier.repo", "services.intake.repo"),
-    # Intake's relay starts the dossier's workflow typed (the workflow's `run` and its input,
-    # `DossierOpening`, which is the dossier process's data).
-    ("services.intake.relay", "services.dossier.state"),
-}
-
-# The workflows run the dossier process, which is pure (no I/O, no clock): its data, its state
-# machine and its rules. Nothing else of a service is imported by a workflow, except by the
-# worker (the process hosting them), which registers the services' activities.
-PURE_DOSSIER = {
+# The workflows run what is pure in the services (no I/O, no clock): the dossier process (its
+# data, its state machine, its rules) and the weekly review's data. Nothing else of a service
+# is imported by the workflows' modules, except by those hosting or scheduling them (HOSTS).
+PURE = {
     "services.dossier",  # the package itself (empty)
     "services.dossier.state",
     "services.dossier.process",
     "services.dossier.domain",
+    "services.evolutions.review_types",
 }
-WORKER_ACTIVITIES = {
-    "services.dossier.activities",
-    "services.dossier.handover",
-    "services.evolutions.activities",
-    "services.operations.retention",
+HOSTS = {
+    # the worker registers the services' activities
+    "workflows.worker": {
+        "services.dossier.activities",
+        "services.dossier.handover",
+        "services.evolutions.activities",
+        "services.operations.retention",
+    },
+    # the weekly review schedules are at the slots of evolutions' settings
+    "workflows.review_schedules": {"services.evolutions.settings", "services.evolutions.domain"},
 }
-
-# Services that use the workflows: evolutions the weekly review's input and output (it
-# schedules the review), intake's relay the dossier workflow it starts.
-SERVICE_TO_WORKFLOW = {"services.evolutions", "services.intake"}
-
-# So one cycle between units remains: workflows → services.dossier (the pure process, the
-# activities) → services.intake (the exception above) → workflows (the typed start), and
-# workflows ↔ services.evolutions (the review's activities and types).
-KNOWN_CYCLE = ["services.dossier", "services.evolutions", "services.intake", "workflows"]
 
 
 def _modules() -> dict[str, Path]:
@@ -117,42 +106,47 @@ def test_the_kernel_knows_no_part() -> None:
 
 
 def test_no_service_imports_another() -> None:
+    """A service asks another through NATS, its events or its HTTP API, never by importing it."""
+
     def rule(source: str, target: str) -> bool:
         crosses = source.startswith("services.") and target.startswith("services.")
-        crosses = crosses and _unit(source) != _unit(target) and target != "services"
-        return crosses and (source, target) not in SERVICE_TO_SERVICE
+        return crosses and _unit(source) != _unit(target) and target != "services"
 
     assert _broken(rule) == []
 
 
-def test_the_exceptions_are_still_needed() -> None:
-    """An exception nobody uses any more is removed from the lists above."""
+def test_every_allowance_is_used() -> None:
+    """A module the workflows may import but no longer do is removed from the lists above."""
     used = {(s, t) for s, targets in IMPORTS.items() for t, _ in targets}
-    assert used >= SERVICE_TO_SERVICE
-    from_workflows = {t for s, t in used if s.startswith("workflows")}
-    assert from_workflows >= PURE_DOSSIER - {"services.dossier"}
-    assert {t for s, t in used if s == "workflows.worker"} >= WORKER_ACTIVITIES
-    assert {_unit(s) for s, t in used if t.startswith("workflows")} >= SERVICE_TO_WORKFLOW
+    assert {t for s, t in used if s.startswith("workflows")} >= PURE
+    for host, allowed in HOSTS.items():
+        assert {t for s, t in used if s == host} >= allowed, host
 
 
 def test_workflows_import_only_the_pure_rules_of_services() -> None:
     def rule(source: str, target: str) -> bool:
-        allowed = PURE_DOSSIER | (WORKER_ACTIVITIES if source == "workflows.worker" else set())
+        allowed = PURE | HOSTS.get(source, set())
         return (
             source.startswith("workflows")
-            and target.startswith("services")
+            and target.startswith("services.")
             and (target not in allowed)
         )
 
     assert _broken(rule) == []
 
 
-def test_services_and_workflows_do_not_import_the_composition_or_the_dev_stack() -> None:
+def test_services_import_no_workflow_composition_or_dev_stack() -> None:
     def rule(source: str, target: str) -> bool:
-        inner = source.startswith(("services", "workflows"))
-        if source.startswith("services") and target.startswith("workflows"):
-            return _unit(source) not in SERVICE_TO_WORKFLOW
-        return inner and target.startswith(("composition", "deploy"))
+        return source.startswith("services") and target.startswith(
+            ("workflows", "composition", "deploy")
+        )
+
+    assert _broken(rule) == []
+
+
+def test_workflows_import_no_composition_or_dev_stack() -> None:
+    def rule(source: str, target: str) -> bool:
+        return source.startswith("workflows") and target.startswith(("composition", "deploy"))
 
     assert _broken(rule) == []
 
@@ -208,16 +202,15 @@ def test_no_import_cycle_between_modules() -> None:
     assert _cycles(edges) == []
 
 
-def test_the_kernel_and_the_composition_are_not_in_a_package_cycle() -> None:
+def test_no_import_cycle_between_units() -> None:
     """Between units (the kernel, each service, the workflows, the composition, the dev
-    stack) the only cycle is the workflows' with the services they run (the pure dossier
-    process, the activities) and which use them (listed above)."""
+    stack) the imports go one way only."""
     edges: dict[str, set[str]] = defaultdict(set)
     for source, targets in IMPORTS.items():
         for target, _ in targets:
             if _unit(source) != _unit(target) and target != "services":
                 edges[_unit(source)].add(_unit(target))
-    assert _cycles(edges) in ([], [KNOWN_CYCLE])
+    assert _cycles(edges) == []
 
 
 def test_the_production_command_loads_no_dev_stack() -> None:

@@ -4,11 +4,14 @@ migrations have always been applied, each with what the kernel needs to run it."
 from __future__ import annotations
 
 from importlib import resources
+from typing import Any, cast
 
 import pytest
 
 from assistance.db import KERNEL
-from composition.parts import PARTS, SERVICES, TARGETS, all_schemas, choose, demo_hooks
+from assistance.runtime import Runtime
+from assistance.settings import Settings
+from composition.parts import PARTS, SENDERS, SERVICES, TARGETS, all_schemas, choose, demo_hooks
 
 
 def test_the_targets_are_the_parts_in_order() -> None:
@@ -70,3 +73,25 @@ def test_the_demo_hooks() -> None:
         "services.training.main",
         "services.evolutions.main",
     ]
+
+
+def test_the_workflows_reach_the_services_through_the_composition() -> None:
+    """The services import no workflow (tests/test_architecture.py): intake's relay is given
+    the start and the signal of dossier workflows (`Runtime.sender`), and the process running
+    evolutions keeps the weekly reviews' schedules, both wired here."""
+    rt = Runtime(Settings(), senders=SENDERS)
+    rt.temporal = cast(Any, object())
+    started: list[str] = []
+    rt.background = lambda name, start: started.append(name)  # type: ignore[method-assign]
+    for part in choose(["intake", "evolutions"]):
+        assert part.start is not None
+        part.start(rt)
+    assert started[0] == "intake outbox relay"
+    assert started[-3:] == [
+        "evolutions outbox relay",
+        "evolutions hand-over",
+        "evolutions review schedules",
+    ]
+    assert set(SENDERS) == {"start_dossier", "signal_dossier"}
+    with pytest.raises(LookupError, match="no sender given for outbox kind 'nope'"):
+        rt.sender("nope")

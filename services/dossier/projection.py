@@ -69,6 +69,11 @@ def _convert(fields: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def received_fields(data: dict[str, Any]) -> dict[str, Any]:
+    """The read-model fields of a dossier as intake's `received` event gives them: a new one."""
+    return _convert({**data, "status": "new"})
+
+
 async def apply(conn: asyncpg.Connection, event: Event) -> None:
     """Apply one event inside the caller's transaction."""
     data = event.data
@@ -76,7 +81,7 @@ async def apply(conn: asyncpg.Connection, event: Event) -> None:
     seq: int | None
     timeline: dict[str, Any] | None
     if event.type == "intake.request.received":
-        fields = _convert({**data, "status": "new"})
+        fields = received_fields(data)
         seq = 0
         timeline = {
             "kind": "received",

@@ -9,10 +9,11 @@ from typing import Any
 
 import asyncpg
 
+from assistance import outbox
 from assistance.clock import local
 from assistance.directory import Principal, Role
 from services.dossier.models import DossierOut, DossierSummary, TimelineEntry
-from services.intake import repo as intake
+from services.dossier.projection import received_fields
 
 _TIMES = ("received_at", "first_response_due", "first_responded_at", "closed_at")
 
@@ -36,6 +37,19 @@ def _common(row: asyncpg.Record) -> dict[str, Any]:
     return out
 
 
+async def _deposited(
+    conn: asyncpg.Pool | asyncpg.Connection, dossier_id: uuid.UUID
+) -> dict[str, Any] | None:
+    """A dossier intake accepted (R13) as its `intake.request.received` event tells it, read
+    from the kernel's outbox, where intake enqueued it in the transaction of its 201: for a
+    dossier the read model does not hold yet (NATS down). The outbox keeps the event while it
+    is pending, and `OUTBOX_RETENTION_DAYS` once sent (assistance/outbox.py `event`)."""
+    event = await outbox.event(conn, f"{dossier_id}:received")
+    if event is None or event.type != "intake.request.received":
+        return None
+    return received_fields(event.data)
+
+
 async def is_visible(
     conn: asyncpg.Pool | asyncpg.Connection, dossier_id: uuid.UUID, who: Principal
 ) -> bool:
@@ -46,9 +60,10 @@ async def is_visible(
     row = await conn.fetchrow(
         "SELECT organisation_id FROM dossier.dossiers WHERE id = $1", dossier_id
     )
-    if row is None:
-        row = await intake.accepted(conn, dossier_id)
-    return row is not None and _visible_to(who, row["organisation_id"])
+    if row is not None:
+        return _visible_to(who, row["organisation_id"])
+    deposited = await _deposited(conn, dossier_id)
+    return deposited is not None and _visible_to(who, deposited.get("organisation_id"))
 
 
 async def get_dossier(
@@ -88,10 +103,10 @@ async def just_deposited(
     conn: asyncpg.Pool | asyncpg.Connection, dossier_id: uuid.UUID, who: Principal
 ) -> DossierOut | None:
     """A dossier accepted by intake that the read model does not hold yet (its `received`
-    event waits for NATS): intake answers from its own module (services/intake/repo.py), and
-    the dossier shows as new, with its reception as its only entry (decision 0014)."""
-    row = await intake.accepted(conn, dossier_id)
-    if row is None or not _visible_to(who, row["organisation_id"]):
+    event waits for NATS): read from that event, it shows as new, with its reception as its
+    only entry (decision 0014)."""
+    row = await _deposited(conn, dossier_id)
+    if row is None or not _visible_to(who, row.get("organisation_id")):
         return None
     received = TimelineEntry(
         at=local(row["received_at"]),
@@ -102,7 +117,7 @@ async def just_deposited(
         data={"channel": row["channel"], "subject": row["subject"]},
     )
     return DossierOut(
-        id=row["id"],
+        id=dossier_id,
         reference=row["reference"],
         status="new",
         kind=None,

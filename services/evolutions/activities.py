@@ -7,8 +7,8 @@ from temporalio import activity
 
 from assistance.settings import Settings
 from services.evolutions import reviews
+from services.evolutions.review_types import BUILD_AGENDA, ReviewOrder, ReviewSummary
 from services.evolutions.settings import EvolutionsSettings, get_evolutions_settings
-from workflows.weekly_review import BUILD_AGENDA, ReviewOrder, ReviewSummary
 
 
 class ReviewActivities:

@@ -48,7 +48,6 @@ from services.evolutions.models import (
     ReviewOut,
     ReviewScheduleOut,
 )
-from services.evolutions.schedules import review_slot
 from services.evolutions.settings import get_evolutions_settings
 
 router = APIRouter(prefix="/api/v1", tags=["evolutions"])
@@ -257,7 +256,7 @@ async def read_review(review_id: uuid.UUID, pool: PoolDep, who: AnyStaff) -> Rev
 async def review_schedule(software: Software, pool: PoolDep, who: AnyStaff) -> ReviewScheduleOut:
     await releases.require_software(pool, software)
     settings = get_evolutions_settings()
-    slot = review_slot(settings, software)
+    slot = settings.review_slot(software)
     return ReviewScheduleOut(
         software=software,
         review_at=settings.review_at_by_software.get(software, settings.review_at),

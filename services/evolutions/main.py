@@ -1,5 +1,7 @@
 """The evolutions service's entry points: `router` (HTTP) and `start(rt)` (background work):
-the hand-over responder, the outbox relay (events and mails) and the weekly review schedules."""
+the hand-over responder and the outbox relay (events and mails). The weekly review schedules
+of its softwares are kept in its process too, by workflows/review_schedules.py, which the
+composition starts with it (composition/parts.py)."""
 
 from __future__ import annotations
 
@@ -15,8 +17,6 @@ from assistance.parts import Part
 from services.evolutions import api, feeds, handover
 from services.evolutions.mail import MAIL, MailSender
 from services.evolutions.repo import assign_product_manager
-from services.evolutions.schedules import ScheduleKeeper
-from services.evolutions.settings import get_evolutions_settings
 
 if TYPE_CHECKING:
     from assistance.runtime import Runtime
@@ -37,7 +37,6 @@ async def assign_demo_product_manager(
 
 
 def start(rt: Runtime) -> None:
-    assert rt.temporal is not None
     relay = OutboxRelay(
         rt.pool,
         rt.bus,
@@ -47,10 +46,6 @@ def start(rt: Runtime) -> None:
     )
     rt.background("evolutions outbox relay", relay.run)
     rt.background("evolutions hand-over", handover.responder(rt.pool, rt.bus).run)
-    keeper = ScheduleKeeper(
-        rt.pool, rt.temporal, get_evolutions_settings(), rt.settings.temporal_task_queue
-    )
-    rt.background("evolutions review schedules", keeper.run)
 
 
 part = Part(
@@ -58,6 +53,6 @@ part = Part(
     router=router,
     start=start,
     migrations="services.evolutions",
-    uses_temporal=True,
+    uses_temporal=True,  # its process keeps the weekly review schedules
     demo=assign_demo_product_manager,
 )

@@ -19,7 +19,7 @@ from assistance.errors import NotFound
 from assistance.settings import Settings
 from services.evolutions import backlog, domain, mail, repo
 from services.evolutions.models import ReviewOut
-from workflows.weekly_review import ReviewOrder, ReviewSummary
+from services.evolutions.review_types import ReviewOrder, ReviewSummary
 
 
 async def build_review(

@@ -7,6 +7,8 @@ from functools import lru_cache
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from services.evolutions.domain import ReviewSlot
+
 
 class EvolutionsSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="EVOLUTIONS_", env_file=".env", extra="ignore")
@@ -22,6 +24,10 @@ class EvolutionsSettings(BaseSettings):
     feed_tag_authority: str = "assistance.manao.eu,2026"
     # How many ISO weeks of announcements the page and the feed show.
     announcement_weeks: int = Field(default=12, ge=1, le=520)
+
+    def review_slot(self, software: str) -> ReviewSlot:
+        """When the weekly review of `software` is held (R9)."""
+        return ReviewSlot.parse(self.review_at_by_software.get(software, self.review_at))
 
 
 @lru_cache

@@ -13,9 +13,8 @@ from services.intake.relay import (
     SEND_MAIL,
     SIGNAL_DOSSIER,
     START_DOSSIER,
-    dossier_signaller,
-    dossier_starter,
     mail_sender,
+    requarantining,
 )
 
 __all__ = ["part", "router", "start"]
@@ -25,14 +24,13 @@ if TYPE_CHECKING:
 
 
 def start(rt: Runtime) -> None:
-    assert rt.temporal is not None
     relay = OutboxRelay(
         rt.pool,
         rt.bus,
         ["intake"],
         {
-            START_DOSSIER: dossier_starter(rt.temporal, rt.settings.temporal_task_queue),
-            SIGNAL_DOSSIER: dossier_signaller(rt.temporal, rt.pool),
+            START_DOSSIER: rt.sender(START_DOSSIER),
+            SIGNAL_DOSSIER: requarantining(rt.sender(SIGNAL_DOSSIER), rt.pool),
             SEND_MAIL: mail_sender(rt.settings, rt.pool),
         },
         rt.settings.relay_poll_seconds,

@@ -32,7 +32,8 @@ async def record_request(
     """Store the request and its outbox rows; call inside a transaction.
 
     Durable before acknowledged: the caller answers 201 only after this commits, and the
-    relay takes it on to NATS and Temporal from the outbox.
+    relay takes it on to NATS and Temporal from the outbox. Until the `received` event reaches
+    the dossier read model, the dossier service reads it from the outbox (R13).
     """
     dossier_id = uuid.uuid4()
     number = await conn.fetchval("SELECT nextval('intake.reference_seq')")
@@ -91,20 +92,4 @@ async def record_request(
         status="new",
         received_at=local(received_at),
         first_response_due=local(first_response_due),
-    )
-
-
-async def accepted(
-    conn: asyncpg.Pool | asyncpg.Connection, request_id: uuid.UUID
-) -> asyncpg.Record | None:
-    """An accepted request, as intake recorded it before answering 201 (R13).
-
-    Intake's answer to "what was deposited under this id?", for the dossier service while the
-    dossier is not in its read model yet (NATS down: the `received` event has not reached it).
-    Only intake's code reads intake's table; the caller gets public fields, nothing else."""
-    return await conn.fetchrow(
-        """SELECT id, reference, channel, requester_email, requester_name, organisation_id,
-                  software, subject, description, received_at, first_response_due
-           FROM intake.requests WHERE id = $1""",
-        request_id,
     )

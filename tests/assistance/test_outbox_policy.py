@@ -13,7 +13,7 @@ from assistance import db, outbox
 from assistance.bus import Bus
 from assistance.events import Event
 from assistance.failures import FailurePolicy
-from assistance.outbox import CLAIM, OutboxRelay
+from assistance.outbox import CLAIM, EVENT, OutboxRelay
 from deploy.local.stack import Endpoints, LocalStack, create_database
 from tests.helpers import eventually
 
@@ -150,6 +150,37 @@ async def test_claim_is_index_backed_and_old_sent_rows_are_purged(endpoints: End
             assert await conn.fetchval("SELECT count(*) FROM bus.outbox") == left
             # done 7, 8 or 9 days before the insert (earlier than this now()), i % 3 != 0
             assert old == 600
+    finally:
+        await pool.close()
+
+
+async def test_an_event_is_read_by_its_id_while_its_row_is_kept(endpoints: Endpoints) -> None:
+    """`outbox.event`: pending, parked or sent, the event as enqueued, by one index probe;
+    once its sent row is purged (or for an unknown id, another kind of row), None."""
+    pool = await _pool(endpoints)
+    dossier = str(uuid.uuid4())
+    event = Event(id=f"{dossier}:received", type="intake.request.received", data={"n": 1})
+    try:
+        async with pool.acquire() as conn:
+            await outbox.enqueue_event(conn, "t", event)
+            await outbox.enqueue(conn, "t", "start_dossier", {"id": f"{dossier}:start"})
+            assert await outbox.event(conn, event.id) == event
+            assert await outbox.event(conn, f"{dossier}:start") is None
+            assert await outbox.event(conn, f"{uuid.uuid4()}:received") is None
+            for status in ("parked", "done"):
+                await conn.execute(
+                    "UPDATE bus.outbox SET status = $1, done_at = now() - interval '8 days'",
+                    status,
+                )
+                assert await outbox.event(conn, event.id) == event, status
+            await outbox.purge(conn, ["t"], 7)
+            assert await outbox.event(conn, event.id) is None
+            async with conn.transaction():
+                await conn.execute("SET LOCAL enable_seqscan = off")
+                plan = "\n".join(
+                    r[0] for r in await conn.fetch("EXPLAIN " + EVENT.replace("$1", "'x'"))
+                )
+            assert "outbox_event_id" in plan, plan
     finally:
         await pool.close()
 

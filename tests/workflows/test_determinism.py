@@ -1,7 +1,8 @@
 """The dossier workflow's logic is deterministic, and the sandbox can see that it stays so.
 
 - No module with workflow logic reads the clock, draws random numbers or makes ids: an AST
-  scan of workflows/ and of the dossier process (services/dossier/process.py, domain.py).
+  scan of workflows/, of the dossier process (services/dossier/process.py, domain.py) and of
+  the weekly review's data (services/evolutions/review_types.py).
 - The workflow passes through the sandbox only libraries and data (the business calendar,
   pydantic events, the dataclasses of services/dossier/state.py): the process and the rules
   are imported inside it, under its restrictions, so `datetime.now()` in them fails at run.
@@ -34,6 +35,7 @@ WORKFLOW_LOGIC = sorted(
         ROOT / "services/dossier/process.py",
         ROOT / "services/dossier/domain.py",
         ROOT / "services/dossier/state.py",
+        ROOT / "services/evolutions/review_types.py",
         ROOT / "assistance/commitment.py",
         ROOT / "assistance/french.py",
     ]

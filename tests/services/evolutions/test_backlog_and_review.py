@@ -14,6 +14,7 @@ from assistance.directory import Role
 from assistance.settings import Settings
 from deploy.local.stack import LocalStack
 from services.evolutions import domain, reviews
+from services.evolutions.review_types import ReviewOrder, WeeklyReviewInput
 from tests.helpers import auth
 from tests.services.evolutions.support import (
     PM_EMAIL,
@@ -23,7 +24,7 @@ from tests.services.evolutions.support import (
     hand_over_order,
     settled,
 )
-from workflows.weekly_review import ReviewOrder, WeeklyReviewInput, WeeklyReviewWorkflow
+from workflows.weekly_review import WeeklyReviewWorkflow
 
 
 async def test_hand_over_is_recorded_once_per_dossier_and_attempt(

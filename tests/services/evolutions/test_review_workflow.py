@@ -8,14 +8,14 @@ import uuid
 from temporalio import activity
 from temporalio.worker import Worker
 
-from tests.workflows.harness import paris, skip_to, time_skipping
-from workflows.weekly_review import (
+from services.evolutions.review_types import (
     BUILD_AGENDA,
     ReviewOrder,
     ReviewSummary,
     WeeklyReviewInput,
-    WeeklyReviewWorkflow,
 )
+from tests.workflows.harness import paris, skip_to, time_skipping
+from workflows.weekly_review import WeeklyReviewWorkflow
 
 
 class FakeAgenda:

@@ -17,10 +17,10 @@ from temporalio.client import Client
 
 from assistance import temporal
 from assistance.settings import Settings
-from services.evolutions import schedules
 from services.evolutions.domain import ReviewSlot
 from services.evolutions.settings import EvolutionsSettings
 from tests.helpers import eventually
+from workflows import review_schedules as schedules
 
 PARIS = ZoneInfo("Europe/Paris")
 

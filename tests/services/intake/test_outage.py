@@ -40,6 +40,11 @@ async def test_deposit_accepted_while_temporal_and_nats_are_down(
             "new",
         )
         assert [e["kind"] for e in early.json()["timeline"]] == ["received"]
+        # read from its `received` event in the outbox: its organisation's customer sees it
+        customer = auth(system.tokens[Role.customer])
+        own = await http.get(f"/api/v1/dossiers/{accepted[0]['id']}", headers=customer)
+        assert own.status_code == 200, own.text
+        assert own.json() == early.json()
     finally:
         await stack.start_nats()
         await stack.start_temporal()

@@ -3,6 +3,10 @@
 The schedule's calendar is in the review's time zone (Europe/Paris by default), so the review
 stays at 10:00 local across daylight-saving changes. Creating is idempotent: a schedule that
 already exists is updated to the configured spec, action and policy.
+
+The day, the time and the zone are the evolutions service's settings; the schedules are kept
+by the process running that service (the composition starts `start` with it:
+composition/parts.py), here with the workflow they start, which the service does not import.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 import asyncpg
 from temporalio.client import (
@@ -25,18 +30,18 @@ from temporalio.client import (
 
 from assistance import directory, telemetry, temporal
 from services.evolutions.domain import ReviewSlot
-from services.evolutions.settings import EvolutionsSettings
-from workflows.weekly_review import WeeklyReviewInput, WeeklyReviewWorkflow
+from services.evolutions.review_types import WeeklyReviewInput
+from services.evolutions.settings import EvolutionsSettings, get_evolutions_settings
+from workflows.weekly_review import WeeklyReviewWorkflow
+
+if TYPE_CHECKING:
+    from assistance.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
 
 def schedule_id(software: str) -> str:
     return f"weekly-review-{software}"
-
-
-def review_slot(settings: EvolutionsSettings, software: str) -> ReviewSlot:
-    return ReviewSlot.parse(settings.review_at_by_software.get(software, settings.review_at))
 
 
 def review_spec(slot: ReviewSlot, zone: str) -> ScheduleSpec:
@@ -95,7 +100,7 @@ class ScheduleKeeper:
                 continue
             schedule = review_schedule(
                 software,
-                review_slot(self.settings, software),
+                self.settings.review_slot(software),
                 self.settings.review_timezone,
                 self.task_queue,
             )
@@ -109,3 +114,12 @@ class ScheduleKeeper:
             with telemetry.quiet():  # polled housekeeping: no span
                 await self.ensure_all()
             await asyncio.sleep(self.settings.schedule_refresh_seconds)
+
+
+def start(rt: Runtime) -> None:
+    """Keep the weekly review schedules of every software, in the background."""
+    assert rt.temporal is not None
+    keeper = ScheduleKeeper(
+        rt.pool, rt.temporal, get_evolutions_settings(), rt.settings.temporal_task_queue
+    )
+    rt.background("evolutions review schedules", keeper.run)
