@@ -155,7 +155,7 @@ class Runtime:
             budget = grace
         elif self.stopping_since is not None:  # a signal: the bound runs from it
             end = self.stopping_since + settings.shutdown_notice_seconds
-            budget = max(end + settings.shutdown_grace_seconds - time.monotonic(), 1.0)
+            budget = _left(end + settings.shutdown_grace_seconds)
         else:
             budget = settings.shutdown_grace_seconds
         deadline = time.monotonic() + budget
@@ -175,12 +175,29 @@ class Runtime:
             for task in late:
                 log.warning("%s still running after %.0f s; cancelled", task.get_name(), budget)
                 task.cancel()
-        for task in [*self.tasks, *hooks]:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
-        await self.bus.close()
+        # every later phase within the same bound (a task slow to end its cancellation, NATS
+        # slow to flush): each is left, with a warning, when the bound is reached
+        ending = [*self.tasks, *hooks]
+        if ending:
+            _, stuck = await asyncio.wait(ending, timeout=_left(deadline))
+            for task in stuck:
+                log.warning("%s did not end once cancelled; left behind", task.get_name())
+        for task in ending:
+            if task.done() and not task.cancelled():
+                task.exception()  # retrieved: a failure while stopping is not worth a traceback
+        try:
+            await asyncio.wait_for(self.bus.close(), _left(deadline))
+        except TimeoutError:
+            log.warning("NATS connection not closed within the stop bound; left behind")
         if self.pool is not None:
-            await close_pool(self.pool, max(deadline - time.monotonic(), 1.0))
+            await close_pool(self.pool, _left(deadline))
+
+
+STOP_FLOOR_S = 0.2  # what a phase still gets once the bound is reached: a moment to end
+
+
+def _left(deadline: float) -> float:
+    return max(deadline - time.monotonic(), STOP_FLOOR_S)
 
 
 async def close_pool(pool: Any, within: float) -> None:

@@ -36,12 +36,21 @@ class GracefulServer(uvicorn.Server):
         super().__init__(config)
         self.app = app
         self.notice = settings.shutdown_notice_seconds
+        self.grace = settings.shutdown_grace_seconds
         self._loop: asyncio.AbstractEventLoop | None = None
         self.stop_began: float | None = None
 
     async def serve(self, sockets: list[socket.socket] | None = None) -> None:
         self._loop = asyncio.get_running_loop()
         await super().serve(sockets)
+        if self.stop_began is not None:
+            # by the process's own clock: from the signal to everything closed (a supervisor
+            # compares it with the bound; the interpreter's own exit comes after)
+            log.warning(
+                "stopped in %.1f s (bound %.1f s)",
+                time.monotonic() - self.stop_began,
+                self.notice + self.grace,
+            )
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         runtime = getattr(self.app.state, "runtime", None)

@@ -195,7 +195,13 @@ async def test_a_dossier_mail_that_cannot_be_sent_is_parked_shown_and_retried(
         got = await http.post(f"/api/v1/operations/stuck/{item['id']}/retry", headers=admin)
         assert got.status_code == 200, got.text
         await stack.mail.wait_for(lambda m: m.message()["Message-ID"] == message_id, timeout=30)
-        assert await pool.fetchval("SELECT status FROM bus.outbox WHERE id = $1", row_id) == "done"
+
+        async def done() -> bool:
+            # marked done once the SMTP transaction has ended, a moment after the server got it
+            status = await pool.fetchval("SELECT status FROM bus.outbox WHERE id = $1", row_id)
+            return bool(status == "done")
+
+        await eventually(done, timeout=30)
         assert len([m for m in stack.mail.messages if m.message()["Message-ID"] == message_id]) == 1
     finally:
         await pool.execute(
