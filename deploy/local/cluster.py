@@ -27,7 +27,15 @@ from assistance.directory import Role
 from assistance.settings import Settings
 from deploy.local.dev import env_port, mail_pages
 from deploy.local.proxy import Proxy, Replica, haproxy_executable, ingress_routes
-from deploy.local.stack import HOST, Endpoints, LocalStack, StackConfig, StackError, free_port
+from deploy.local.stack import (
+    HOST,
+    Endpoints,
+    LocalStack,
+    StackConfig,
+    StackError,
+    free_port,
+    steady_port,
+)
 from deploy.local.supervisor import Child, Supervisor
 
 NATS_NODES = 3
@@ -80,15 +88,18 @@ class Cluster:
                 smtp_port=config.smtp_port,
                 ui=config.ui,
                 nats_nodes=NATS_NODES,
+                # what a process binds again when it is restarted stays free meanwhile
+                pick_port=steady_port,
             ),
             progress,
         )
-        self.http_port = config.http_port or free_port()
-        self.mail_port = free_port() if config.mail_port is None else config.mail_port
+        self.http_port = config.http_port or steady_port()
+        self.mail_port = steady_port() if config.mail_port is None else config.mail_port
         self.parts: dict[str, Child] = {}
         self.replicas: dict[str, list[Replica]] = {}
         self.proxy: Proxy | None = None
         self.supervisor = Supervisor(say=progress)
+        self.tokens: list[tuple[str, Role, str]] = []  # the demo tokens, once started
 
     @property
     def url(self) -> str:
@@ -116,29 +127,36 @@ class Cluster:
         try:
             ends = await self.stack.start()
             self.progress("▸ Migrations de la base et données de démonstration…")
-            tokens = await prepare(ends.database_url)
+            self.tokens = await prepare(ends.database_url)
             await self._start_parts(ends)
             self.proxy = Proxy(
-                self.data_dir, self.http_port, self.replicas, self.mail_port or None, routes
+                self.data_dir,
+                self.http_port,
+                self.replicas,
+                self.mail_port or None,
+                routes,
+                stats_port=steady_port(),
             )
             started = time.monotonic()
             await self.proxy.start()
+            await self.proxy.all_up()  # every replica ready (/readyz), as HAProxy checks it
             self.progress(
-                f"▸ HAProxy prêt sur {self.proxy.url} en {time.monotonic() - started:.1f} s"
+                f"▸ HAProxy prêt sur {self.proxy.url}, toutes les répliques prêtes, "
+                f"en {time.monotonic() - started:.1f} s"
             )
         except BaseException:
             await self.stop()
             raise
         self._watch()
         self.supervisor.start()
-        return tokens
+        return self.tokens
 
     async def _start_parts(self, ends: Endpoints) -> None:
         env = self._env(ends)
         for service in self.services:
             for n in range(1, self.config.replicas + 1):
-                mail = free_port() if service == "intake" and self.mail_port else None
-                replica = Replica(f"{service}-{n}", free_port(), mail)
+                mail = steady_port() if service == "intake" and self.mail_port else None
+                replica = Replica(f"{service}-{n}", steady_port(), mail)
                 self.replicas.setdefault(service, []).append(replica)
                 own = {**env, "MAIL_LISTEN_PORT": str(mail or 0)}
                 self.parts[replica.name] = Child(
@@ -151,7 +169,7 @@ class Cluster:
         for n in range(1, self.config.workers + 1):
             name = f"{WORKER}-{n}"
             self.parts[name] = Child(
-                name, [WORKER], self.data_dir / f"{name}.log", env, free_port()
+                name, [WORKER], self.data_dir / f"{name}.log", env, steady_port()
             )
         self.progress(
             f"▸ Démarrage de {len(self.parts)} processus : {self.config.replicas} répliques de "

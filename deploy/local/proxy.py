@@ -248,6 +248,18 @@ class Proxy:
         if child is not None:
             await stop_process(child)
 
+    async def all_up(self, timeout: float = 120.0) -> None:
+        """Return once HAProxy sees every replica ready (its checks on /readyz pass)."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        states: dict[str, str] = {}
+        while asyncio.get_running_loop().time() < deadline:
+            states = await self.states()
+            if states and set(states.values()) == {"UP"}:
+                return
+            await asyncio.sleep(0.5)
+        down = sorted(name for name, state in states.items() if state != "UP")
+        raise StackError(f"replicas not ready after {timeout:.0f} s: {', '.join(down)}")
+
     async def states(self) -> dict[str, str]:
         """Each replica's state as HAProxy sees it (`"<backend>/<server>"`: "UP", "DOWN", …)."""
         async with httpx.AsyncClient(trust_env=False) as http:

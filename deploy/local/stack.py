@@ -22,6 +22,7 @@ import importlib.util
 import json
 import os
 import pwd
+import random
 import shutil
 import signal
 import socket
@@ -67,6 +68,36 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+EPHEMERAL_RANGE = Path("/proc/sys/net/ipv4/ip_local_port_range")
+STEADY_FLOOR = 10000
+_steady_given: set[int] = set()  # never the same port twice in a process
+
+
+def steady_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now, below the kernel's ephemeral
+    range: no other process's `bind(0)` (`free_port`) nor outgoing connection is given it
+    meanwhile, so a child that binds it only after a long start, or binds it again when it is
+    restarted, still finds it free. `free_port` when there is no room below that range."""
+    try:
+        low = int(EPHEMERAL_RANGE.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        low = 32768
+    for _ in range(100):
+        if low - STEADY_FLOOR < 1000:
+            break
+        port = random.randrange(STEADY_FLOOR, low)
+        if port in _steady_given:
+            continue
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind((HOST, port))
+            except OSError:
+                continue
+        _steady_given.add(port)
+        return port
+    return free_port()
+
+
 @dataclass(frozen=True)
 class Endpoints:
     database_url: str
@@ -91,6 +122,8 @@ class StackConfig:
     ui: bool = True
     # 1: one NATS server; 3: a JetStream cluster of three nodes on this machine (`make cluster`)
     nats_nodes: int = 1
+    # how the ports not given above are picked (`steady_port` for long-lived shapes)
+    pick_port: Callable[[], int] = free_port
 
 
 # --- child processes ---------------------------------------------------------------------------
@@ -399,14 +432,16 @@ class _Nats:
 
 def _nats_nodes(data_dir: Path, config: StackConfig) -> list[_Nats]:
     """One NATS server, or `config.nats_nodes` of them clustered by routes on this machine."""
+    pick = config.pick_port
     if config.nats_nodes == 1:
-        return [_Nats(data_dir, config.persistent, config.nats_port or free_port())]
-    route_ports = tuple(free_port() for _ in range(config.nats_nodes))
+        return [_Nats(data_dir, config.persistent, config.nats_port or pick(), pick())]
+    route_ports = tuple(pick() for _ in range(config.nats_nodes))
     return [
         _Nats(
             data_dir,
             config.persistent,
-            (config.nats_port if n == 0 else None) or free_port(),
+            (config.nats_port if n == 0 else None) or pick(),
+            pick(),
             name=f"nats-{n + 1}",
             cluster=NatsRoutes(route_ports[n], route_ports),
         )
@@ -748,14 +783,15 @@ class LocalStack:
         self.config = config
         self.progress = progress
         data_dir = config.data_dir.expanduser().resolve()
-        ui_port = (config.temporal_ui_port or free_port()) if config.ui else None
+        pick = config.pick_port
+        ui_port = (config.temporal_ui_port or pick()) if config.ui else None
         self._data_dir = data_dir
         self._temporal = _Temporal(
-            data_dir, config.persistent, config.temporal_port or free_port(), ui_port
+            data_dir, config.persistent, config.temporal_port or pick(), ui_port, pick(), pick()
         )
         self._nats_nodes = _nats_nodes(data_dir, config)
         self._postgres = _Postgres(data_dir, config.persistent)
-        self.mail = MailCatcher(config.smtp_port)
+        self.mail = MailCatcher(config.smtp_port or pick())
         self._endpoints: Endpoints | None = None
 
     @property
