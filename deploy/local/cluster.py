@@ -113,9 +113,6 @@ class Cluster:
     def part(self, name: str) -> Child:
         return self.parts[name]
 
-    def replicas_of(self, part: str) -> list[Child]:
-        return [self.parts[r.name] for r in self.replicas[part]]
-
     async def start(self, prepare: Prepare) -> list[tuple[str, Role, str]]:
         """Start everything, then supervise it (until `stop`); the demo tokens."""
         haproxy_executable()  # before anything starts: say at once that it is missing
@@ -175,7 +172,12 @@ class Cluster:
             f"▸ Démarrage de {len(self.parts)} processus : {self.config.replicas} répliques de "
             f"chaque partie, {self.config.workers} workers…"
         )
-        await asyncio.gather(*(self._start_part(part) for part in self.parts.values()))
+        outcomes = await asyncio.gather(
+            *(self._start_part(part) for part in self.parts.values()), return_exceptions=True
+        )
+        failures = [outcome for outcome in outcomes if isinstance(outcome, BaseException)]
+        if failures:
+            raise failures[0]
 
     async def _start_part(self, part: Child) -> None:
         started = time.monotonic()
@@ -201,6 +203,7 @@ class Cluster:
             "PUBLIC_URL": self.url,
             "SITE_API_URL": self.url,
             "MAIL_LISTEN_HOST": HOST,
+            "MAIL_LISTEN_PORT": "0",  # intake's replicas get their own
             "MAIL_LMTP_PORT": "0",
             **self.config.env,
         }
