@@ -1,10 +1,11 @@
 # The two commands: `make run` (the whole system, embedded default) and `make test`.
+# `make cluster`: the production shape on one machine; `make test-cluster`: its test.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: run test bench lint format typecheck clean reset install
+.PHONY: run test bench lint format typecheck clean reset install cluster test-cluster
 
 install: $(STAMP)
 
@@ -21,6 +22,14 @@ run: $(STAMP)
 
 test: $(STAMP)
 	@$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Three NATS nodes, two replicas of every part and two workers behind HAProxy
+# (apt-get install haproxy): deploy/local/cluster.py.
+cluster: $(STAMP)
+	@DEV_PAGES=1 $(BIN)/assistance cluster
+
+test-cluster: $(STAMP)
+	@$(BIN)/python -m pytest tests/cluster -m cluster $(PYTEST_ARGS)
 
 bench: $(STAMP)
 	@$(BIN)/python -m bench $(BENCH_ARGS)

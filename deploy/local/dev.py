@@ -39,17 +39,17 @@ async def run_dev(settings: Settings, services: list[str], prepare: Prepare) -> 
             data_dir=settings.data_dir.resolve(),
             database_url=settings.database_url or None,
             persistent=True,
-            temporal_port=_port("TEMPORAL_PORT"),
-            temporal_ui_port=_port("TEMPORAL_UI_PORT"),
-            nats_port=_port("NATS_PORT"),
-            smtp_port=_port("MAIL_CATCHER_PORT"),
+            temporal_port=env_port("TEMPORAL_PORT"),
+            temporal_ui_port=env_port("TEMPORAL_UI_PORT"),
+            nats_port=env_port("NATS_PORT"),
+            smtp_port=env_port("MAIL_CATCHER_PORT"),
         )
     )
     print("▸ Démarrage des composants (Temporal, NATS JetStream, PostgreSQL, mail)…", flush=True)
     ends = await stack.start()
     supervisor = Supervisor(say=lambda line: print(line, flush=True))
     parts: list[Child] = []
-    mail_pages: uvicorn.Server | None = None
+    pages_server: uvicorn.Server | None = None
     try:
         settings = settings.model_copy(
             update={
@@ -85,14 +85,16 @@ async def run_dev(settings: Settings, services: list[str], prepare: Prepare) -> 
         supervisor.watch("Mail catcher", stack.start_mail, lambda: stack.running("mail"))
         for part in parts:
             supervisor.watch(part.name, part.start, part.alive)
-        mail_port = _port("MAIL_PAGES_PORT") or free_port()
+        mail_port = env_port("MAIL_PAGES_PORT") or free_port()
         # the caught mails' pages only with the explicit dev setting (`make run` sets it)
         if settings.dev_pages:
-            mail_pages = _mail_pages(stack, settings.http_host, mail_port)
-        pages = asyncio.create_task(mail_pages.serve() if mail_pages else asyncio.Event().wait())
+            pages_server = mail_pages(stack, settings.http_host, mail_port)
+        pages = asyncio.create_task(
+            pages_server.serve() if pages_server else asyncio.Event().wait()
+        )
         base = f"http://{settings.http_host}:{settings.http_port}"
         mails = f"http://{settings.http_host}:{mail_port}/dev/mails"
-        if mail_pages is None:
+        if pages_server is None:
             mails = "(pages locales : DEV_PAGES=1)"
         print(
             f"\nCentre de service prêt.\n"
@@ -129,8 +131,8 @@ async def run_dev(settings: Settings, services: list[str], prepare: Prepare) -> 
     finally:
         print("\n▸ Arrêt…", flush=True)
         await supervisor.stop()  # first: nothing is restarted while everything stops
-        if mail_pages is not None:
-            mail_pages.should_exit = True
+        if pages_server is not None:
+            pages_server.should_exit = True
         for part in parts:
             await part.stop()
         await stack.stop()
@@ -151,8 +153,9 @@ def settings_database_given() -> bool:
     return bool(os.environ.get("DATABASE_URL"))
 
 
-def _mail_pages(stack: LocalStack, host: str, port: int) -> uvicorn.Server:
-    """The caught mails' pages, served by this process (the catcher lives here)."""
+def mail_pages(stack: LocalStack, host: str, port: int) -> uvicorn.Server:
+    """The caught mails' pages, served by this process (the catcher lives here); `make
+    cluster` serves them the same way."""
     app = FastAPI(title="Mails envoyés", docs_url=None, redoc_url=None, openapi_url=None)
     app.include_router(devmail.router(stack.mail))
     headers.install(app, {**headers.HEADERS, "Content-Security-Policy": devmail.CSP})
@@ -176,6 +179,7 @@ def _child_env(settings: Settings, serves_http: bool) -> dict[str, str]:
     return env
 
 
-def _port(name: str) -> int | None:
+def env_port(name: str) -> int | None:
+    """A port given in the environment (`TEMPORAL_PORT`, …), else None: a free one."""
     value = os.environ.get(name)
     return int(value) if value else None

@@ -22,6 +22,7 @@ import importlib.util
 import json
 import os
 import pwd
+import random
 import shutil
 import signal
 import socket
@@ -67,6 +68,36 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+EPHEMERAL_RANGE = Path("/proc/sys/net/ipv4/ip_local_port_range")
+STEADY_FLOOR = 10000
+_steady_given: set[int] = set()  # never the same port twice in a process
+
+
+def steady_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now, below the kernel's ephemeral
+    range: no other process's `bind(0)` (`free_port`) nor outgoing connection is given it
+    meanwhile, so a child that binds it only after a long start, or binds it again when it is
+    restarted, still finds it free. `free_port` when there is no room below that range."""
+    try:
+        low = int(EPHEMERAL_RANGE.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        low = 32768
+    for _ in range(100):
+        if low - STEADY_FLOOR < 1000:
+            break
+        port = random.randrange(STEADY_FLOOR, low)
+        if port in _steady_given:
+            continue
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind((HOST, port))
+            except OSError:
+                continue
+        _steady_given.add(port)
+        return port
+    return free_port()
+
+
 @dataclass(frozen=True)
 class Endpoints:
     database_url: str
@@ -89,6 +120,10 @@ class StackConfig:
     nats_port: int | None = None
     smtp_port: int | None = None
     ui: bool = True
+    # 1: one NATS server; 3: a JetStream cluster of three nodes on this machine (`make cluster`)
+    nats_nodes: int = 1
+    # how the ports not given above are picked (`steady_port` for long-lived shapes)
+    pick_port: Callable[[], int] = free_port
 
 
 # --- child processes ---------------------------------------------------------------------------
@@ -309,6 +344,16 @@ class _Temporal:
 # --- NATS ----------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class NatsRoutes:
+    """A node's place in a JetStream cluster on this machine: its route port and every
+    node's (its own included: the server ignores a route to itself)."""
+
+    cluster_port: int
+    route_ports: tuple[int, ...]
+    name: str = "assistance"
+
+
 @dataclass
 class _Nats:
     data_dir: Path
@@ -316,20 +361,39 @@ class _Nats:
     port: int
     monitor_port: int = field(default_factory=free_port)
     child: _Child | None = None
+    # its file names (config, log, store) and, in a cluster, its `server_name`
+    name: str = "nats"
+    cluster: NatsRoutes | None = None
 
     @property
     def url(self) -> str:
         return f"nats://{HOST}:{self.port}"
 
     @property
+    def monitor_url(self) -> str:
+        return f"http://{HOST}:{self.monitor_port}"
+
+    @property
     def store_dir(self) -> Path:
-        return self.data_dir / ("nats" if self.persistent else "nats-ephemeral")
+        return self.data_dir / (self.name if self.persistent else f"{self.name}-ephemeral")
 
     def config(self) -> str:
         sync = "  sync_interval: always\n" if self.persistent else ""
+        cluster = ""
+        if self.cluster is not None:
+            routes = [f"nats-route://{HOST}:{port}" for port in self.cluster.route_ports]
+            cluster = (
+                f"server_name: {json.dumps(self.name)}\n"
+                "cluster {\n"
+                f"  name: {json.dumps(self.cluster.name)}\n"
+                f"  listen: {json.dumps(f'{HOST}:{self.cluster.cluster_port}')}\n"
+                f"  routes: {json.dumps(routes)}\n"
+                "}\n"
+            )
         return (
             f"listen: {json.dumps(f'{HOST}:{self.port}')}\n"
             f"http: {json.dumps(f'{HOST}:{self.monitor_port}')}\n"
+            f"{cluster}"
             "jetstream {\n"
             f"  store_dir: {json.dumps(str(self.store_dir))}\n"
             f"{sync}"
@@ -343,23 +407,46 @@ class _Nats:
     async def start(self) -> None:
         if await _still_running(self.child):
             return
-        config_path = self.data_dir / "nats.conf"
+        config_path = self.data_dir / f"{self.name}.conf"
         config_path.write_text(self.config())
         argv = [_executable("nats-server"), "--config", str(config_path)]
-        self.child = await _spawn("NATS", argv, self.data_dir / "nats.log")
+        label = "NATS" if self.cluster is None else f"NATS {self.name}"
+        self.child = await _spawn(label, argv, self.data_dir / f"{self.name}.log")
         await _wait_ready(self.child, self._answers, (OSError, httpx.HTTPError))
 
     async def _answers(self) -> None:
         _, writer = await asyncio.open_connection(HOST, self.port)
         writer.close()
         await writer.wait_closed()
-        health = f"http://{HOST}:{self.monitor_port}/healthz?js-enabled-only=true"
+        # a cluster's node is ready once it is current with the cluster (a meta leader known,
+        # its streams and consumers caught up), as the NATS chart's probes ask; a lone server
+        # once JetStream is on
+        query = "" if self.cluster is not None else "?js-enabled-only=true"
         async with httpx.AsyncClient(trust_env=False) as http:
-            (await http.get(health, timeout=2.0)).raise_for_status()
+            (await http.get(f"{self.monitor_url}/healthz{query}", timeout=2.0)).raise_for_status()
 
     async def stop(self) -> None:
         if self.child is not None:
             await _terminate(self.child)
+
+
+def _nats_nodes(data_dir: Path, config: StackConfig) -> list[_Nats]:
+    """One NATS server, or `config.nats_nodes` of them clustered by routes on this machine."""
+    pick = config.pick_port
+    if config.nats_nodes == 1:
+        return [_Nats(data_dir, config.persistent, config.nats_port or pick(), pick())]
+    route_ports = tuple(pick() for _ in range(config.nats_nodes))
+    return [
+        _Nats(
+            data_dir,
+            config.persistent,
+            (config.nats_port if n == 0 else None) or pick(),
+            pick(),
+            name=f"nats-{n + 1}",
+            cluster=NatsRoutes(route_ports[n], route_ports),
+        )
+        for n in range(config.nats_nodes)
+    ]
 
 
 # --- PostgreSQL ----------------------------------------------------------------------------------
@@ -696,14 +783,15 @@ class LocalStack:
         self.config = config
         self.progress = progress
         data_dir = config.data_dir.expanduser().resolve()
-        ui_port = (config.temporal_ui_port or free_port()) if config.ui else None
+        pick = config.pick_port
+        ui_port = (config.temporal_ui_port or pick()) if config.ui else None
         self._data_dir = data_dir
         self._temporal = _Temporal(
-            data_dir, config.persistent, config.temporal_port or free_port(), ui_port
+            data_dir, config.persistent, config.temporal_port or pick(), ui_port, pick(), pick()
         )
-        self._nats = _Nats(data_dir, config.persistent, config.nats_port or free_port())
+        self._nats_nodes = _nats_nodes(data_dir, config)
         self._postgres = _Postgres(data_dir, config.persistent)
-        self.mail = MailCatcher(config.smtp_port)
+        self.mail = MailCatcher(config.smtp_port or pick())
         self._endpoints: Endpoints | None = None
 
     @property
@@ -717,7 +805,8 @@ class LocalStack:
         if self._endpoints is not None:
             return self._endpoints
         self._data_dir.mkdir(parents=True, exist_ok=True)
-        self._nats.wipe_if_ephemeral()
+        for node in self._nats_nodes:
+            node.wipe_if_ephemeral()
         try:
             outcomes = await asyncio.gather(
                 self._start_database(),
@@ -739,7 +828,7 @@ class LocalStack:
             database_url=database_url,
             temporal_address=self._temporal.address,
             temporal_ui_url=self._temporal.ui_url,
-            nats_url=self._nats.url,
+            nats_url=",".join(node.url for node in self._nats_nodes),
             smtp_host=self.mail.host,
             smtp_port=self.mail.port,
         )
@@ -748,7 +837,10 @@ class LocalStack:
     async def stop(self) -> None:
         """Stop every component; safe to call more than once."""
         await asyncio.gather(
-            self._temporal.stop(), self._nats.stop(), self._postgres.stop(), self.mail.stop()
+            self._temporal.stop(),
+            *(node.stop() for node in self._nats_nodes),
+            self._postgres.stop(),
+            self.mail.stop(),
         )
         self._endpoints = None
 
@@ -760,10 +852,13 @@ class LocalStack:
         await self.stop()
 
     def running(self, component: str) -> bool:
-        """Whether `component` ("temporal", "nats", "postgres", "mail") runs (the embedded
-        PostgreSQL only: a DATABASE_URL server is not ours to watch)."""
+        """Whether `component` ("temporal", "nats", "postgres", "mail", or a cluster's NATS
+        node, "nats-2") runs (the embedded PostgreSQL only: a DATABASE_URL server is not ours
+        to watch); "nats" in a cluster: every node."""
         if component == "mail":
             return self.mail.running
+        if component == "nats":
+            return all(node.child is not None and node.child.running for node in self._nats_nodes)
         child = self._child(component)
         return child is not None and child.running
 
@@ -772,10 +867,28 @@ class LocalStack:
         child = self._child(component)
         return None if child is None or not child.running else child.process.pid
 
+    @property
+    def nats_nodes(self) -> list[str]:
+        """The NATS servers' names: ["nats"], or a cluster's ["nats-1", "nats-2", "nats-3"]."""
+        return [node.name for node in self._nats_nodes]
+
+    def nats_monitor_url(self, node: str) -> str:
+        """A NATS server's monitoring endpoint (`/healthz`, `/jsz`, `/routez`)."""
+        return self._nats_node(node).monitor_url
+
+    def _nats_node(self, name: str) -> _Nats:
+        found = [node for node in self._nats_nodes if node.name == name]
+        if not found and name == "nats":
+            found = self._nats_nodes[:1]
+        if not found:
+            raise StackError(f"no NATS server named {name!r}: {self.nats_nodes}")
+        return found[0]
+
     def _child(self, component: str) -> _Child | None:
-        servers: dict[str, _Temporal | _Nats | _Postgres] = {
+        if component.startswith("nats"):
+            return self._nats_node(component).child
+        servers: dict[str, _Temporal | _Postgres] = {
             "temporal": self._temporal,
-            "nats": self._nats,
             "postgres": self._postgres,
         }
         return servers[component].child
@@ -806,14 +919,23 @@ class LocalStack:
     async def stop_temporal(self) -> None:
         await self._temporal.stop()
 
-    async def start_nats(self) -> None:
-        """Start (or restart, same port and store) the NATS server with JetStream."""
+    async def start_nats(self, node: str | None = None) -> None:
+        """Start (or restart, same port and store) the NATS server with JetStream; in a
+        cluster, every node (together: each waits for the others to form the cluster) or the
+        one named."""
         started = time.monotonic()
-        await self._nats.start()
-        self._report(f"NATS JetStream ready on {self._nats.url} ({self._nats.store_dir})", started)
+        nodes = self._nats_nodes if node is None else [self._nats_node(node)]
+        await asyncio.gather(*(one.start() for one in nodes))
+        for one in nodes:
+            where = f"{one.url} ({one.store_dir})"
+            if one.cluster is None:
+                self._report(f"NATS JetStream ready on {where}", started)
+            else:
+                self._report(f"NATS JetStream {one.name} ready on {where}, in the cluster", started)
 
-    async def stop_nats(self) -> None:
-        await self._nats.stop()
+    async def stop_nats(self, node: str | None = None) -> None:
+        nodes = self._nats_nodes if node is None else [self._nats_node(node)]
+        await asyncio.gather(*(one.stop() for one in nodes))
 
     async def _start_database(self) -> str:
         started = time.monotonic()
@@ -836,10 +958,27 @@ class LocalStack:
         self.progress(f"▸ {message} in {time.monotonic() - started:.1f} s")
 
 
-async def start_process(name: str, argv: list[str], log_path: Path, env: dict[str, str]) -> _Child:
+async def start_process(
+    name: str,
+    argv: list[str],
+    log_path: Path,
+    env: dict[str, str],
+    *,
+    stop_signal: signal.Signals = signal.SIGTERM,
+    ready: Callable[[], Awaitable[None]] | None = None,
+    errors: tuple[type[Exception], ...] = (OSError,),
+) -> _Child:
     """Start one more part of the system (e.g. the Temporal worker) as a child process that
-    dies with this one; stop it with `stop_process`."""
-    return await _spawn(name, argv, log_path, env=env)
+    dies with this one; stop it with `stop_process` (which sends `stop_signal`). With `ready`,
+    return once that check passes (retried on `errors`; fails early if the child exits)."""
+    child = await _spawn(name, argv, log_path, stop_signal, env=env)
+    if ready is not None:
+        try:
+            await _wait_ready(child, ready, errors)
+        except BaseException:
+            await _terminate(child)
+            raise
+    return child
 
 
 async def stop_process(child: _Child) -> None:

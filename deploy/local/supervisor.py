@@ -71,8 +71,13 @@ class Supervisor:
         """The components being brought back right now."""
         return set(self._restarting)
 
+    def start(self) -> None:
+        """Start watching (until `stop`)."""
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name="supervisor")
+
     async def __aenter__(self) -> Supervisor:
-        self._task = asyncio.create_task(self._run(), name="supervisor")
+        self.start()
         return self
 
     async def __aexit__(self, *exc: object) -> None:

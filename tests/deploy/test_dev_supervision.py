@@ -9,42 +9,13 @@ import contextlib
 import os
 import signal
 import sys
-import time
 from pathlib import Path
 
 import psutil
 import pytest
 
 from deploy.local.stack import free_port
-
-LIVENESS_S = 120.0
-
-
-class Console:
-    """The lines `assistance dev` prints, read as they come."""
-
-    def __init__(self, process: asyncio.subprocess.Process) -> None:
-        self.process = process
-        self.lines: list[str] = []
-
-    async def until(self, text: str) -> str:
-        deadline = time.monotonic() + LIVENESS_S
-        for line in self.lines:
-            if text in line:
-                return line
-        assert self.process.stdout is not None
-        while time.monotonic() < deadline:
-            try:
-                raw = await asyncio.wait_for(self.process.stdout.readline(), 1.0)
-            except TimeoutError:
-                continue
-            if not raw:
-                break
-            line = raw.decode(errors="replace").rstrip()
-            self.lines.append(line)
-            if text in line:
-                return line
-        raise AssertionError(f"no line with {text!r}; console:\n" + "\n".join(self.lines[-40:]))
+from tests.helpers import Console, alive
 
 
 def _named(parent: psutil.Process, marker: str) -> psutil.Process:
@@ -99,20 +70,13 @@ async def test_a_killed_part_comes_back_and_ctrl_c_stops_everything(tmp_path: Pa
         await console.until("Arrêt")
         code = await asyncio.wait_for(process.wait(), 60)
         assert code == 0
-        left = [pid for pid in everything if psutil.pid_exists(pid) and _alive(pid)]
+        left = [pid for pid in everything if alive(pid)]
         assert left == []
     finally:
         if process.returncode is None:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(process.pid, signal.SIGKILL)
             await process.wait()
-
-
-def _alive(pid: int) -> bool:
-    try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return False
 
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="process groups, Linux only")
