@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: run test bench lint format typecheck clean reset install cluster test-cluster
+.PHONY: run test bench bench-scale lint format typecheck clean reset install cluster test-cluster
 
 install: $(STAMP)
 
@@ -33,6 +33,11 @@ test-cluster: $(STAMP)
 
 bench: $(STAMP)
 	@$(BIN)/python -m bench $(BENCH_ARGS)
+
+# Many dossiers open at once (docs/benchmarks.md, "Scale runs"): e.g.
+# make bench-scale SCALE_ARGS="--levels 1000 --closed 20000"
+bench-scale: $(STAMP)
+	@$(BIN)/python -m bench.scale $(SCALE_ARGS)
 
 lint: $(STAMP)
 	@$(BIN)/ruff check .

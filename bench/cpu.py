@@ -1,4 +1,5 @@
-"""Where the CPU went: seconds used by each child process tree of the benchmark (Linux /proc).
+"""Where the CPU went: seconds used by each child process tree of the benchmark (Linux /proc);
+and the resident memory of a process tree.
 
 Each direct child is a component: the Temporal server, NATS, PostgreSQL with its backends, the
 system under test. Exited descendants count through their parent's `cutime`/`cstime`.
@@ -35,17 +36,11 @@ def snapshot() -> dict[str, float]:
         return {}
     ticks = os.sysconf("SC_CLK_TCK")
     me = os.getpid()
-    parent: dict[int, int] = {}
-    spent: dict[int, float] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        fields = _stat(entry.name)
-        if fields is None:
-            continue
-        pid = int(entry.name)
-        parent[pid] = int(fields[1])
-        spent[pid] = sum(int(value) for value in fields[11:15]) / ticks
+    stats = _processes()
+    parent = {pid: int(fields[1]) for pid, fields in stats.items()}
+    spent = {
+        pid: sum(int(value) for value in fields[11:15]) / ticks for pid, fields in stats.items()
+    }
     out: dict[str, float] = defaultdict(float)
     names: dict[int, str] = {}
     for pid, seconds in spent.items():
@@ -62,6 +57,46 @@ def snapshot() -> dict[str, float]:
     if busy is not None:
         out[OTHERS] = busy - sum(out.values())
     return dict(out)
+
+
+def _processes() -> dict[int, list[str]]:
+    """Every process's /proc stat fields, from field 3 (state) on."""
+    out: dict[int, list[str]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and (fields := _stat(entry.name)) is not None:
+            out[int(entry.name)] = fields
+    return out
+
+
+def children_named(comm: str) -> list[int]:
+    """This process's direct children whose command is `comm` (e.g. "temporal")."""
+    me = os.getpid()
+    return [
+        pid for pid, fields in _processes().items() if int(fields[1]) == me and _comm(pid) == comm
+    ]
+
+
+def resident_bytes(root: int) -> int:
+    """Resident memory (VmRSS) of `root` and its descendants, summed; 0 once they are gone."""
+    parent = {pid: int(fields[1]) for pid, fields in _processes().items()}
+    total = 0
+    for pid in parent:
+        seen, at = 0, pid
+        while at != root and at in parent and seen < 64:
+            at, seen = parent[at], seen + 1
+        if at == root:
+            total += _vm_rss(pid)
+    return total
+
+
+def _vm_rss(pid: int) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
 
 
 def _child_of(pid: int, me: int, parent: dict[int, int]) -> int | None:

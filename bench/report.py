@@ -14,6 +14,52 @@ from bench.openloop import OpenLoopRun
 
 RUNS_HEADING = "## Runs"
 RUNS_MARKER = "<!-- newest run first; `make bench` inserts its section below this line -->"
+SCALE_HEADING = "## Scale runs"
+SCALE_MARKER = "<!-- newest scale run first; `make bench-scale` inserts its section below -->"
+SCALE_TEXT = """`make bench-scale` (`python -m bench.scale`, options: `--levels` (default
+`1000,10000,100000`), `--closed` (default 1,000,000), `--concurrency`, `--rate-guess`,
+`--warning-fraction`, `--read-rate`, `--read-seconds`, `--output`; e.g. `make bench-scale
+SCALE_ARGS="--levels 1000 --closed 20000"`) holds many dossiers open at once on the same stack
+and the same two processes, level by level, and writes its sections under "Scale runs", each
+level in a table against the goals, with two curves by level in
+`docs/benchmarks/scale-memory-<date>.svg` and `scale-latency-<date>.svg`. At a few dozen
+dossiers per second, 1,000 take minutes and 100,000 hours: the section says how long each
+default level would take at the rate measured. What its rows mean:
+- **open dossiers**: opened through `POST /api/v1/requests` (deposit → outbox → workflow
+  started) by a closed loop of 8 callers that wait while more than 200 starts are pending in
+  the outbox, so the rate is the one the whole path sustains; each is a live `DossierWorkflow`
+  with one pending timer. Levels add up: the level 10,000 opens 9,000 more.
+- **closed dossiers**: synthetic rows written straight into the read model with SQL
+  `generate_series` (`bench/synthetic.py`): `dossier.dossiers`, three timeline entries each,
+  a breach for the one in 13 answered late; references `SYN-…`, `details.synthetic = true`,
+  requesters at `synthetique.invalid`, spread over three years, French texts on 20 support
+  topics (the opened dossiers use the same topics); no workflow behind them.
+- **RSS**: VmRSS of each process tree (`/proc`), once every timer of the level is pending and
+  the highest seen during the level. The services and the worker restart at each level, with
+  the level's commitment. **Sizes**: the Temporal SQLite file and its WAL;
+  `pg_database_size`, and the read model (`dossier.dossiers` and `dossier.timeline` with their
+  indexes).
+- **R3 warnings and breaches**: the system runs on a calendar open all day
+  (`BUSINESS_HOURS=00:00-23:59`: the parser has no 24:00; `CLOSED_DAYS` empty), R2 reminders
+  far away, and a `FIRST_RESPONSE_HOURS` per level (whole minutes) such that every dossier's
+  75 % warning falls after the level's last dossier is open (1.3 × the expected opening time
+  plus a minute). A warning's due time is computed from what its dossier records
+  (`received_at`, `first_response_due`) with the same calendar; it fired at its workflow event
+  (the `first_response_warning` timeline entry: the workflow's time when the timer's task ran),
+  and its staff notice was recorded when its step's activity committed
+  (`dossier.staff_notices.created_at`). A breach is due at `first_response_due` and fired at
+  `dossier.breaches.breached_at`. A timer that has not fired at the end of the wait counts as
+  late as that wait (≥). Weekends and French public holidays stay closed: a level whose timers
+  would cross a closure is refused before it starts.
+- **reads**, after the level's timers, with a technician's token: each read's capacity by a
+  closed loop of 4 callers for 8 s, then an open loop at half of it (at most 10/s) for 20 s,
+  latency from the scheduled instant: the queue (`GET /api/v1/queue`: the API answers the
+  whole queue, it has no page), a dossier (1,000 open ones in turn), the dashboard's report
+  (`GET /api/v1/reports/activity?weeks=8`, the main call of the site's dashboard) and a search
+  (8 queries in turn, frequent and rare words).
+- Goals (issue 15): worker RSS < 2 GiB, R3 timers within 1 s of their time, queue and dossier
+  p99 < 50 ms, search p99 < 200 ms.
+"""
 
 HEADER = f"""# Benchmarks
 
@@ -45,6 +91,11 @@ What the rows mean:
 - **mail**: new requests by mail over SMTP, 10 sessions each sending one message after another,
   counted on their 250 (answered only once the mail is committed); the baseline is a bare
   aiosmtpd that answers 250 and keeps nothing, in its own process.
+
+{SCALE_TEXT}
+{SCALE_HEADING}
+
+{SCALE_MARKER}
 
 {RUNS_HEADING}
 
@@ -295,22 +346,35 @@ def section(fig: Figures, mach: Machine, command: str) -> str:
             "",
             open_loop_table(fig),
         ]
-    for chart in fig.charts:
+    return "\n".join(parts + appendix(fig.charts, fig.notes)) + "\n"
+
+
+def appendix(charts: list[str], notes: list[str]) -> list[str]:
+    """A section's last lines: its charts (paths relative to the page), what was observed."""
+    parts: list[str] = []
+    for chart in charts:
         parts += ["", f"![{chart}]({chart})"]
-    if fig.notes:
+    if notes:
         parts += ["", "Observed:"]
-        parts += [f"- {note}" for note in fig.notes]
-    return "\n".join(parts) + "\n"
+        parts += [f"- {note}" for note in notes]
+    return parts
 
 
-def write(path: Path, new_section: str) -> None:
-    """Insert `new_section` at the top of the Runs list, keeping every earlier run."""
+def write(
+    path: Path, new_section: str, heading: str = RUNS_HEADING, marker: str = RUNS_MARKER
+) -> None:
+    """Insert `new_section` at the top of the list under `heading` (the Runs of `make bench`
+    by default), keeping every earlier run. A missing list is added before the Runs."""
     text = path.read_text(encoding="utf-8") if path.exists() else HEADER
-    if RUNS_MARKER not in text:
-        if RUNS_HEADING not in text:
-            text = text.rstrip("\n") + f"\n\n{RUNS_HEADING}\n"
-        text = text.replace(RUNS_HEADING, f"{RUNS_HEADING}\n\n{RUNS_MARKER}", 1)
-    before, after = text.split(RUNS_MARKER, 1)
-    text = f"{before}{RUNS_MARKER}\n\n{new_section}\n{after.lstrip(chr(10))}"
+    if marker not in text:
+        if heading not in text:
+            if heading != RUNS_HEADING and f"\n{RUNS_HEADING}\n" in text:
+                before, after = text.split(f"\n{RUNS_HEADING}\n", 1)
+                text = f"{before}\n{heading}\n\n{RUNS_HEADING}\n{after}"
+            else:
+                text = text.rstrip("\n") + f"\n\n{heading}\n"
+        text = text.replace(heading, f"{heading}\n\n{marker}", 1)
+    before, after = text.split(marker, 1)
+    text = f"{before}{marker}\n\n{new_section}\n{after.lstrip(chr(10))}"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text.rstrip("\n") + "\n", encoding="utf-8")

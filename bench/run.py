@@ -17,8 +17,9 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import asyncpg
 from temporalio.client import Client
@@ -47,20 +48,34 @@ OPEN_CONNECTIONS = 400  # the open loop's connection pool: calls never queue in 
 MAIL_CONCURRENCY = 10
 
 
+H = TypeVar("H", bound="Harness")
+
+
 def say(line: str) -> None:
     print(line, flush=True)
 
 
-class Bench:
-    def __init__(self, args: argparse.Namespace) -> None:
-        self.args = args
-        self.fig = report.Figures(concurrency=args.concurrency, requests=args.requests)
-        starts = min(args.requests, BARE_STARTS_MAX)
-        self.fig.load = (
-            f"closed loop, {args.concurrency} concurrent, {args.requests} requests per run "
-            f"({starts} for the start_workflow baseline), each run capped at {args.seconds:.0f} s "
-            f"and preceded by a warm-up of {min(args.requests, 2 * args.concurrency)} calls"
-        )
+@dataclass
+class System:
+    """The system under test as two processes: the services, and the Temporal worker."""
+
+    sut: Child
+    worker: Child
+    port: int
+    mail_port: int
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+class Harness:
+    """The real stack in a scratch directory, the processes it starts (always stopped), and
+    measured runs with a progress line every few seconds."""
+
+    poll_s = POLL_S
+
+    def __init__(self) -> None:
         self.data_dir = Path(tempfile.mkdtemp(prefix="assistance-bench-"))
         self.stack = LocalStack(
             StackConfig(data_dir=self.data_dir, persistent=True, ui=False), progress=say
@@ -69,25 +84,25 @@ class Bench:
         self.failed = False
         self.closing = False
         self.keep_logs = False  # set when the system under test logged errors
-
-    # --- the whole run -------------------------------------------------------------------------
+        self.components = ""  # what the stack runs, and their versions
+        self.code = ""  # the commit measured
 
     async def run(self) -> None:
+        """Start the stack, make the measured runs (`_runs`), stop everything."""
         say(f"▸ Stack in {self.data_dir} (Temporal SQLite WAL, NATS file store, PostgreSQL)…")
         try:
             ends = await self.stack.start()
-            self.fig.components = await self._components(ends)
-            self.fig.code = await _code_version()
-            if not self.args.skip_baselines:
-                await self._bare_insert(ends)
-            await self._deposit(ends)
-            if not self.args.skip_baselines:
-                await self._bare_start(ends)
+            self.components = await self._components(ends)
+            self.code = await _code_version()
+            await self._runs(ends)
         except BaseException:
             self.failed = True
             raise
         finally:
             await self.close()
+
+    async def _runs(self, ends: Endpoints) -> None:
+        raise NotImplementedError
 
     async def close(self) -> None:
         self.closing = True
@@ -115,26 +130,47 @@ class Bench:
         await child.stop()
         self.children.remove(child)
 
-    # --- measured runs -------------------------------------------------------------------------
+    async def _start_system(
+        self, ends: Endpoints, url: str, task_queue: str, settings: dict[str, str] | None = None
+    ) -> System:
+        """`assistance run` for every service, and the worker, configured only through their
+        environment (`settings` on top), from the scratch directory; ready when both answer
+        /readyz."""
+        port = free_port()
+        mail_port = free_port()
+        env = {
+            **os.environ,
+            "DATABASE_URL": url,
+            "TEMPORAL_ADDRESS": ends.temporal_address,
+            "TEMPORAL_TASK_QUEUE": task_queue,
+            "NATS_URL": ends.nats_url,
+            "HTTP_HOST": "127.0.0.1",
+            "HTTP_PORT": str(port),
+            "PUBLIC_URL": f"http://127.0.0.1:{port}",
+            "SMTP_HOST": ends.smtp_host,
+            "SMTP_PORT": str(ends.smtp_port),
+            "MAIL_LISTEN_PORT": str(mail_port),
+            "MAIL_LMTP_PORT": "0",
+            "OTEL_EXPORTER_OTLP_ENDPOINT": "",
+            "LOG_LEVEL": "WARNING",
+            **(settings or {}),
+        }
+        services = [arg for name in SERVICES for arg in ("--target", name)]
+        argv = [str(BIN / "assistance"), "run", *services]
+        # From the scratch directory: no developer `.env` is read, nothing lands in the repo.
+        sut = await self.spawn("assistance run", argv, env, cwd=self.data_dir)
+        worker_port = free_port()
+        worker_env = {**env, "HTTP_PORT": str(worker_port), "MAIL_LISTEN_PORT": "0"}
+        worker_argv = [str(BIN / "assistance"), "run", "--target", "worker"]
+        worker = await self.spawn("assistance worker", worker_argv, worker_env, self.data_dir)
+        took = await wait_http_ok(sut, f"http://127.0.0.1:{port}/readyz")
+        await wait_http_ok(worker, f"http://127.0.0.1:{worker_port}/readyz")
+        say(f"  ready (GET /readyz = 200) after {took:.1f} s")
+        return System(sut, worker, port, mail_port)
 
-    def _load(self, name: str, total: int | None = None) -> LoadRun:
-        return LoadRun(
-            name,
-            concurrency=self.args.concurrency,
-            total=self.args.requests if total is None else total,
-            seconds=self.args.seconds,
-        )
-
-    async def _warm_up(self, call: Callable[[int], Awaitable[Any]], label: str) -> LoadRun:
-        warm = LoadRun(
-            f"{label} warm-up",
-            concurrency=self.args.concurrency,
-            total=min(self.args.requests, 2 * self.args.concurrency),
-            seconds=WARMUP_CAP_S,
-        )
-        await warm.run(lambda i: call(1_000_000 + i))
-        say(f"  warm-up: {warm.ok}/{warm.sent} ok, {warm.failed} failed")
-        return warm
+    async def _stop_system(self, system: System) -> None:
+        await self.stop(system.sut)
+        await self.stop(system.worker)
 
     async def _measure(
         self,
@@ -169,6 +205,142 @@ class Bench:
         for sample in run.samples:
             say(f"    e.g. {sample}")
         return run
+
+    async def _open_run(
+        self, operation: str, call: Call, rate: float, seconds: float, share: float, first: int
+    ) -> OpenLoopRun:
+        """`call` at a constant `rate` for `seconds` (open loop), with its result line."""
+        run = OpenLoopRun(operation, rate, seconds, share)
+        say(f"  {operation} at {share:.0%}: {rate:,.1f}/s for {run.seconds:.0f} s…")
+        await run.run(call, first_index=first)
+        say(
+            f"    {run.ok}/{run.sent} ok, p50 {run.latency_ms(50):,.0f} ms, "
+            f"p99 {run.latency_ms(99):,.0f} ms, p99.9 {run.latency_ms(99.9):,.0f} ms, "
+            f"at most {run.most_in_flight} in flight"
+            + (f", {run.failed} failed: {dict(run.failures)}" if run.failed else "")
+        )
+        for sample in run.samples:
+            say(f"    e.g. {sample}")
+        return run
+
+    async def _wait_drained(
+        self,
+        probe: Probe,
+        target: int,
+        cap: float,
+        label: str,
+        run: LoadRun | None = None,
+    ) -> report.Drain:
+        """Poll until no start_dossier row is pending, Temporal counts `target` dossier workflows
+        and the read model holds `target` dossiers; times are taken from the run's ends."""
+        drain = report.Drain(target=target, cap=cap)
+        begin = time.perf_counter()
+        first = run.started if run is not None else begin
+        load_end = run.finished if run is not None else begin
+        say(f"▸ {label}: waiting for {target} live workflows and projected dossiers")
+        next_tick = begin + TICK_S
+        while time.perf_counter() - begin < cap:
+            now = time.perf_counter()
+            pending, dossiers = await probe.pending_and_dossiers()
+            drain.last_pending_starts, drain.last_dossiers = pending, dossiers
+            if pending == 0 and drain.outbox_after_load is None:
+                drain.outbox_after_load = now - load_end
+            if drain.outbox_after_load is not None and drain.workflows_after_load is None:
+                drain.last_workflows = await probe.workflows()
+                if drain.last_workflows >= target:
+                    at = time.perf_counter()
+                    drain.workflows_after_load = at - load_end
+                    drain.live_from_start = at - first
+            if dossiers >= target and drain.projection_after_load is None:
+                drain.projection_after_load = now - load_end
+            if drain.workflows_after_load is not None and drain.projection_after_load is not None:
+                break
+            if now >= next_tick:
+                next_tick = now + TICK_S
+                if drain.workflows_after_load is None:
+                    drain.last_workflows = await probe.workflows()
+                say(
+                    f"  {now - load_end:5.1f} s after load: start_dossier pending {pending}, "
+                    f"workflows {drain.last_workflows}/{target}, dossiers {dossiers}/{target}"
+                )
+            await asyncio.sleep(self.poll_s)
+        say(
+            f"  outbox drained {_s(drain.outbox_after_load)}, workflows counted "
+            f"{_s(drain.workflows_after_load)}, read model {_s(drain.projection_after_load)}"
+            " after the load"
+            + (
+                f"; every dossier live {_s(drain.live_from_start)} from the first request"
+                if run
+                else ""
+            )
+        )
+        return drain
+
+    async def _components(self, ends: Endpoints) -> str:
+        conn = await asyncpg.connect(ends.database_url)
+        try:
+            pg = await conn.fetchval("SHOW server_version")
+        finally:
+            await conn.close()
+        try:
+            version = await asyncio.create_subprocess_exec(
+                str(BIN / "temporal"), "--version", stdout=subprocess.PIPE
+            )
+            out, _ = await asyncio.wait_for(version.communicate(), 10)
+            text = out.decode()
+            cli = re.search(r"version ([\w.-]+)", text)
+            server = re.search(r"Server ([\w.-]+)", text)
+            temporal = f"CLI {cli[1] if cli else '?'}, server {server[1] if server else '?'}"
+        except (OSError, TimeoutError):
+            temporal = "version unknown"
+        return (
+            f"Temporal dev server ({temporal}) on a SQLite file, WAL, synchronous=normal; "
+            f"NATS JetStream, file store, sync always; PostgreSQL {pg}, embedded, fsync on"
+        )
+
+
+class Bench(Harness):
+    def __init__(self, args: argparse.Namespace) -> None:
+        super().__init__()
+        self.args = args
+        self.fig = report.Figures(concurrency=args.concurrency, requests=args.requests)
+        starts = min(args.requests, BARE_STARTS_MAX)
+        self.fig.load = (
+            f"closed loop, {args.concurrency} concurrent, {args.requests} requests per run "
+            f"({starts} for the start_workflow baseline), each run capped at {args.seconds:.0f} s "
+            f"and preceded by a warm-up of {min(args.requests, 2 * args.concurrency)} calls"
+        )
+
+    # --- the whole run -------------------------------------------------------------------------
+
+    async def _runs(self, ends: Endpoints) -> None:
+        self.fig.components, self.fig.code = self.components, self.code
+        if not self.args.skip_baselines:
+            await self._bare_insert(ends)
+        await self._deposit(ends)
+        if not self.args.skip_baselines:
+            await self._bare_start(ends)
+
+    # --- measured runs -------------------------------------------------------------------------
+
+    def _load(self, name: str, total: int | None = None) -> LoadRun:
+        return LoadRun(
+            name,
+            concurrency=self.args.concurrency,
+            total=self.args.requests if total is None else total,
+            seconds=self.args.seconds,
+        )
+
+    async def _warm_up(self, call: Callable[[int], Awaitable[Any]], label: str) -> LoadRun:
+        warm = LoadRun(
+            f"{label} warm-up",
+            concurrency=self.args.concurrency,
+            total=min(self.args.requests, 2 * self.args.concurrency),
+            seconds=WARMUP_CAP_S,
+        )
+        await warm.run(lambda i: call(1_000_000 + i))
+        say(f"  warm-up: {warm.ok}/{warm.sent} ok, {warm.failed} failed")
+        return warm
 
     @contextlib.contextmanager
     def _cpu(self, label: str, per: Callable[[], int] | None = None) -> Iterator[None]:
@@ -247,37 +419,10 @@ class Bench:
         temporal = await Client.connect(ends.temporal_address)
         try:
             tokens = await load_demo(pool)
-            port = free_port()
-            mail_port = free_port()
-            env = {
-                **os.environ,
-                "DATABASE_URL": url,
-                "TEMPORAL_ADDRESS": ends.temporal_address,
-                "TEMPORAL_TASK_QUEUE": f"bench-dossiers-{uuid.uuid4().hex[:8]}",
-                "NATS_URL": ends.nats_url,
-                "HTTP_HOST": "127.0.0.1",
-                "HTTP_PORT": str(port),
-                "PUBLIC_URL": f"http://127.0.0.1:{port}",
-                "SMTP_HOST": ends.smtp_host,
-                "SMTP_PORT": str(ends.smtp_port),
-                "MAIL_LISTEN_PORT": str(mail_port),
-                "MAIL_LMTP_PORT": "0",
-                "OTEL_EXPORTER_OTLP_ENDPOINT": "",
-                "LOG_LEVEL": "WARNING",
-            }
-            services = [arg for name in SERVICES for arg in ("--target", name)]
-            argv = [str(BIN / "assistance"), "run", *services]
-            # From the scratch directory: no developer `.env` is read, nothing lands in the repo.
-            sut = await self.spawn("assistance run", argv, env, cwd=self.data_dir)
-            worker_port = free_port()
-            worker_env = {**env, "HTTP_PORT": str(worker_port), "MAIL_LISTEN_PORT": "0"}
-            worker_argv = [str(BIN / "assistance"), "run", "--target", "worker"]
-            worker = await self.spawn("assistance worker", worker_argv, worker_env, self.data_dir)
-            took = await wait_http_ok(sut, f"http://127.0.0.1:{port}/readyz")
-            await wait_http_ok(worker, f"http://127.0.0.1:{worker_port}/readyz")
-            say(f"  ready (GET /readyz = 200) after {took:.1f} s")
-            probe = _Probe(pool, temporal)
-            base = f"http://127.0.0.1:{port}/api/v1/requests"
+            queue = f"bench-dossiers-{uuid.uuid4().hex[:8]}"
+            system = await self._start_system(ends, url, queue)
+            probe = Probe(pool, temporal)
+            base = f"{system.base_url}/api/v1/requests"
             async with http_session(self.args.concurrency) as http:
                 call = post_json(http, base, deposit_body)
                 warm = await self._warm_up(call, "deposit")
@@ -290,24 +435,22 @@ class Bench:
                     )
             technician = next(token for _, role, token in tokens if role is Role.technician)
             if not self.args.skip_open_loop:
-                base_url = f"http://127.0.0.1:{port}"
-                await self._open_loop(base_url, probe, technician, run.rate)
+                await self._open_loop(system.base_url, probe, technician, run.rate)
             if not self.args.skip_mail:
-                await self._mail(mail_port)
-            notes = await _observations(pool, sut)
+                await self._mail(system.mail_port)
+            notes = await _observations(pool, system.sut)
             self.keep_logs = any(note.startswith("system log") for note in notes)
             for note in notes:
                 say(f"  observed: {note}")
             self.fig.notes += notes
-            await self.stop(sut)
-            await self.stop(worker)
+            await self._stop_system(system)
         finally:
             await pool.close()
 
     # --- open loop: latency at a constant arrival rate ----------------------------------------
 
     async def _open_loop(
-        self, base: str, probe: _Probe, token: str, deposit_capacity: float
+        self, base: str, probe: Probe, token: str, deposit_capacity: float
     ) -> None:
         """Each read's capacity by a short closed loop, then each operation at 25, 50 and 75 %
         of its capacity in an open loop; the deposits last, each rate from a drained system."""
@@ -346,17 +489,8 @@ class Bench:
         self, operation: str, call: Call, share: float, capacity: float, number: int = 0
     ) -> OpenLoopRun:
         rate = max(share * capacity, 1.0)
-        run = OpenLoopRun(operation, rate, self.args.open_seconds, share)
-        say(f"  {operation} at {share:.0%}: {rate:,.1f}/s for {run.seconds:.0f} s…")
-        await run.run(call, first_index=2_000_000 + number * 100_000)
-        say(
-            f"    {run.ok}/{run.sent} ok, p50 {run.latency_ms(50):,.0f} ms, "
-            f"p99 {run.latency_ms(99):,.0f} ms, p99.9 {run.latency_ms(99.9):,.0f} ms, "
-            f"at most {run.most_in_flight} in flight"
-            + (f", {run.failed} failed: {dict(run.failures)}" if run.failed else "")
-        )
-        for sample in run.samples:
-            say(f"    e.g. {sample}")
+        first = 2_000_000 + number * 100_000
+        run = await self._open_run(operation, call, rate, self.args.open_seconds, share, first)
         self.fig.open_loop.append(run)
         return run
 
@@ -384,88 +518,15 @@ class Bench:
                 self.fig.bare_mail = run
         await self.stop(child)
 
-    async def _wait_drained(
-        self,
-        probe: _Probe,
-        target: int,
-        cap: float,
-        label: str,
-        run: LoadRun | None = None,
-    ) -> report.Drain:
-        """Poll until no start_dossier row is pending, Temporal counts `target` dossier workflows
-        and the read model holds `target` dossiers; times are taken from the run's ends."""
-        drain = report.Drain(target=target, cap=cap)
-        begin = time.perf_counter()
-        first = run.started if run is not None else begin
-        load_end = run.finished if run is not None else begin
-        say(f"▸ {label}: waiting for {target} live workflows and projected dossiers")
-        next_tick = begin + TICK_S
-        while time.perf_counter() - begin < cap:
-            now = time.perf_counter()
-            pending, dossiers = await probe.pending_and_dossiers()
-            drain.last_pending_starts, drain.last_dossiers = pending, dossiers
-            if pending == 0 and drain.outbox_after_load is None:
-                drain.outbox_after_load = now - load_end
-            if drain.outbox_after_load is not None and drain.workflows_after_load is None:
-                drain.last_workflows = await probe.workflows()
-                if drain.last_workflows >= target:
-                    at = time.perf_counter()
-                    drain.workflows_after_load = at - load_end
-                    drain.live_from_start = at - first
-            if dossiers >= target and drain.projection_after_load is None:
-                drain.projection_after_load = now - load_end
-            if drain.workflows_after_load is not None and drain.projection_after_load is not None:
-                break
-            if now >= next_tick:
-                next_tick = now + TICK_S
-                if drain.workflows_after_load is None:
-                    drain.last_workflows = await probe.workflows()
-                say(
-                    f"  {now - load_end:5.1f} s after load: start_dossier pending {pending}, "
-                    f"workflows {drain.last_workflows}/{target}, dossiers {dossiers}/{target}"
-                )
-            await asyncio.sleep(POLL_S)
-        say(
-            f"  outbox drained {_s(drain.outbox_after_load)}, workflows counted "
-            f"{_s(drain.workflows_after_load)}, read model {_s(drain.projection_after_load)}"
-            " after the load"
-            + (
-                f"; every dossier live {_s(drain.live_from_start)} from the first request"
-                if run
-                else ""
-            )
-        )
-        return drain
 
-    async def _components(self, ends: Endpoints) -> str:
-        conn = await asyncpg.connect(ends.database_url)
-        try:
-            pg = await conn.fetchval("SHOW server_version")
-        finally:
-            await conn.close()
-        try:
-            version = await asyncio.create_subprocess_exec(
-                str(BIN / "temporal"), "--version", stdout=subprocess.PIPE
-            )
-            out, _ = await asyncio.wait_for(version.communicate(), 10)
-            text = out.decode()
-            cli = re.search(r"version ([\w.-]+)", text)
-            server = re.search(r"Server ([\w.-]+)", text)
-            temporal = f"CLI {cli[1] if cli else '?'}, server {server[1] if server else '?'}"
-        except (OSError, TimeoutError):
-            temporal = "version unknown"
-        return (
-            f"Temporal dev server ({temporal}) on a SQLite file, WAL, synchronous=normal; "
-            f"NATS JetStream, file store, sync always; PostgreSQL {pg}, embedded, fsync on"
-        )
+class Probe:
+    """Cheap questions asked while draining: the outbox, the read model, Temporal's count.
+    `dossiers` is the condition on the read model's rows that counts (all by default)."""
 
-
-class _Probe:
-    """Cheap questions asked while draining: the outbox, the read model, Temporal's count."""
-
-    def __init__(self, pool: asyncpg.Pool, temporal: Client) -> None:
+    def __init__(self, pool: asyncpg.Pool, temporal: Client, dossiers: str = "TRUE") -> None:
         self.pool = pool
         self.temporal = temporal
+        self.dossiers = dossiers
 
     async def accepted(self) -> int:
         """The deposits accepted so far (web and mail): what the drain must reach."""
@@ -473,9 +534,9 @@ class _Probe:
 
     async def pending_and_dossiers(self) -> tuple[int, int]:
         row = await self.pool.fetchrow(
-            """SELECT (SELECT count(*) FROM bus.outbox WHERE source = 'intake'
+            f"""SELECT (SELECT count(*) FROM bus.outbox WHERE source = 'intake'
                         AND kind = 'start_dossier' AND status = 'pending') AS pending,
-                      (SELECT count(*) FROM dossier.dossiers) AS dossiers"""
+                      (SELECT count(*) FROM dossier.dossiers WHERE {self.dossiers}) AS dossiers"""
         )
         return int(row["pending"]), int(row["dossiers"])
 
@@ -595,29 +656,39 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-def _command(argv: list[str]) -> str:
-    command = "python -m bench" + ("".join(f" {shlex.quote(a)}" for a in argv))
-    return f"`make bench` (`{command}`)" if os.environ.get("MAKELEVEL") else f"`{command}`"
+def _command(argv: list[str], module: str = "bench", target: str = "bench") -> str:
+    command = f"python -m {module}" + ("".join(f" {shlex.quote(a)}" for a in argv))
+    return f"`make {target}` (`{command}`)" if os.environ.get("MAKELEVEL") else f"`{command}`"
 
 
-async def _main(args: argparse.Namespace) -> Bench:
-    task = asyncio.current_task()
-    assert task is not None
-    loop = asyncio.get_running_loop()
-    bench = Bench(args)
+def run_harness(make: Callable[[], H]) -> H:
+    """`make().run()` on the stdlib loop (uvloop's subprocess_exec lacks the user/group the
+    stack passes); Ctrl-C or SIGTERM stops everything it started, then exits."""
 
-    def interrupt() -> None:
-        """Cancel the run; again each second, as a library may swallow one cancellation,
-        until the clean shutdown has begun."""
-        if bench.closing or task.done():
-            return
-        task.cancel()
-        loop.call_later(1.0, interrupt)
+    async def main() -> H:
+        task = asyncio.current_task()
+        assert task is not None
+        loop = asyncio.get_running_loop()
+        harness = make()
 
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, interrupt)
-    await bench.run()
-    return bench
+        def interrupt() -> None:
+            """Cancel the run; again each second, as a library may swallow one cancellation,
+            until the clean shutdown has begun."""
+            if harness.closing or task.done():
+                return
+            task.cancel()
+            loop.call_later(1.0, interrupt)
+
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, interrupt)
+        await harness.run()
+        return harness
+
+    try:
+        with asyncio.Runner() as runner:
+            return runner.run(main())
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        sys.exit("interrupted; everything stopped")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -627,12 +698,7 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit("--concurrency, --requests and --seconds must be positive")
     os.chdir(ROOT)  # the apps are imported as `bench.*` by the child processes
     machine = report.machine()
-    try:
-        # The stdlib loop: uvloop's subprocess_exec lacks the user/group the stack passes.
-        with asyncio.Runner() as runner:
-            bench = runner.run(_main(args))
-    except (KeyboardInterrupt, asyncio.CancelledError):
-        sys.exit("interrupted; everything stopped")
+    bench = run_harness(lambda: Bench(args))
     fig = bench.fig
     command = _command(argv)
     output = args.output if args.output.is_absolute() else ROOT / args.output
