@@ -1,10 +1,11 @@
 """The kernel's app: one process running the parts it is given.
 
-`create_app(settings, parts, schemas, senders)` migrates `schemas`, mounts the routers of
-`parts` and starts their background work (outbox relays, NATS consumers, the Temporal worker)
-in the app's lifespan. It knows no part: which exist, which a process runs and which outbox
-senders their relays get is the composition's choice (`composition/`), so the same code runs
-every part in one process or each part alone.
+`create_app(settings, parts, schemas, senders, personal_data)` migrates `schemas`, mounts the
+routers of `parts` and starts their background work (outbox relays, NATS consumers, the
+Temporal worker) in the app's lifespan. It knows no part: which exist, which a process runs,
+which outbox senders their relays get and whose personal data hooks it holds is the
+composition's choice (`composition/`), so the same code runs every part in one process or
+each part alone.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from assistance import apidocs, headers, idempotency, metrics, readiness, teleme
 from assistance.boundary import BodyLimit, document_refusals
 from assistance.db import Migrations
 from assistance.parts import Part
+from assistance.personal_data import PersonalData
 from assistance.runtime import Runtime, SenderFactory, supervise
 from assistance.settings import Settings
 from assistance.web import install_error_handlers
@@ -72,10 +74,12 @@ def create_app(
     parts: Sequence[Part],
     schemas: Iterable[Migrations] = (),
     senders: Mapping[str, SenderFactory] | None = None,
+    personal_data: Sequence[PersonalData] = (),
 ) -> FastAPI:
     """An app running `parts`; `schemas` are migrated at start (every part's, so that any
     process can start first: the migrations run once, under an advisory lock); `senders` are
-    the outbox senders its parts' relays are given (`Runtime.sender`)."""
+    the outbox senders its parts' relays are given (`Runtime.sender`); `personal_data` are
+    every part's hooks (`Runtime.personal_data`), which the RGPD export and erasure call."""
     problem = settings.unsafe_for_production()
     if problem:  # also refused by `assistance run` before anything starts, with this message
         raise RuntimeError(problem)
@@ -86,7 +90,7 @@ def create_app(
         name, settings.otel_exporter_otlp_endpoint, settings.metrics_export_seconds
     )
     AsyncPGInstrumentor().instrument()
-    rt = Runtime(settings, schemas, name=name, senders=senders)
+    rt = Runtime(settings, schemas, name=name, senders=senders, personal_data=personal_data)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -1,6 +1,6 @@
 """What a process holds open once (the pool, the bus, the Temporal client), the background
-work of its parts, each supervised: restarted with backoff when it stops or fails, and the
-outbox senders the composition gives the parts."""
+work of its parts, each supervised: restarted with backoff when it stops or fails, the
+outbox senders the composition gives the parts, and every part's personal data hooks."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from temporalio.client import Client
@@ -18,6 +18,7 @@ from assistance import temporal as temporal_client
 from assistance.bus import Bus
 from assistance.db import Migrations
 from assistance.outbox import Sender
+from assistance.personal_data import PersonalData
 from assistance.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -67,11 +68,15 @@ class Runtime:
         schemas: Iterable[Migrations] = (),
         name: str = "assistance",
         senders: Mapping[str, SenderFactory] | None = None,
+        personal_data: Sequence[PersonalData] = (),
     ) -> None:
         self.settings = settings
         self.schemas = list(schemas)
         self.name = name
         self.senders = dict(senders or {})
+        # every part's hooks, not only this process's: the RGPD export and erasure reach the
+        # whole database (assistance/personal_data.py)
+        self.personal_data = list(personal_data)
         self.calendar = settings.calendar()
         self.pool: Any = None
         self.snapshot = metrics.SNAPSHOT

@@ -12,13 +12,13 @@ from assistance import app as kernel
 from assistance import db, demo
 from assistance.directory import Role
 from assistance.settings import Settings
-from composition.parts import SENDERS, all_schemas, choose, demo_hooks
+from composition.parts import PERSONAL_DATA, SENDERS, all_schemas, choose, demo_hooks
 from services.training.main import teach_demo_softwares
 
 
 def create_app(settings: Settings, targets: Iterable[str] = ("all",)) -> FastAPI:
     """The app running these targets (`all`, or part names: composition/parts.py)."""
-    return kernel.create_app(settings, choose(targets), all_schemas(), SENDERS)
+    return kernel.create_app(settings, choose(targets), all_schemas(), SENDERS, PERSONAL_DATA)
 
 
 async def migrate(dsn: str, names: Iterable[str] | None = None) -> list[str]:

@@ -1,5 +1,5 @@
 """Every part of the system, in the order their schemas are migrated and their routers mounted,
-and the outbox senders the workflows give the services.
+the outbox senders the workflows give the services, and every part's personal data hooks.
 
 A part is a service (`services/<name>/main.py` declares its `part`) or the Temporal worker;
 `assistance run --target <name>` runs one, `--target all` every one.
@@ -12,7 +12,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from assistance.db import Migrations
-from assistance.parts import DemoHook, Part, schemas
+from assistance.parts import DemoHook, Part, personal_data, schemas
 from services.bugs.main import part as bugs
 from services.dossier.main import part as dossier
 from services.evolutions.main import part as evolutions
@@ -24,6 +24,7 @@ from services.training.main import part as training
 from workflows import review_schedules, senders
 
 if TYPE_CHECKING:
+    from assistance.personal_data import PersonalData
     from assistance.runtime import Runtime, SenderFactory
 
 
@@ -68,6 +69,9 @@ SERVICE_PARTS: tuple[Part, ...] = (
 PARTS: tuple[Part, ...] = (*SERVICE_PARTS, WORKER)
 SERVICES = tuple(part.name for part in SERVICE_PARTS)
 TARGETS = tuple(part.name for part in PARTS)
+# Every part's hooks, whichever parts a process runs: the operations part exports and erases a
+# person in every schema by calling them (`Runtime.personal_data`), reading none itself.
+PERSONAL_DATA: tuple[PersonalData, ...] = tuple(personal_data(PARTS))
 
 
 def choose(targets: Iterable[str]) -> list[Part]:

@@ -18,6 +18,7 @@ Every `import` of every module is read with `ast` (those inside functions and
 from __future__ import annotations
 
 import ast
+import re
 import subprocess
 import sys
 from collections import defaultdict
@@ -239,3 +240,135 @@ def test_role_sets_are_named_once_in_the_kernel() -> None:
         if any(alias.name == "require" for alias in node.names)
     ]
     assert places == []
+
+
+# --- no service reads another's tables ------------------------------------------------------
+#
+# The import test cannot see SQL: a service could read another's schema through the shared
+# database. Each service's schemas are those its `migrations/` create; the kernel's (bus, web,
+# directory, audit) are everyone's. In every .py and .sql file of a service, the SQL must name
+# no table of another service's schema. SQL is a .sql file, or a Python string holding an SQL
+# keyword in capitals (as every statement here is written: SELECT, INSERT, UPDATE, DELETE, FROM,
+# JOIN), f-strings included (their fields read as `{}`), or a string that is just a
+# schema-qualified table of the migrations (a name spliced into a statement). Docstrings and
+# comments are prose; so are SQL's own comments and its quoted literals (event types such as
+# 'intake.request.received' are not tables).
+
+_CREATED = re.compile(
+    r"\bCREATE\s+(?:OR\s+REPLACE\s+)?(SCHEMA|TABLE|VIEW|SEQUENCE|FUNCTION|TYPE)\s+"
+    r"(?:IF\s+NOT\s+EXISTS\s+)?(\w+)(?:\.(\w+))?",
+    re.IGNORECASE,
+)
+_SQL_KEYWORD = re.compile(r"\b(SELECT|INSERT|UPDATE|DELETE|FROM|JOIN)\b")
+_SQL_PROSE = re.compile(r"'(?:[^']|'')*'|--[^\n]*|/\*.*?\*/", re.DOTALL)
+_QUALIFIED = re.compile(r"\b([a-z_][a-z0-9_]*)\.([a-z_][a-z0-9_]*)\b", re.IGNORECASE)
+
+
+def _created(folder: Path) -> tuple[set[str], set[tuple[str, str]]]:
+    """The schemas and the schema-qualified objects the migrations of this folder create."""
+    schemas: set[str] = set()
+    objects: set[tuple[str, str]] = set()
+    for sql in sorted(folder.glob("*.sql")):
+        for kind, first, second in _CREATED.findall(_without_prose(sql.read_text("utf-8"))):
+            if kind.upper() == "SCHEMA":
+                schemas.add(first.lower())
+            elif second:
+                objects.add((first.lower(), second.lower()))
+    return schemas, objects
+
+
+def _without_prose(sql: str) -> str:
+    """SQL without its comments and quoted literals (blanked, so lines keep their numbers)."""
+    return _SQL_PROSE.sub(lambda m: re.sub(r"[^\n]", " ", m.group(0)), sql)
+
+
+SERVICE_DIRS = sorted(p.parent for p in (ROOT / "services").glob("*/__init__.py"))
+KERNEL_SCHEMAS, KERNEL_OBJECTS = _created(ROOT / "assistance" / "migrations")
+OWNER: dict[str, str] = {}  # schema -> the service whose migrations create it
+TABLES: set[tuple[str, str]] = set(KERNEL_OBJECTS)
+for _service in SERVICE_DIRS:
+    _schemas, _objects = _created(_service / "migrations")
+    OWNER.update(dict.fromkeys(_schemas, _service.name))
+    TABLES |= _objects
+
+
+def _python_sql(path: Path) -> list[tuple[int, str]]:
+    """(line, text) of every string of this module that is SQL."""
+    tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
+    prose = {
+        id(node.value)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant)
+    }
+    parts = {id(v) for n in ast.walk(tree) if isinstance(n, ast.JoinedStr) for v in n.values}
+    found: list[tuple[int, str]] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.JoinedStr):
+            text = "".join(
+                v.value if isinstance(v, ast.Constant) else "{}"
+                for v in node.values
+                if isinstance(v, ast.Constant | ast.FormattedValue)
+            )
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+            if id(node) in prose or id(node) in parts:
+                continue
+            text = node.value
+        else:
+            continue
+        bare = _QUALIFIED.fullmatch(text.strip())
+        if _SQL_KEYWORD.search(text) or (bare and bare.group(1, 2) in TABLES):
+            found.append((node.lineno, text))
+    return sorted(found)
+
+
+def _sql_of(service: Path) -> list[tuple[Path, int, str]]:
+    """(file, first line, SQL) of every piece of SQL in this service's .py and .sql files."""
+    found: list[tuple[Path, int, str]] = []
+    for path in sorted(service.rglob("*.sql")):
+        found.append((path, 1, path.read_text(encoding="utf-8")))
+    for path in sorted(service.rglob("*.py")):
+        found += [(path, line, text) for line, text in _python_sql(path)]
+    return found
+
+
+def _tables_named(service: Path) -> list[tuple[str, str, str]]:
+    """(place, schema, table) of every schema-qualified name in this service's SQL, for the
+    schemas of the services and the kernel."""
+    named = []
+    for path, first, sql in _sql_of(service):
+        code = _without_prose(sql)
+        for match in _QUALIFIED.finditer(code):
+            schema, table = match.group(1).lower(), match.group(2).lower()
+            if schema in OWNER or schema in KERNEL_SCHEMAS:
+                line = first + code.count("\n", 0, match.start())
+                named.append((f"{path.relative_to(ROOT)}:{line}", schema, table))
+    return named
+
+
+def test_the_schemas_are_found_in_the_migrations() -> None:
+    """What the next test checks against: each schema has one owner, the kernel's included."""
+    assert {"bus", "web", "directory", "audit"} <= KERNEL_SCHEMAS
+    assert not KERNEL_SCHEMAS & set(OWNER)
+    owners = set(OWNER.values())
+    with_migrations = {s.name for s in SERVICE_DIRS if any((s / "migrations").glob("*.sql"))}
+    assert owners == with_migrations
+    assert all(schema == OWNER[schema] for schema in OWNER)  # a service's schema is its name
+
+
+def test_no_service_names_another_services_tables() -> None:
+    """A service asks another over NATS, its events or its HTTP API, or reads the kernel's
+    tables (the outbox keeps the events a moment behind the bus); it never reads or writes
+    another service's schema. What each part holds about a person is exported and erased by
+    its own hooks (assistance/personal_data.py)."""
+    crossing = []
+    for service in SERVICE_DIRS:
+        named = _tables_named(service)
+        own = [schema for _, schema, _ in named if OWNER.get(schema) == service.name]
+        if service.name in OWNER.values():  # the scan sees each service's own SQL
+            assert own, f"no SQL of services/{service.name} found: the scan is broken"
+        crossing += [
+            f"{place} names {schema}.{table}, a table of services/{OWNER[schema]}"
+            for place, schema, table in named
+            if schema in OWNER and OWNER[schema] != service.name
+        ]
+    assert crossing == []

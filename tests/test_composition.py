@@ -11,7 +11,16 @@ import pytest
 from assistance.db import KERNEL
 from assistance.runtime import Runtime
 from assistance.settings import Settings
-from composition.parts import PARTS, SENDERS, SERVICES, TARGETS, all_schemas, choose, demo_hooks
+from composition.parts import (
+    PARTS,
+    PERSONAL_DATA,
+    SENDERS,
+    SERVICES,
+    TARGETS,
+    all_schemas,
+    choose,
+    demo_hooks,
+)
 
 
 def test_the_targets_are_the_parts_in_order() -> None:
@@ -95,3 +104,22 @@ def test_the_workflows_reach_the_services_through_the_composition() -> None:
     assert set(SENDERS) == {"start_dossier", "signal_dossier"}
     with pytest.raises(LookupError, match="no sender given for outbox kind 'nope'"):
         rt.sender("nope")
+
+
+def test_every_part_with_a_schema_exports_and_erases_its_personal_data() -> None:
+    """The RGPD export and erasure (decision 0024) reach each schema through its part's hooks,
+    which the composition gives every process (`Runtime.personal_data`), in the parts' order:
+    the operations part reads no other schema. Exactly one part, the dossier read model, tells
+    which dossiers are closed and which are due for retention."""
+    with_schema = [p.name for p in PARTS if p.migrations is not None]
+    assert [p.name for p in PARTS if p.personal_data is not None] == with_schema
+    assert tuple(p.personal_data for p in PARTS if p.personal_data is not None) == PERSONAL_DATA
+    assert all(h.erase is not None for h in PERSONAL_DATA)
+    assert [p.name for p in PARTS if p.personal_data and p.personal_data.closed] == ["dossier"]
+    assert [p.name for p in PARTS if p.personal_data and p.personal_data.expired] == ["dossier"]
+    assert [p.name for p in PARTS if p.personal_data and p.personal_data.find] == [
+        "intake",
+        "dossier",
+    ]
+    rt = Runtime(Settings(), personal_data=PERSONAL_DATA)
+    assert rt.personal_data == list(PERSONAL_DATA)

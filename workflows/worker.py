@@ -33,7 +33,7 @@ def activities(rt: Runtime) -> list[Callable[..., Any]]:
     dossier = DossierActivities(rt.bus, rt.pool, rt.settings)
     handover = HandOverActivities(rt.bus)
     review = ReviewActivities(rt.pool, rt.settings)
-    retention = RetentionActivities(rt.pool, rt.bus, rt.settings)
+    retention = RetentionActivities(rt.pool, rt.bus, rt.settings, rt.personal_data)
     return [
         dossier.publish_event,
         dossier.send_mail,

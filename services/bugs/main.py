@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from assistance.outbox import OutboxRelay
 from assistance.parts import Part
-from services.bugs import handover
+from services.bugs import handover, personal_data
 from services.bugs.api import router
 from services.bugs.consumers import (
     DOSSIER_SUBJECTS,
@@ -42,4 +42,10 @@ def start(rt: Runtime) -> None:
     rt.background("bugs follow-through", escalator.run)
 
 
-part = Part("bugs", router=router, start=start, migrations="services.bugs")
+part = Part(
+    "bugs",
+    router=router,
+    start=start,
+    migrations="services.bugs",
+    personal_data=personal_data.HOOKS,
+)

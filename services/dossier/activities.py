@@ -27,7 +27,7 @@ from assistance.directory import Role
 from assistance.events import Event
 from assistance.outbox import Sender
 from assistance.settings import Settings
-from services.dossier import mail
+from services.dossier import mail, repo
 from services.dossier.state import MailOrder, StaffNotice, StepRecord
 
 log = logging.getLogger(__name__)
@@ -203,9 +203,8 @@ async def _looked_up(db: Db, order: MailOrder) -> MailOrder:
     call was answered live: its acknowledgement says so) and the software's name, never its
     code (issue 14)."""
     if order.template == "acknowledgement" and "channel" not in order.context:
-        channel = await db.fetchval(
-            "SELECT channel FROM intake.requests WHERE id = $1", uuid.UUID(order.dossier_id)
-        )
+        found = await repo.facts(db, uuid.UUID(order.dossier_id))
+        channel = found.get("channel") if found is not None else None
         order = dataclasses.replace(order, context={**order.context, "channel": channel})
     software = order.context.get("software")
     if software and "software_name" not in order.context:

@@ -12,6 +12,7 @@ import asyncpg
 
 from assistance import follow, mail
 from assistance.settings import Settings
+from services.dossier import repo
 
 PER_HOUR = 3  # link mails per address per hour
 
@@ -29,24 +30,22 @@ async def followed_dossier(
     parsed = follow.parse(token)
     if parsed is None:
         return None
-    row = await conn.fetchrow(
-        """SELECT r.requester_email, r.organisation_id, d.closed_at, v.revoked_at
-           FROM intake.requests r
-           LEFT JOIN dossier.dossiers d ON d.id = r.id
-           LEFT JOIN dossier.follow_revocations v ON v.dossier_id = r.id
-           WHERE r.id = $1""",
-        parsed.dossier_id,
-    )
-    if row is None or not follow.signed_for(
-        parsed, row["requester_email"], settings.mail_signing_key
+    found = await repo.facts(conn, parsed.dossier_id)
+    if found is None or not follow.signed_for(
+        parsed, found["requester_email"], settings.mail_signing_key
     ):
         return None
-    if row["revoked_at"] is not None and parsed.issued <= row["revoked_at"].timestamp() * 1000:
+    revoked_at = await conn.fetchval(
+        "SELECT revoked_at FROM dossier.follow_revocations WHERE dossier_id = $1",
+        parsed.dossier_id,
+    )
+    if revoked_at is not None and parsed.issued <= revoked_at.timestamp() * 1000:
         return None
     window = timedelta(days=settings.reopen_window_days)
-    if row["closed_at"] is not None and row["closed_at"] + window < datetime.now(UTC):
+    closed_at = found.get("closed_at")
+    if closed_at is not None and closed_at + window < datetime.now(UTC):
         return None
-    return parsed.dossier_id, row["organisation_id"]
+    return parsed.dossier_id, found.get("organisation_id")
 
 
 async def revoke(pool: asyncpg.Pool, dossier_id: uuid.UUID, by: uuid.UUID | None) -> datetime:
@@ -77,11 +76,10 @@ async def mail_links(pool: asyncpg.Pool, settings: Settings, email: str) -> None
         if recent >= PER_HOUR:
             return
         rows = await conn.fetch(
-            """SELECT r.id, r.reference, r.subject FROM intake.requests r
-               LEFT JOIN dossier.dossiers d ON d.id = r.id
-               WHERE lower(r.requester_email) = $1
-                 AND (d.closed_at IS NULL OR d.closed_at > now() - $2::interval)
-               ORDER BY r.received_at DESC LIMIT 20""",
+            """SELECT id, reference, subject FROM dossier.dossiers
+               WHERE lower(requester_email) = $1
+                 AND (closed_at IS NULL OR closed_at > now() - $2::interval)
+               ORDER BY received_at DESC LIMIT 20""",
             email,
             window,
         )

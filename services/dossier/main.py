@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from assistance.outbox import OutboxRelay
 from assistance.parts import Part
-from services.dossier import metrics
+from services.dossier import metrics, personal_data
 from services.dossier.activities import MAIL, SOURCE, mail_sender
 from services.dossier.api import router
 from services.dossier.projection import Projector
@@ -46,6 +46,7 @@ part = Part(
     router=router,
     start=start,
     migrations="services.dossier",
+    personal_data=personal_data.HOOKS,
     uses_temporal=True,
     sends_commands=True,
 )

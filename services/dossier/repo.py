@@ -50,6 +50,21 @@ async def _deposited(
     return received_fields(event.data)
 
 
+async def facts(
+    conn: asyncpg.Pool | asyncpg.Connection, dossier_id: uuid.UUID
+) -> dict[str, Any] | None:
+    """How the dossier came (`channel`), who asked (`requester_email`, `organisation_id`) and
+    when it closed (`closed_at`), from the read model; for a dossier intake accepted but the
+    read model does not hold yet (its acknowledgement is written at once; NATS may be down),
+    from its `received` event. None: no such dossier."""
+    row = await conn.fetchrow(
+        """SELECT channel, requester_email, organisation_id, closed_at FROM dossier.dossiers
+           WHERE id = $1""",
+        dossier_id,
+    )
+    return dict(row) if row is not None else await _deposited(conn, dossier_id)
+
+
 async def is_visible(
     conn: asyncpg.Pool | asyncpg.Connection, dossier_id: uuid.UUID, who: Principal
 ) -> bool:
@@ -57,13 +72,8 @@ async def is_visible(
 
     One accepted by intake but not projected yet (NATS down) exists too: a command then goes
     to its workflow (answered "en cours d'ouverture", 503, until the workflow runs)."""
-    row = await conn.fetchrow(
-        "SELECT organisation_id FROM dossier.dossiers WHERE id = $1", dossier_id
-    )
-    if row is not None:
-        return _visible_to(who, row["organisation_id"])
-    deposited = await _deposited(conn, dossier_id)
-    return deposited is not None and _visible_to(who, deposited.get("organisation_id"))
+    found = await facts(conn, dossier_id)
+    return found is not None and _visible_to(who, found.get("organisation_id"))
 
 
 async def get_dossier(

@@ -14,7 +14,7 @@ from fastapi import APIRouter
 from assistance.directory import Role
 from assistance.outbox import OutboxRelay
 from assistance.parts import Part
-from services.evolutions import api, feeds, handover
+from services.evolutions import api, feeds, handover, personal_data
 from services.evolutions.mail import MAIL, MailSender
 from services.evolutions.repo import assign_product_manager
 
@@ -53,6 +53,7 @@ part = Part(
     router=router,
     start=start,
     migrations="services.evolutions",
+    personal_data=personal_data.HOOKS,
     uses_temporal=True,  # its process keeps the weekly review schedules
     demo=assign_demo_product_manager,
 )

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from assistance.outbox import OutboxRelay
 from assistance.parts import Part
+from services.intake import personal_data
 from services.intake.api import router
 from services.intake.mail import imap, receiver
 from services.intake.mail.ingest import MailIngestor
@@ -48,6 +49,7 @@ part = Part(
     router=router,
     start=start,
     migrations="services.intake",
+    personal_data=personal_data.HOOKS,
     uses_temporal=True,
     takes_deposits=True,
 )

@@ -355,11 +355,12 @@ async def export_personal_data(
     """Dossiers requested, their customer-visible timeline, mails sent and their attachments,
     uploads, ratings, training requests and appointments, evolution requests, sign-ins.
     `format=zip` adds the files. Audited (`personal_data.exported`)."""
+    holders = _runtime(request).personal_data
     async with pool.acquire() as conn, conn.transaction(readonly=True, isolation="repeatable_read"):
         if format == "zip":
-            body: Any = await personal_data.archive(conn, email)
+            body: Any = await personal_data.archive(conn, email, holders)
         else:
-            body = await personal_data.export(conn, email)
+            body = await personal_data.export(conn, email, holders)
     await audit.record(
         pool, who, "personal_data.exported", email.lower(), client_of(request), format=format
     )
@@ -422,7 +423,9 @@ async def erase_personal_data(
     now = datetime.now(UTC)
     async with pool.acquire() as conn, conn.transaction():
         try:
-            done = await erasure.erase_person(conn, address, force=body.force, now=now)
+            done = await erasure.erase_person(
+                conn, address, rt.personal_data, force=body.force, now=now
+            )
         except erasure.OpenDossiers as exc:
             raise Conflict(
                 "dossiers_open",
@@ -442,7 +445,9 @@ async def erase_personal_data(
             force=body.force,
             forced_open=done.forced_open,
         )
-    cleaned = await erasure.clean_up(pool, rt.temporal, rt.bus, done.dossiers, [address])
+    cleaned = await erasure.clean_up(
+        pool, rt.temporal, rt.bus, done.dossiers, rt.personal_data, [address]
+    )
     return ErasedOut(
         email_sha256=hashed,
         erased=done.counts,

@@ -10,6 +10,10 @@ retried by the daily retention run until done).
 Two ways in: an administrator names a person by address (`erase_person`: their dossiers, every
 mail they sent, their account if a customer's, their sessions and tokens), or retention names
 dossiers closed long ago (`erase_dossiers`: only those dossiers' personal data).
+
+Each part erases what its own schema holds through its hooks (`PersonalData`, given by the
+composition: `Runtime.personal_data`); this module erases what the kernel's tables hold (the
+outbox, parked messages, stored answers, rate-limit counts, the audit trail, the directory).
 """
 
 from __future__ import annotations
@@ -22,8 +26,6 @@ import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
-from zoneinfo import ZoneInfo
 
 import asyncpg
 from nats.errors import TimeoutError as NatsTimeout
@@ -35,61 +37,10 @@ from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
 from assistance.bus import STREAMS, Bus
+from assistance.personal_data import KINDS, Clues, Erasure, Person, PersonalData, tombstone
+from services.operations.personal_data import dossiers_of
 
 log = logging.getLogger(__name__)
-
-PARIS = ZoneInfo("Europe/Paris")
-TOMBSTONE_PREFIX = "Personne effacée le "
-ERASED_FILENAME = "fichier-efface"
-# Keys of JSON documents (details, timeline data, briefs) whose values statistics need and which
-# hold no one's words: every other string of the document is replaced by the tombstone.
-KEPT_KEYS = {
-    "id",
-    "reference",
-    "software",
-    "kind",
-    "status",
-    "state",
-    "version",
-    "channel",
-    "visibility",
-    "type",
-    "outcome",
-    "template",
-    "audience",
-    "waiting_for",
-    "dmarc",
-    "by",
-}
-KEPT_SUFFIXES = ("_id", "_at", "_due", "_ids", "_kind", "_status", "_version")
-
-# The kinds counted in the answer, always all of them (a second erasure answers zeros).
-KINDS = (
-    "dossiers",
-    "requests",
-    "timeline_entries",
-    "mails_received",
-    "mail_attachments",
-    "mails_sent",
-    "site_attachments",
-    "ratings",
-    "training_requests",
-    "appointments",
-    "evolution_requests",
-    "bug_answers",
-    "shared_documents",
-    "follow_links",
-    "sign_in_links",
-    "sessions",
-    "tokens",
-    "user",
-    "audit_events",
-    "other",
-)
-
-
-def tombstone(now: datetime) -> str:
-    return f"{TOMBSTONE_PREFIX}{now.astimezone(PARIS):%d/%m/%Y}"
 
 
 def address_hash(email: str) -> str:
@@ -110,55 +61,67 @@ class Erased:
     closed: list[uuid.UUID] = field(default_factory=list)  # their histories can be deleted
     forced_open: list[str] = field(default_factory=list)  # references erased while open
 
-    def add(self, kind: str, status: str | int) -> None:
-        n = status if isinstance(status, int) else int(str(status).rpartition(" ")[2] or 0)
-        self.counts[kind] += n
+
+async def closed(
+    conn: asyncpg.Connection, ids: list[uuid.UUID], holders: Sequence[PersonalData]
+) -> dict[uuid.UUID, bool]:
+    """Whether each dossier is closed, for those the read model holds (a dossier accepted a
+    moment ago may not be there yet)."""
+    states: dict[uuid.UUID, bool] = {}
+    for holder in holders:
+        if holder.closed is not None and ids:
+            states.update(await holder.closed(conn, ids))
+    return states
 
 
 # --- the person, found by address ---------------------------------------------------------------
 
 
-async def person_dossiers(conn: asyncpg.Connection, address: str) -> list[asyncpg.Record]:
-    """The person's dossiers (those they requested): id, reference, open or not."""
-    return await conn.fetch(
-        """SELECT r.id, r.reference, coalesce(d.status, 'new') <> 'closed' AS open
-           FROM intake.requests r LEFT JOIN dossier.dossiers d ON d.id = r.id
-           WHERE lower(r.requester_email) = $1
-           UNION
-           SELECT d.id, d.reference, d.status <> 'closed'
-           FROM dossier.dossiers d WHERE lower(d.requester_email) = $1
-           ORDER BY 2""",
-        address,
-    )
+@dataclass(frozen=True)
+class Held:
+    id: uuid.UUID
+    reference: str
+    open: bool
+
+
+async def person_dossiers(
+    conn: asyncpg.Connection, address: str, holders: Sequence[PersonalData]
+) -> list[Held]:
+    """The person's dossiers (those they requested), by reference: open unless closed (one not
+    projected yet is new)."""
+    found = await dossiers_of(conn, address, holders)
+    states = await closed(conn, list(found), holders)
+    held = [Held(i, reference, not states.get(i, False)) for i, reference in found.items()]
+    return sorted(held, key=lambda h: h.reference)
 
 
 async def erase_person(
-    conn: asyncpg.Connection, email: str, *, force: bool, now: datetime
+    conn: asyncpg.Connection,
+    email: str,
+    holders: Sequence[PersonalData],
+    *,
+    force: bool,
+    now: datetime,
 ) -> Erased:
     """Erase everything about the person with this address, in the caller's transaction.
     Raises OpenDossiers (nothing done) when a dossier of theirs is open and `force` is not set."""
     address = email.strip().lower()
-    found = await person_dossiers(conn, address)
-    opened = [r["reference"] for r in found if r["open"]]
+    found = await person_dossiers(conn, address, holders)
+    opened = [h.reference for h in found if h.open]
     if opened and not force:
         raise OpenDossiers(opened)
-    ids = [r["id"] for r in found]
+    ids = [h.id for h in found]
     user = await conn.fetchrow(
         "SELECT id, name, role FROM directory.users WHERE lower(email) = $1", address
     )
-    names = await _names(conn, ids, address)
+    person = Person(address, ids, user["id"] if user is not None else None)
+    erasure = await _erasure(conn, person, holders, now, {user["name"]} if user else set())
+    await _erase(conn, erasure, holders)
+    await _erase_address(conn, address, erasure)
     if user is not None:
-        names.add(user["name"])
-    done = Erased(forced_open=opened)
-    tomb = tombstone(now)
-    await _erase_dossiers(conn, ids, tomb, done, names | {address})
-    done.dossiers = ids
-    done.closed = [r["id"] for r in found if not r["open"]]
-    await _erase_address(conn, address, tomb, done, names)
-    if user is not None:
-        await _erase_account(conn, user, tomb, done)
+        await _erase_account(conn, user, erasure)
     await _record(conn, ids, "request")
-    return done
+    return Erased(erasure.counts, ids, [h.id for h in found if not h.open], forced_open=opened)
 
 
 # --- retention: dossiers closed long ago ------------------------------------------------------
@@ -169,504 +132,154 @@ def retention_cutoff(now: datetime, retention_days: int, reopen_window_days: int
 
 
 async def due_for_retention(
-    conn: asyncpg.Connection, cutoff: datetime, limit: int
+    conn: asyncpg.Connection, cutoff: datetime, limit: int, holders: Sequence[PersonalData]
 ) -> list[uuid.UUID]:
-    rows = await conn.fetch(
-        """SELECT d.id FROM dossier.dossiers d
-           WHERE d.status = 'closed' AND d.closed_at < $1
-             AND NOT EXISTS (SELECT 1 FROM audit.erasures e WHERE e.dossier_id = d.id)
-           ORDER BY d.closed_at, d.id LIMIT $2""",
-        cutoff,
-        limit,
-    )
-    return [r["id"] for r in rows]
+    """The dossiers closed before `cutoff` and not erased yet, the oldest first (as the read
+    model keeps their states)."""
+    due: list[uuid.UUID] = []
+    for holder in holders:
+        if holder.expired is not None:
+            due += [i for i in await holder.expired(conn, cutoff, limit) if i not in due]
+    return due[:limit]
 
 
 async def erase_dossiers(
-    conn: asyncpg.Connection, ids: Sequence[uuid.UUID], now: datetime
+    conn: asyncpg.Connection,
+    ids: Sequence[uuid.UUID],
+    holders: Sequence[PersonalData],
+    now: datetime,
 ) -> Erased:
     """Retention: the personal data of these (closed) dossiers, in the caller's transaction.
     The people's accounts and their other dossiers are left as they are."""
-    done = Erased()
-    names = await _names(conn, ids, None)
-    emails = {
-        r["e"]
-        for r in await conn.fetch(
-            "SELECT lower(requester_email) AS e FROM intake.requests WHERE id = ANY($1::uuid[])",
-            list(ids),
-        )
-        if r["e"]
-    }
-    await _erase_dossiers(conn, ids, tombstone(now), done, names | emails)
-    done.dossiers = done.closed = list(ids)
+    if not ids:
+        return Erased()
+    erasure = await _erasure(conn, Person(None, list(ids)), holders, now)
+    await _erase(conn, erasure, holders)
     await _record(conn, ids, "retention")
-    return done
+    return Erased(erasure.counts, list(ids), list(ids))
 
 
 # --- the statements -------------------------------------------------------------------------
 
 
-async def _names(
-    conn: asyncpg.Connection, ids: Sequence[uuid.UUID], address: str | None
-) -> set[str]:
-    rows = await conn.fetch(
-        """SELECT requester_name AS n FROM intake.requests WHERE id = ANY($1::uuid[])
-           UNION SELECT requester_name FROM dossier.dossiers WHERE id = ANY($1::uuid[])
-           UNION SELECT from_name FROM intake.mail_messages
-                 WHERE $2::text IS NOT NULL AND lower(from_address) = $2""",
-        list(ids),
-        address,
-    )
-    return {r["n"] for r in rows if r["n"] and len(r["n"].strip()) >= 3}
-
-
-async def _erase_dossiers(
+async def _erasure(
     conn: asyncpg.Connection,
-    ids: Sequence[uuid.UUID],
-    tomb: str,
-    done: Erased,
-    secrets: set[str],
+    person: Person,
+    holders: Sequence[PersonalData],
+    now: datetime,
+    names: set[str] | None = None,
+) -> Erasure:
+    """The erasure as every part's hook sees it: what names the person (their names of three
+    letters or more, their addresses, their dossiers' subjects) is read before anything is
+    erased."""
+    clues = Clues()
+    for holder in holders:
+        if holder.recall is not None:
+            clues |= await holder.recall(conn, person)
+    secrets = {n for n in clues.names if len(n.strip()) >= 3} | (names or set())
+    secrets |= clues.addresses | ({person.address} if person.address else set())
+    return Erasure(person, tombstone(now), secrets=secrets, subjects=clues.subjects)
+
+
+async def _erase(
+    conn: asyncpg.Connection, erasure: Erasure, holders: Sequence[PersonalData]
 ) -> None:
-    """The dossiers' own records, in every schema."""
-    if not ids:
-        return
-    ids = list(ids)
-    subjects = {
-        r["s"]
-        for r in await conn.fetch(
-            """SELECT subject AS s FROM intake.requests WHERE id = ANY($1::uuid[])
-               UNION SELECT subject FROM dossier.dossiers WHERE id = ANY($1::uuid[])""",
-            ids,
-        )
-        if r["s"]
-    }
-    done.add(
-        "requests",
-        await conn.execute(
-            """UPDATE intake.requests SET requester_email = '', requester_name = $2,
-                   subject = $2, description = $2, caller_phone = NULL
-               WHERE id = ANY($1::uuid[])""",
-            ids,
-            tomb,
-        ),
-    )
-    for row in await conn.fetch(
-        "SELECT id, details FROM dossier.dossiers WHERE id = ANY($1::uuid[])", ids
-    ):
-        await conn.execute(
-            """UPDATE dossier.dossiers SET requester_email = '', requester_name = $2,
-                   subject = $2, description = $2,
-                   resolution = CASE WHEN resolution IS NULL THEN NULL ELSE $2 END,
-                   details = $3, updated_at = now()
-               WHERE id = $1""",
-            row["id"],
-            tomb,
-            scrub(row["details"], tomb),
-        )
-        done.add("dossiers", 1)
-    for row in await conn.fetch(
-        "SELECT event_id, data FROM dossier.timeline WHERE dossier_id = ANY($1::uuid[])", ids
-    ):
-        await conn.execute(
-            """UPDATE dossier.timeline SET text = CASE WHEN text = '' THEN '' ELSE $2 END,
-                   author = CASE WHEN author IS NULL THEN NULL ELSE $2 END, data = $3
-               WHERE event_id = $1""",
-            row["event_id"],
-            tomb,
-            scrub(row["data"], tomb),
-        )
-        done.add("timeline_entries", 1)
-    # every mail of the dossiers (theirs, and their colleagues' in the same dossiers)
-    await _erase_mails(conn, "dossier_id = ANY($1::uuid[])", ids, tomb, done)
-    done.add(
-        "mails_sent",
-        await conn.execute(
-            """UPDATE dossier.outbound_mail SET recipient = '', subject = $2
-               WHERE dossier_id = ANY($1::uuid[]) AND recipient <> ''""",
-            ids,
-            tomb,
-        ),
-    )
-    done.add(
-        "other",
-        await conn.execute(
-            """UPDATE dossier.staff_notices SET subject = $2, text = $2
-               WHERE dossier_id = ANY($1::uuid[])""",
-            ids,
-            tomb,
-        ),
-    )
-    done.add(
-        "site_attachments",
-        await conn.execute(
-            """UPDATE site.attachments SET filename = $2, content = ''::bytea, size = 0,
-                   uploader_name = $3, declared_type = ''
-               WHERE dossier_id = ANY($1::uuid[])""",
-            ids,
-            ERASED_FILENAME,
-            tomb,
-        ),
-    )
-    done.add(
-        "ratings",
-        await conn.execute(
-            "UPDATE site.ratings SET comment = '' WHERE dossier_id = ANY($1::uuid[])", ids
-        ),
-    )
-    done.add(
-        "follow_links",
-        await conn.execute(
-            """INSERT INTO dossier.follow_revocations (dossier_id, revoked_at)
-               SELECT unnest($1::uuid[]), now()
-               ON CONFLICT (dossier_id) DO UPDATE SET revoked_at = now()""",
-            ids,
-        ),
-    )
-    done.add(
-        "training_requests",
-        await conn.execute(
-            """UPDATE training.requests SET requester_email = '', requester_name = $2,
-                   subject = $2, description = $2, context = $2, need = $2,
-                   answer = CASE WHEN answer IS NULL THEN NULL ELSE '{}'::jsonb END
-               WHERE dossier_id = ANY($1::uuid[])""",
-            ids,
-            tomb,
-        ),
-    )
-    for row in await conn.fetch(
-        "SELECT id, brief FROM training.appointments WHERE dossier_id = ANY($1::uuid[])", ids
-    ):
-        await conn.execute(
-            """UPDATE training.appointments SET brief = $2,
-                   notes = CASE WHEN notes IS NULL THEN NULL ELSE $3 END WHERE id = $1""",
-            row["id"],
-            scrub(row["brief"], tomb),
-            tomb,
-        )
-        done.add("appointments", 1)
-    done.add(
-        "other",
-        await conn.execute(
-            """UPDATE training.client_dossiers SET requester_email = '', subject = $2,
-                   resolution = CASE WHEN resolution IS NULL THEN NULL ELSE $2 END
-               WHERE dossier_id = ANY($1::uuid[])""",
-            ids,
-            tomb,
-        ),
-    )
-    done.add(
-        "evolution_requests",
-        await conn.execute(
-            """UPDATE evolutions.requests SET requester_email = '', requester_name = $2,
-                   subject = $2, description = $2, context = $2, need = $2
-               WHERE dossier_id = ANY($1::uuid[])""",
-            ids,
-            tomb,
-        ),
-    )
-    done.add(
-        "bug_answers",
-        await conn.execute(
-            """UPDATE bugs.answers SET text = $2,
-                   author = CASE WHEN author IS NULL THEN NULL ELSE $2 END
-               WHERE dossier_id = ANY($1::uuid[])""",
-            ids,
-            tomb,
-        ),
-    )
-    done.add(
-        "other",
-        await conn.execute(
-            """UPDATE bugs.workarounds SET subject = $2 WHERE dossier_id = ANY($1::uuid[])
-                   AND subject IS NOT NULL""",
-            ids,
-            tomb,
-        ),
-    )
-    # documents shared with other people (a review's agenda, a bug or an evolution written from
-    # several requests, a parked message): only the strings naming the person or repeating
-    # their dossiers' subjects are replaced
-    await _erase_shared(conn, ids, tomb, done, secrets, subjects)
-    needles = [str(i) for i in ids]
-    await _erase_bus(conn, needles, tomb, done)
+    """Every part's records of the person (their dossiers, and what their address or account
+    finds), in the parts' order, then the kernel's records of their dossiers."""
+    for holder in holders:
+        if holder.erase is not None:
+            await holder.erase(conn, erasure)
+    await _erase_bus(conn, [str(i) for i in erasure.dossiers], erasure)
 
 
-async def _erase_mails(
-    conn: asyncpg.Connection, where: str, arg: Any, tomb: str, done: Erased
-) -> None:
-    mails = [
-        r["id"]
-        for r in await conn.fetch(
-            f"SELECT id FROM intake.mail_messages WHERE {where} AND from_address <> ''",  # noqa: S608
-            arg,
-        )
-    ]
-    if not mails:
-        return
-    done.add(
-        "mail_attachments",
-        await conn.execute(
-            """UPDATE intake.mail_attachments SET filename = $2, content = NULL,
-                   dropped = 'effacé', content_id = NULL
-               WHERE mail_id = ANY($1::uuid[])""",
-            mails,
-            ERASED_FILENAME,
-        ),
-    )
-    done.add(
-        "mails_received",
-        await conn.execute(
-            """UPDATE intake.mail_messages SET from_address = '', from_name = $2, subject = $2,
-                   envelope_from = CASE WHEN envelope_from IS NULL THEN NULL ELSE '' END,
-                   peer = NULL, raw = convert_to($2, 'UTF8'), text_body = $2,
-                   html_body = NULL,
-                   details = details - 'headers' - 'authentication' - 'return_path'
-                       - 'list_headers'
-               WHERE id = ANY($1::uuid[])""",
-            mails,
-            tomb,
-        ),
-    )
-    await conn.execute(
-        """UPDATE intake.mail_quarantine SET detail = $2,
-               resolution = CASE WHEN resolution IS NULL THEN NULL ELSE '{}'::jsonb END
-           WHERE mail_id = ANY($1::uuid[])""",
-        mails,
-        tomb,
-    )
-    await conn.execute(
-        "UPDATE intake.mail_ledger SET envelope_from = '' WHERE mail_id = ANY($1::uuid[])", mails
-    )
-
-
-async def _erase_shared(
-    conn: asyncpg.Connection,
-    ids: list[uuid.UUID],
-    tomb: str,
-    done: Erased,
-    secrets: set[str],
-    subjects: set[str],
-) -> None:
-    secrets = {s for s in secrets if s and len(s) >= 3}
-    if not secrets and not subjects:
-        return
-    words = [s.lower() for s in secrets]
-
-    def naming(text: str | None) -> bool:
-        return bool(text) and (
-            text in subjects or any(w in text.lower() for w in words)  # type: ignore[union-attr]
-        )
-
-    bug_ids = [
-        r["bug_id"]
-        for r in await conn.fetch(
-            "SELECT bug_id FROM bugs.bug_dossiers WHERE dossier_id = ANY($1::uuid[])", ids
-        )
-    ]
-    for row in await conn.fetch(
-        "SELECT id, title, description FROM bugs.bugs WHERE id = ANY($1::uuid[])", bug_ids
-    ):
-        if naming(row["title"]) or naming(row["description"]):
-            await conn.execute(
-                """UPDATE bugs.bugs SET
-                       title = CASE WHEN $2 THEN $4 ELSE title END,
-                       description = CASE WHEN $3 THEN $4 ELSE description END
-                   WHERE id = $1""",
-                row["id"],
-                naming(row["title"]),
-                naming(row["description"]),
-                tomb,
-            )
-            done.add("shared_documents", 1)
-    for row in await conn.fetch(
-        """SELECT bug_id, seq, data FROM bugs.history WHERE bug_id = ANY($1::uuid[])""", bug_ids
-    ):
-        data = scrub_naming(row["data"], tomb, naming)
-        if data != row["data"]:
-            await conn.execute(
-                "UPDATE bugs.history SET data = $3 WHERE bug_id = $1 AND seq = $2",
-                row["bug_id"],
-                row["seq"],
-                data,
-            )
-            done.add("shared_documents", 1)
-    for row in await conn.fetch(
-        """SELECT e.id, e.title, e.summary FROM evolutions.evolutions e
-           WHERE e.id IN (SELECT evolution_id FROM evolutions.requests
-                          WHERE dossier_id = ANY($1::uuid[]))""",
-        ids,
-    ):
-        if naming(row["title"]) or naming(row["summary"]):
-            await conn.execute(
-                """UPDATE evolutions.evolutions SET
-                       title = CASE WHEN $2 THEN $4 ELSE title END,
-                       summary = CASE WHEN $3 THEN $4 ELSE summary END
-                   WHERE id = $1""",
-                row["id"],
-                naming(row["title"]),
-                naming(row["summary"]),
-                tomb,
-            )
-            done.add("shared_documents", 1)
-    needles = [str(i) for i in ids]
-    for row in await conn.fetch(
-        """SELECT id, agenda FROM evolutions.reviews
-           WHERE EXISTS (SELECT 1 FROM unnest($1::text[]) n WHERE strpos(agenda::text, n) > 0)""",
-        needles,
-    ):
-        agenda = scrub_naming(row["agenda"], tomb, naming)
-        if agenda != row["agenda"]:
-            await conn.execute(
-                "UPDATE evolutions.reviews SET agenda = $2 WHERE id = $1", row["id"], agenda
-            )
-            done.add("shared_documents", 1)
-
-
-async def _erase_bus(conn: asyncpg.Connection, needles: list[str], tomb: str, done: Erased) -> None:
+async def _erase_bus(conn: asyncpg.Connection, needles: list[str], erasure: Erasure) -> None:
     """The kernel's tables holding payloads: our mails to them and the events in the outbox,
     parked messages, stored answers of idempotent writes."""
     if not needles:
         return
     ids = [n.lower() for n in needles]
     needles = [needle_pattern(n) for n in needles]
-    done.add(
+    await erasure.execute(
+        conn,
         "mails_sent",
-        await conn.execute(
-            """UPDATE bus.outbox SET payload = jsonb_build_object('erased', $2::text),
-                   status = CASE WHEN status = 'pending' THEN 'done' ELSE status END,
-                   done_at = coalesce(done_at, now())
-               WHERE NOT (payload ? 'erased')
-                 AND (ordering_key = ANY($3::text[])
-                      OR EXISTS (SELECT 1 FROM unnest($1::text[]) n
-                                 WHERE payload::text ~* n))""",
-            needles,
-            tomb,
-            ids,
-        ),
+        """UPDATE bus.outbox SET payload = jsonb_build_object('erased', $2::text),
+               status = CASE WHEN status = 'pending' THEN 'done' ELSE status END,
+               done_at = coalesce(done_at, now())
+           WHERE NOT (payload ? 'erased')
+             AND (ordering_key = ANY($3::text[])
+                  OR EXISTS (SELECT 1 FROM unnest($1::text[]) n
+                             WHERE payload::text ~* n))""",
+        needles,
+        erasure.tomb,
+        ids,
     )
-    done.add(
+    await erasure.execute(
+        conn,
         "other",
-        await conn.execute(
-            """UPDATE bus.parked SET data = $2
-               WHERE data <> $2 AND (dossier_id::text = ANY($3::text[])
-                   OR EXISTS (SELECT 1 FROM unnest($1::text[]) n WHERE data ~* n))""",
-            needles,
-            json.dumps({"erased": tomb}, ensure_ascii=False),
-            ids,
-        ),
+        """UPDATE bus.parked SET data = $2
+           WHERE data <> $2 AND (dossier_id::text = ANY($3::text[])
+               OR EXISTS (SELECT 1 FROM unnest($1::text[]) n WHERE data ~* n))""",
+        needles,
+        json.dumps({"erased": erasure.tomb}, ensure_ascii=False),
+        ids,
     )
-    done.add(
+    await erasure.execute(
+        conn,
         "other",
-        await conn.execute(
-            """DELETE FROM web.idempotency WHERE body IS NOT NULL
-                 AND EXISTS (SELECT 1 FROM unnest($1::text[]) n
-                             WHERE encode(body, 'escape') ~* n)""",
-            needles,
-        ),
+        """DELETE FROM web.idempotency WHERE body IS NOT NULL
+             AND EXISTS (SELECT 1 FROM unnest($1::text[]) n
+                         WHERE encode(body, 'escape') ~* n)""",
+        needles,
     )
 
 
-async def _erase_address(
-    conn: asyncpg.Connection, address: str, tomb: str, done: Erased, names: set[str]
-) -> None:
-    """What is found by the address alone: mails outside their dossiers (quarantined), training
-    and evolution requests, mails we sent, bounces, rate-limit counts, the audit trail."""
-    await _erase_mails(conn, "lower(from_address) = $1", address, tomb, done)
-    done.add(
-        "training_requests",
-        await conn.execute(
-            """UPDATE training.requests SET requester_email = '', requester_name = $2,
-                   subject = $2, description = $2, context = $2, need = $2
-               WHERE lower(requester_email) = $1""",
-            address,
-            tomb,
-        ),
-    )
-    done.add(
-        "evolution_requests",
-        await conn.execute(
-            """UPDATE evolutions.requests SET requester_email = '', requester_name = $2,
-                   subject = $2, description = $2, context = $2, need = $2
-               WHERE lower(requester_email) = $1""",
-            address,
-            tomb,
-        ),
-    )
-    for sql in (
-        "UPDATE dossier.outbound_mail SET recipient = '', subject = $2 WHERE lower(recipient) = $1",
+async def _erase_address(conn: asyncpg.Connection, address: str, erasure: Erasure) -> None:
+    """What the kernel finds by the address alone: the mails we sent, rate-limit counts, the
+    payloads naming it, the audit trail (the parts' hooks erased theirs)."""
+    await erasure.execute(
+        conn,
+        "mails_sent",
         "UPDATE bus.sent_mail SET recipient = '', subject = $2 WHERE lower(recipient) = $1",
-        "UPDATE evolutions.sent_mail SET recipient = '', purpose = $2 WHERE lower(recipient) = $1",
-    ):
-        done.add("mails_sent", await conn.execute(sql, address, tomb))
-    for sql in (
-        "DELETE FROM dossier.follow_link_mails WHERE lower(email) = $1",
-        "DELETE FROM intake.mail_bounces WHERE address = $1",
-        "UPDATE intake.mail_ledger SET envelope_from = '' WHERE lower(envelope_from) = $1",
-        "UPDATE training.client_dossiers SET requester_email = '' WHERE requester_email = $1",
-    ):
-        done.add("other", await conn.execute(sql, address))
-    done.add(
-        "other",
-        await conn.execute("DELETE FROM web.attempts WHERE key ~* $1", needle_pattern(address)),
+        address,
+        erasure.tomb,
     )
-    await _erase_bus(conn, [address], tomb, done)
-    hashed = address_hash(address)
-    done.add(
+    await erasure.execute(
+        conn, "other", "DELETE FROM web.attempts WHERE key ~* $1", needle_pattern(address)
+    )
+    await _erase_bus(conn, [address], erasure)
+    await erasure.execute(
+        conn,
         "audit_events",
-        await conn.execute(
-            """UPDATE audit.events SET
-                   actor_email = CASE WHEN lower(actor_email) = $1 THEN $2 ELSE actor_email END,
-                   target = CASE WHEN lower(target) = $1 THEN $2 ELSE target END
-               WHERE lower(actor_email) = $1 OR lower(target) = $1""",
-            address,
-            f"sha256:{hashed}",
-        ),
+        """UPDATE audit.events SET
+               actor_email = CASE WHEN lower(actor_email) = $1 THEN $2 ELSE actor_email END,
+               target = CASE WHEN lower(target) = $1 THEN $2 ELSE target END
+           WHERE lower(actor_email) = $1 OR lower(target) = $1""",
+        address,
+        f"sha256:{address_hash(address)}",
     )
 
 
-async def _erase_account(
-    conn: asyncpg.Connection, user: asyncpg.Record, tomb: str, done: Erased
-) -> None:
-    """Sessions, sign-in links, tokens always; the directory entry itself only for a customer
-    (staff accounts are the centre's: the person's employer erases them)."""
+async def _erase_account(conn: asyncpg.Connection, user: asyncpg.Record, erasure: Erasure) -> None:
+    """Tokens always; the directory entry itself only for a customer (staff accounts are the
+    centre's: the person's employer erases them). The site's hook revoked the sessions."""
     uid = user["id"]
-    done.add(
-        "sessions",
-        await conn.execute(
-            """UPDATE site.sessions SET revoked_at = coalesce(revoked_at, now()),
-                   client_address = '', user_agent = ''
-               WHERE user_id = $1 AND (revoked_at IS NULL OR client_address <> ''
-                                        OR user_agent <> '')""",
-            uid,
-        ),
-    )
-    done.add(
-        "sign_in_links",
-        await conn.execute("DELETE FROM site.sign_in_links WHERE user_id = $1", uid),
-    )
-    await conn.execute("DELETE FROM site.preferences WHERE user_id = $1", uid)
-    done.add(
+    await erasure.execute(
+        conn,
         "tokens",
-        await conn.execute(
-            """UPDATE directory.tokens SET revoked_at = now(), label = ''
-               WHERE user_id = $1 AND revoked_at IS NULL""",
-            uid,
-        ),
+        """UPDATE directory.tokens SET revoked_at = now(), label = ''
+           WHERE user_id = $1 AND revoked_at IS NULL""",
+        uid,
     )
     await conn.execute("DELETE FROM web.idempotency WHERE caller = $1", str(uid))
     if user["role"] == "customer":
-        done.add(
+        await erasure.execute(
+            conn,
             "user",
-            await conn.execute(
-                "UPDATE directory.users SET name = $2, email = $3 WHERE id = $1",
-                uid,
-                tomb,
-                f"effacee-{uid}@efface.invalid",
-            ),
+            "UPDATE directory.users SET name = $2, email = $3 WHERE id = $1",
+            uid,
+            erasure.tomb,
+            f"effacee-{uid}@efface.invalid",
         )
-    await conn.execute(
-        "UPDATE site.attachments SET uploader_name = $2 WHERE uploaded_by = $1", uid, tomb
-    )
 
 
 async def _record(conn: asyncpg.Connection, ids: Iterable[uuid.UUID], cause: str) -> None:
@@ -683,41 +296,6 @@ def needle_pattern(needle: str) -> str:
     """A regular expression (Python's and PostgreSQL's alike) finding `needle` as a whole
     address or id: erasing ann@x.fr must not touch joann@x.fr's messages."""
     return r"(?<![a-z0-9._%+-])" + re.escape(needle.lower()) + r"(?![a-z0-9_-]|\.[a-z0-9])"
-
-
-# --- JSON documents -----------------------------------------------------------------------------
-
-_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.I)
-_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}([T ][\d:.]+([+-]\d{2}:?\d{2}|Z)?)?$")
-
-
-def _kept(key: str | None) -> bool:
-    return key is not None and (key in KEPT_KEYS or key.endswith(KEPT_SUFFIXES))
-
-
-def scrub(value: Any, tomb: str, key: str | None = None) -> Any:
-    """Every string of a document the person's dossier owns, but ids, dates and the kinds
-    statistics read, replaced by the tombstone."""
-    if isinstance(value, dict):
-        return {k: scrub(v, tomb, k) for k, v in value.items()}
-    if isinstance(value, list):
-        return [scrub(v, tomb, key) for v in value]
-    if isinstance(value, str):
-        if not value or _kept(key) or _UUID.match(value) or _DATE.match(value):
-            return value
-        return tomb
-    return value
-
-
-def scrub_naming(value: Any, tomb: str, naming: Any) -> Any:
-    """In a document shared with others, only the strings naming the person."""
-    if isinstance(value, dict):
-        return {k: scrub_naming(v, tomb, naming) for k, v in value.items()}
-    if isinstance(value, list):
-        return [scrub_naming(v, tomb, naming) for v in value]
-    if isinstance(value, str) and naming(value):
-        return tomb
-    return value
 
 
 # --- after the transaction: Temporal's histories and the streams --------------------------------
@@ -812,6 +390,7 @@ async def clean_up(
     temporal: Client | None,
     bus: Bus | None,
     dossier_ids: Sequence[uuid.UUID],
+    holders: Sequence[PersonalData],
     needles: Sequence[str] = (),
 ) -> Cleaned:
     """Delete the closed dossiers' histories and purge the streams; record what was done in
@@ -820,22 +399,18 @@ async def clean_up(
     if not dossier_ids and not needles:
         return out
     ids = list(dossier_ids)
-    closed = [
-        r["id"]
-        for r in await pool.fetch(
-            "SELECT id FROM dossier.dossiers WHERE id = ANY($1::uuid[]) AND status = 'closed'",
-            ids,
-        )
-    ]
+    async with pool.acquire() as conn:
+        states = await closed(conn, ids, holders)
+    done = [i for i in ids if states.get(i)]
     if temporal is None:
         out.pending.append("temporal")
-    elif closed:
+    elif done:
         try:
-            out.workflows_deleted = await delete_histories(temporal, closed)
+            out.workflows_deleted = await delete_histories(temporal, done)
             await pool.execute(
                 """UPDATE audit.erasures SET history_deleted_at = now()
                    WHERE dossier_id = ANY($1::uuid[])""",
-                closed,
+                done,
             )
         except (RPCError, RuntimeError) as exc:
             log.warning("erasure: Temporal histories not deleted yet: %r", exc)
@@ -858,15 +433,18 @@ async def clean_up(
     return out
 
 
-async def pending_clean_ups(pool: asyncpg.Pool, limit: int) -> list[uuid.UUID]:
+async def pending_clean_ups(
+    pool: asyncpg.Pool, limit: int, holders: Sequence[PersonalData]
+) -> list[uuid.UUID]:
     """Erased dossiers whose history or stream messages are still to delete (a closed dossier's
-    history; an open one erased by force waits for its closure)."""
+    history; an open one erased by force waits for its closure), the oldest erasure first."""
     rows = await pool.fetch(
-        """SELECT e.dossier_id FROM audit.erasures e
-           LEFT JOIN dossier.dossiers d ON d.id = e.dossier_id
-           WHERE e.streams_purged_at IS NULL
-              OR (e.history_deleted_at IS NULL AND coalesce(d.status, 'closed') = 'closed')
-           ORDER BY e.erased_at LIMIT $1""",
-        limit,
+        """SELECT dossier_id, streams_purged_at IS NULL AS streams FROM audit.erasures
+           WHERE streams_purged_at IS NULL OR history_deleted_at IS NULL
+           ORDER BY erased_at"""
     )
-    return [r["dossier_id"] for r in rows]
+    async with pool.acquire() as conn:
+        states = await closed(conn, [r["dossier_id"] for r in rows if not r["streams"]], holders)
+    # a dossier the read model does not hold (any more) has no workflow to wait for
+    due = [r["dossier_id"] for r in rows if r["streams"] or states.get(r["dossier_id"], True)]
+    return due[:limit]

@@ -1,9 +1,10 @@
 """RGPD right of access (issue 13 item 5): everything the centre holds about one person, found
 by their e-mail address, as JSON (or a ZIP with the JSON and their attachments' files).
 
-Read-only, across the services' schemas; every export is audited. The person's dossiers are
-those they requested; of each, the timeline entries meant for the customer (the staff's
-internal notes are the centre's working papers, not the person's data).
+Read-only; every export is audited. Each part exports what its own schema holds through its
+hooks (`PersonalData`, given by the composition: `Runtime.personal_data`); this module adds
+the kernel's: the person's account and their sign-ins. The person's dossiers are those they
+requested, as the parts record them by address.
 """
 
 from __future__ import annotations
@@ -13,106 +14,72 @@ import json
 import re
 import uuid
 import zipfile
+from collections.abc import Sequence
 from typing import Any
 
 import asyncpg
 
-# (what, query): $1 is the address (lower-case); or $2, the person's dossier ids, alone.
-_SECTIONS: tuple[tuple[str, str], ...] = (
-    (
-        "user",
-        "SELECT to_jsonb(u) FROM directory.users u WHERE u.email = $1",
-    ),
-    (
-        "requests",
-        "SELECT to_jsonb(r) FROM intake.requests r WHERE r.id = ANY($2::uuid[]) ORDER BY 1",
-    ),
-    (
-        "dossiers",
-        "SELECT to_jsonb(d) FROM dossier.dossiers d WHERE d.id = ANY($2::uuid[]) ORDER BY 1",
-    ),
-    (
-        "timeline",
-        """SELECT to_jsonb(t) FROM dossier.timeline t
-           WHERE t.dossier_id = ANY($2::uuid[]) AND t.visibility = 'customer'
-           ORDER BY t.at""",
-    ),
-    (
-        "mails",
-        """SELECT to_jsonb(m) - 'raw' FROM intake.mail_messages m
-           WHERE lower(m.from_address) = $1 ORDER BY m.received_at""",
-    ),
-    (
-        "mail_attachments",
-        """SELECT to_jsonb(a) - 'content' FROM intake.mail_attachments a
-           JOIN intake.mail_messages m ON m.id = a.mail_id
-           WHERE lower(m.from_address) = $1 ORDER BY a.mail_id, a.position""",
-    ),
-    (
-        "site_attachments",
-        """SELECT to_jsonb(a) - 'content' FROM site.attachments a
-           WHERE a.dossier_id = ANY($2::uuid[]) ORDER BY a.uploaded_at""",
-    ),
-    (
-        "ratings",
-        "SELECT to_jsonb(r) FROM site.ratings r WHERE r.dossier_id = ANY($2::uuid[])",
-    ),
-    (
-        "training_requests",
-        "SELECT to_jsonb(t) FROM training.requests t WHERE lower(t.requester_email) = $1",
-    ),
-    (
-        "appointments",
-        """SELECT to_jsonb(a) FROM training.appointments a
-           WHERE a.dossier_id = ANY($2::uuid[]) ORDER BY a.starts_at""",
-    ),
-    (
-        "evolution_requests",
-        "SELECT to_jsonb(e) FROM evolutions.requests e WHERE lower(e.requester_email) = $1",
-    ),
-    (
-        "sign_ins",
-        """SELECT to_jsonb(a) FROM audit.events a
-           WHERE a.actor_email = $1 AND starts_with(a.action, 'sign_in') ORDER BY a.at""",
-    ),
-)
+from assistance.personal_data import Person, PersonalData, documents
 
 
-async def export(conn: asyncpg.Connection, email: str) -> dict[str, Any]:
-    """Everything about the person with this address; empty lists when nothing is held."""
-    address = email.strip().lower()
-    dossiers = [
-        r["id"]
-        for r in await conn.fetch(
-            "SELECT id FROM intake.requests WHERE lower(requester_email) = $1", address
-        )
-    ]
-    found: dict[str, Any] = {"email": address}
-    for what, query in _SECTIONS:
-        by_dossier = "$2" in query
-        query = query.replace("$2", "$1")
-        rows = [r[0] for r in await conn.fetch(query, dossiers if by_dossier else address)]
-        found[what] = (rows[0] if rows else None) if what == "user" else rows
+async def dossiers_of(
+    conn: asyncpg.Connection, address: str, holders: Sequence[PersonalData]
+) -> dict[uuid.UUID, str]:
+    """The person's dossiers (those they requested), id → reference, as the parts record them
+    by their address (intake's requests, the read model)."""
+    found: dict[uuid.UUID, str] = {}
+    for holder in holders:
+        if holder.find is not None:
+            for dossier in await holder.find(conn, address):
+                found.setdefault(dossier.id, dossier.reference)
     return found
 
 
-async def archive(conn: asyncpg.Connection, email: str) -> bytes:
+async def _person(conn: asyncpg.Connection, email: str, holders: Sequence[PersonalData]) -> Person:
+    address = email.strip().lower()
+    return Person(address, list(await dossiers_of(conn, address, holders)))
+
+
+async def _sections(
+    conn: asyncpg.Connection, person: Person, holders: Sequence[PersonalData]
+) -> dict[str, Any]:
+    found: dict[str, Any] = {
+        "email": person.address,
+        "user": await conn.fetchval(
+            "SELECT to_jsonb(u) FROM directory.users u WHERE u.email = $1", person.address
+        ),
+    }
+    for holder in holders:
+        if holder.export is not None:
+            found.update(await holder.export(conn, person))
+    found["sign_ins"] = await documents(
+        conn,
+        """SELECT to_jsonb(a) FROM audit.events a
+           WHERE a.actor_email = $1 AND starts_with(a.action, 'sign_in') ORDER BY a.at""",
+        person.address,
+    )
+    return found
+
+
+async def export(
+    conn: asyncpg.Connection, email: str, holders: Sequence[PersonalData]
+) -> dict[str, Any]:
+    """Everything about the person with this address; empty lists when nothing is held."""
+    return await _sections(conn, await _person(conn, email, holders), holders)
+
+
+async def archive(conn: asyncpg.Connection, email: str, holders: Sequence[PersonalData]) -> bytes:
     """The export as a ZIP: `personne.json` and every attachment's file under `fichiers/`."""
-    found = await export(conn, email)
+    person = await _person(conn, email, holders)
+    found = await _sections(conn, person, holders)
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
         z.writestr("personne.json", json.dumps(found, ensure_ascii=False, indent=2, default=str))
-        for table, section in (
-            ("intake.mail_attachments", "mail_attachments"),
-            ("site.attachments", "site_attachments"),
-        ):
-            for meta in found[section]:
-                content = await conn.fetchval(
-                    f"SELECT content FROM {table} WHERE id = $1",  # noqa: S608 - fixed names
-                    uuid.UUID(str(meta["id"])),
-                )
-                if content is not None:
-                    z.writestr(f"fichiers/{meta['id']}-{_safe(meta['filename'])}", bytes(content))
+        for holder in holders:
+            if holder.files is None:
+                continue
+            for file_id, filename, content in await holder.files(conn, person):
+                z.writestr(f"fichiers/{file_id}-{_safe(filename)}", content)
     return out.getvalue()
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -29,6 +30,7 @@ from temporalio.client import (
 
 from assistance import telemetry, temporal
 from assistance.bus import Bus
+from assistance.personal_data import PersonalData
 from assistance.settings import Settings
 from services.operations import erasure
 
@@ -44,6 +46,7 @@ async def run_batch(
     temporal: Client | None,
     bus: Bus | None,
     settings: Settings,
+    holders: Sequence[PersonalData],
     now: datetime,
 ) -> dict[str, Any]:
     """One batch: erase the oldest dossiers due (in one transaction), then delete their
@@ -53,10 +56,10 @@ async def run_batch(
         now, settings.personal_data_retention_days, settings.reopen_window_days
     )
     async with pool.acquire() as conn, conn.transaction():
-        due = await erasure.due_for_retention(conn, cutoff, limit)
-        done = await erasure.erase_dossiers(conn, due, now)
-    pending = await erasure.pending_clean_ups(pool, limit)
-    cleaned = await erasure.clean_up(pool, temporal, bus, pending)
+        due = await erasure.due_for_retention(conn, cutoff, limit, holders)
+        done = await erasure.erase_dossiers(conn, due, holders, now)
+    pending = await erasure.pending_clean_ups(pool, limit, holders)
+    cleaned = await erasure.clean_up(pool, temporal, bus, pending, holders)
     if cleaned.pending:
         # raised so the activity retries, and is parked at its last attempt (decision 0013)
         raise RuntimeError(f"retention: {', '.join(cleaned.pending)} unavailable")
@@ -71,15 +74,24 @@ async def run_batch(
 
 
 class RetentionActivities:
-    def __init__(self, pool: asyncpg.Pool, bus: Bus, settings: Settings) -> None:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        bus: Bus,
+        settings: Settings,
+        holders: Sequence[PersonalData],
+    ) -> None:
         self.pool = pool
         self.bus = bus
         self.settings = settings
+        self.holders = holders  # every part's personal data hooks (Runtime.personal_data)
 
     @activity.defn(name=RETENTION_BATCH)
     async def retention_batch(self, order: dict[str, Any]) -> dict[str, Any]:
         now = datetime.fromisoformat(order["now"]) if order.get("now") else datetime.now(UTC)
-        return await run_batch(self.pool, activity.client(), self.bus, self.settings, now)
+        return await run_batch(
+            self.pool, activity.client(), self.bus, self.settings, self.holders, now
+        )
 
 
 # --- the daily schedule ---------------------------------------------------------------------

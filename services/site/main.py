@@ -8,7 +8,16 @@ from fastapi.staticfiles import StaticFiles
 
 from assistance import web as kernel_web
 from assistance.parts import Part
-from services.site import account, dashboard, office, operations, portal, public, staff
+from services.site import (
+    account,
+    dashboard,
+    office,
+    operations,
+    personal_data,
+    portal,
+    public,
+    staff,
+)
 from services.site.web import STATIC, unrouted_error_page
 
 __all__ = ["part", "router"]
@@ -29,5 +38,10 @@ kernel_web.html_error_page = unrouted_error_page  # French pages for unknown URL
 
 
 part = Part(
-    "site", router=router, migrations="services.site", uses_temporal=True, sends_commands=True
+    "site",
+    router=router,
+    migrations="services.site",
+    personal_data=personal_data.HOOKS,
+    uses_temporal=True,
+    sends_commands=True,
 )

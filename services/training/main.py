@@ -15,7 +15,7 @@ import asyncpg
 from assistance.directory import Role
 from assistance.outbox import OutboxRelay
 from assistance.parts import Part
-from services.training import handover, history, mailer, repo
+from services.training import handover, history, mailer, personal_data, repo
 from services.training.api import router
 from services.training.context import Context
 
@@ -59,5 +59,6 @@ part = Part(
     router=router,
     start=start,
     migrations="services.training",
+    personal_data=personal_data.HOOKS,
     demo=teach_demo_softwares,
 )
