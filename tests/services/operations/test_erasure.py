@@ -125,6 +125,9 @@ async def test_an_admin_erases_a_customer_everywhere(
 
     for dossier_id in (web_id, mail_dossier_id):
         await closed(http, tech, dossier_id)
+    # found by their words before the erasure (the subject's word and the resolution's)
+    before = await http.get("/api/v1/dossiers", headers=admin, params={"q": f"{word} réglé"})
+    assert {item["id"] for item in before.json()["items"]} == {web_id, mail_dossier_id}
     activity_before = (await http.get("/api/v1/reports/activity", headers=admin)).json()
     temporal = await temporal_client.connect(system.settings.temporal_address)
     await temporal.get_workflow_handle(web_id).describe()  # the history is there before
@@ -151,6 +154,12 @@ async def test_an_admin_erases_a_customer_everywhere(
         assert r.json()["requester"]["name"].startswith("Personne effacée le ")
     found = await http.get(f"/api/v1/dossiers?q={word}", headers=admin)
     assert found.json()["total"] == 0
+    in_documents = await pool.fetchval(
+        """SELECT count(*) FROM dossier.search_documents
+           WHERE staff @@ websearch_to_tsquery('dossier.fr', $1)""",
+        word,
+    )
+    assert in_documents == 0
     shown = await http.get(f"/api/v1/mail/messages/{mail_id}", headers=tech)
     assert shown.status_code == 200
     assert not any(s.lower() in shown.text.lower() for s in secrets), shown.text
