@@ -446,7 +446,9 @@ async def test_a_mails_files_show_under_the_mail(system: Any, http: httpx.AsyncC
 
         async def with_file() -> str | None:
             page = (await web.get(dossier_path)).text
-            return page if "import.csv" in page else None
+            # the file's link, not its name: the name is in the text of the deposit shown
+            # before its entry (which carries the files) is projected
+            return page if "/pieces-jointes/courriel/" in page else None
 
         page = await eventually(with_file, timeout=20)
         entry = _entry_with(page, "Le fichier joint est refusé à l'import.")
@@ -472,8 +474,9 @@ async def _mailed_dossier(system: Any, sender: str, subject: str, file: tuple) -
         async def opened() -> str | None:
             found = await pool.fetchval(
                 """SELECT m.dossier_id FROM intake.mail_messages m
-                   JOIN dossier.timeline t ON t.dossier_id = m.dossier_id AND t.kind = 'opened'
-                   WHERE lower(m.from_address) = $1""",
+                   JOIN dossier.timeline o ON o.dossier_id = m.dossier_id AND o.kind = 'opened'
+                   JOIN dossier.timeline r ON r.dossier_id = m.dossier_id AND r.kind = 'received'
+                   WHERE lower(m.from_address) = $1 AND r.data ? 'attachments'""",
                 sender,
             )
             return str(found) if found else None
