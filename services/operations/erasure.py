@@ -23,7 +23,6 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import asyncpg
 from nats.errors import TimeoutError as NatsTimeout
@@ -38,8 +37,6 @@ from assistance.bus import STREAMS, Bus
 
 log = logging.getLogger(__name__)
 
-PARIS = ZoneInfo("Europe/Paris")
-TOMBSTONE_PREFIX = "Personne effacée le "
 ERASED_FILENAME = "fichier-efface"
 # Keys of JSON documents (details, timeline data, briefs) whose values statistics need and which
 # hold no one's words: every other string of the document is replaced by the tombstone.
@@ -88,8 +85,12 @@ KINDS = (
 )
 
 
-def tombstone(now: datetime) -> str:
-    return f"{TOMBSTONE_PREFIX}{now.astimezone(PARIS):%d/%m/%Y}"
+async def tombstone(conn: asyncpg.Connection, at: datetime) -> str:
+    """The tombstone of an erasure at `at` (« Personne effacée le JJ/MM/AAAA », Paris date),
+    worded once, in SQL (`audit.tombstone`): the projection's triggers word an erased dossier's
+    late entries with the same function of the moment `_record` keeps."""
+    text: str = await conn.fetchval("SELECT audit.tombstone($1)", at)
+    return text
 
 
 def address_hash(email: str) -> str:
@@ -150,14 +151,14 @@ async def erase_person(
     if user is not None:
         names.add(user["name"])
     done = Erased(forced_open=opened)
-    tomb = tombstone(now)
+    tomb = await tombstone(conn, now)
     await _erase_dossiers(conn, ids, tomb, done, names | {address})
     done.dossiers = ids
     done.closed = [r["id"] for r in found if not r["open"]]
     await _erase_address(conn, address, tomb, done, names)
     if user is not None:
         await _erase_account(conn, user, tomb, done)
-    await _record(conn, ids, "request")
+    await _record(conn, ids, "request", now)
     return done
 
 
@@ -197,9 +198,9 @@ async def erase_dossiers(
         )
         if r["e"]
     }
-    await _erase_dossiers(conn, ids, tombstone(now), done, names | emails)
+    await _erase_dossiers(conn, ids, await tombstone(conn, now), done, names | emails)
     done.dossiers = done.closed = list(ids)
-    await _record(conn, ids, "retention")
+    await _record(conn, ids, "retention", now)
     return done
 
 
@@ -669,13 +670,18 @@ async def _erase_account(
     )
 
 
-async def _record(conn: asyncpg.Connection, ids: Iterable[uuid.UUID], cause: str) -> None:
+async def _record(
+    conn: asyncpg.Connection, ids: Iterable[uuid.UUID], cause: str, now: datetime
+) -> None:
+    """Each erased dossier with the erasure's moment: the one its tombstone was worded from."""
     await conn.execute(
-        """INSERT INTO audit.erasures (dossier_id, cause) SELECT unnest($1::uuid[]), $2
-           ON CONFLICT (dossier_id) DO UPDATE SET erased_at = now(),
+        """INSERT INTO audit.erasures (dossier_id, cause, erased_at)
+           SELECT unnest($1::uuid[]), $2, $3
+           ON CONFLICT (dossier_id) DO UPDATE SET erased_at = $3,
                history_deleted_at = NULL, streams_purged_at = NULL""",
         list(ids),
         cause,
+        now,
     )
 
 

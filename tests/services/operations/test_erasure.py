@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
@@ -294,6 +295,62 @@ async def test_force_erases_an_open_dossier_and_records_it(
     )
     shown = await http.get(f"/api/v1/dossiers/{dossier_id}", headers=admin)
     assert not any(s.lower() in shown.text.lower() for s in (email, name, word)), shown.text
+
+
+async def test_the_erasure_and_the_projection_word_the_tombstone_alike(pool: asyncpg.Pool) -> None:
+    """One wording (SQL `audit.tombstone`): the text an erasure writes and the text the
+    projection's triggers write later for the erased dossier, for the erasure's moment (its
+    Paris date, whatever the database's clock says). Written and rolled back."""
+    expected = {
+        datetime(2026, 3, 28, 23, 30, tzinfo=UTC): "Personne effacée le 29/03/2026",  # CET
+        datetime(2026, 10, 24, 22, 30, tzinfo=UTC): "Personne effacée le 25/10/2026",  # CEST
+        datetime(2026, 7, 14, 21, 59, tzinfo=UTC): "Personne effacée le 14/07/2026",
+    }
+    async with pool.acquire() as conn:
+        for at, words in expected.items():
+            assert await erasure.tombstone(conn, at) == words
+        at = datetime(2026, 3, 28, 23, 30, tzinfo=UTC)
+        dossier = uuid.uuid4()
+        tx = conn.transaction()
+        await tx.start()
+        try:
+            await conn.execute(
+                """INSERT INTO dossier.dossiers (id, reference, status, channel, software,
+                       subject, requester_email, requester_name, received_at,
+                       first_response_due)
+                   VALUES ($1, $2, 'closed', 'web', 'manao-compta', 'Sujet', 'zoe@x.fr', 'Zoé',
+                           now(), now())""",
+                dossier,
+                f"T-{dossier.hex[:10]}",
+            )
+            await erasure.erase_dossiers(conn, [dossier], at)
+            erased = await conn.fetchrow(
+                "SELECT requester_name, subject FROM dossier.dossiers WHERE id = $1", dossier
+            )
+            assert tuple(erased) == (expected[at], expected[at])
+            # later, the projection: an entry still in flight, a step's fields
+            await conn.execute(
+                """INSERT INTO dossier.timeline (event_id, dossier_id, at, kind, visibility,
+                       author, text, seq) VALUES ($1, $2, now(), 'customer_message', 'customer',
+                       'Zoé', 'Bonjour, ici Zoé.', 1)""",
+                f"late-{dossier}",
+                dossier,
+            )
+            await conn.execute(
+                "UPDATE dossier.dossiers SET requester_name = 'Zoé', subject = 'Sujet' "
+                "WHERE id = $1",
+                dossier,
+            )
+            late = await conn.fetchrow(
+                "SELECT author, text FROM dossier.timeline WHERE event_id = $1", f"late-{dossier}"
+            )
+            assert tuple(late) == (expected[at], expected[at])
+            again = await conn.fetchrow(
+                "SELECT requester_name, subject FROM dossier.dossiers WHERE id = $1", dossier
+            )
+            assert tuple(again) == (expected[at], expected[at])
+        finally:
+            await tx.rollback()
 
 
 async def test_retention_erases_a_dossier_closed_long_ago_and_not_a_recent_one(
