@@ -158,6 +158,8 @@ async def erase_person(
     await _erase_address(conn, address, tomb, done, names)
     if user is not None:
         await _erase_account(conn, user, tomb, done)
+        if user["role"] != "customer":
+            await _erase_staff_names(conn, user["id"], now, done)
     await _record(conn, ids, "request", now)
     return done
 
@@ -668,6 +670,24 @@ async def _erase_account(
     await conn.execute(
         "UPDATE site.attachments SET uploader_name = $2 WHERE uploaded_by = $1", uid, tomb
     )
+
+
+async def _erase_staff_names(
+    conn: asyncpg.Connection, user_id: uuid.UUID, now: datetime, done: Erased
+) -> None:
+    """A staff member (a technician who left): their name as the author of timeline entries,
+    in the entries' texts and as a dossier's technician, now and in what the projection writes
+    later (services/dossier/migrations/070_erased_staff.sql). A second erasure keeps the first
+    one's moment, so its tombstone."""
+    await conn.execute(
+        """INSERT INTO audit.erased_staff (user_id, erased_at) VALUES ($1, $2)
+           ON CONFLICT (user_id) DO NOTHING""",
+        user_id,
+        now,
+    )
+    changed = await conn.fetchrow("SELECT * FROM dossier.erase_staff_names($1)", user_id)
+    done.add("timeline_entries", int(changed["changed_entries"]))
+    done.add("other", int(changed["changed_dossiers"]))
 
 
 async def _record(
