@@ -31,6 +31,10 @@ class Conflict(DomainError):
     status = 409
 
 
+class Gone(DomainError):
+    status = 410
+
+
 class Unavailable(DomainError):
     status = 503
 

@@ -17,13 +17,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
-from zoneinfo import ZoneInfo
 
 if TYPE_CHECKING:
     import asyncpg
 
-PARIS = ZoneInfo("Europe/Paris")
-TOMBSTONE_PREFIX = "Personne effacée le "
 ERASED_FILENAME = "fichier-efface"
 # Keys of JSON documents (details, timeline data, briefs) whose values statistics need and which
 # hold no one's words: every other string of the document is replaced by the tombstone.
@@ -72,10 +69,6 @@ KINDS = (
 )
 
 
-def tombstone(now: datetime) -> str:
-    return f"{TOMBSTONE_PREFIX}{now.astimezone(PARIS):%d/%m/%Y}"
-
-
 @dataclass(frozen=True)
 class Person:
     """Whom an export or an erasure is about: their address (lower-case; None when retention
@@ -85,6 +78,7 @@ class Person:
     address: str | None
     dossiers: list[uuid.UUID]
     user_id: uuid.UUID | None = None
+    staff: bool = False  # a staff member: their name as an author is erased too
 
 
 @dataclass(frozen=True)

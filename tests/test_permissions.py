@@ -67,6 +67,9 @@ OWNERSHIP: dict[str, str] = {
         "409 while a dossier of the person is open, unless `force` (audited)"
     ),
     "GET /api/v1/follow/{token}": "whoever holds the dossier's signed follow link (not revoked)",
+    "GET /api/v1/follow/{token}/attachments/{attachment_id}": (
+        "the follow link's holder: files of that dossier's messages a customer reads (else 404)"
+    ),
     "POST /api/v1/follow-links": "links are mailed to the address only, never answered",
     "PUT /api/v1/training/trainers/{trainer_id}": "trainer: themself (the training lead any)",
     "POST /api/v1/training/trainers/{trainer_id}/absences": (

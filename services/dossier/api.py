@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import AfterValidator
 
 from assistance import audit, idempotency, rate_limits
@@ -18,7 +18,7 @@ from assistance.boundary import Moment, Offset
 from assistance.clock import local
 from assistance.commitment import Commitment
 from assistance.directory import Principal, Role
-from assistance.errors import Conflict, DomainError, NotFound, TooManyRequests
+from assistance.errors import Conflict, DomainError, Gone, NotFound, TooManyRequests
 from assistance.rate_limits import Rule
 from assistance.text import Line, SearchQuery
 from assistance.web import (
@@ -29,6 +29,7 @@ from assistance.web import (
     PoolDep,
     TechnicianOrAdmin,
     client_of,
+    download_headers,
     from_site,
     refusals,
 )
@@ -132,6 +133,36 @@ async def read_followed(
     if dossier is None:
         raise NotFound("follow_link_invalid", "Ce lien de suivi n'est pas valable ou a expiré.")
     return dossier
+
+
+@router.get(
+    "/follow/{token}/attachments/{attachment_id}",
+    responses={
+        404: {"description": "Lien de suivi invalide, ou pièce jointe d'un autre dossier"},
+        410: {"description": "Pièce jointe non conservée (trop volumineuse)"},
+    },
+    summary="Télécharger une pièce jointe d'un dossier suivi par son lien personnel",
+)
+async def followed_attachment(
+    token: Annotated[str, Path(max_length=100)],
+    attachment_id: uuid.UUID,
+    request: Request,
+    pool: PoolDep,
+) -> Response:
+    """Issue 14: a file that came with a message the requester sees on the followed page,
+    with the same authority as the page (the dossier's signed link); always a download."""
+    found = await follow.followed_dossier(pool, token, request.app.state.settings)
+    if found is None:
+        raise NotFound("follow_link_invalid", "Ce lien de suivi n'est pas valable ou a expiré.")
+    row = await follow.attachment(pool, found[0], attachment_id)
+    if row is None:
+        raise NotFound("attachment_not_found", "Pièce jointe inconnue.")
+    if row["content"] is None:
+        raise Gone("attachment_not_kept", "Pièce jointe non conservée (trop volumineuse).")
+    media_type = "application/octet-stream" if row["dangerous"] else row["sniffed_type"]
+    return Response(
+        bytes(row["content"]), media_type=media_type, headers=download_headers(row["filename"])
+    )
 
 
 @router.post(

@@ -48,6 +48,26 @@ async def followed_dossier(
     return parsed.dossier_id, found.get("organisation_id")
 
 
+async def attachment(
+    conn: asyncpg.Pool | asyncpg.Connection, dossier_id: uuid.UUID, attachment_id: uuid.UUID
+) -> asyncpg.Record | None:
+    """A file of a mail of this dossier that a customer reads: listed by one of the dossier's
+    timeline entries a customer sees (the mail that opened it, a reply), never a file of
+    another dossier or of an internal entry."""
+    return await conn.fetchrow(
+        """SELECT a.filename, a.sniffed_type, a.dangerous, a.content
+           FROM intake.mail_attachments a JOIN intake.mail_messages m ON m.id = a.mail_id
+           WHERE a.id = $2 AND m.dossier_id = $1
+             AND EXISTS (
+                 SELECT 1 FROM dossier.timeline t
+                  WHERE t.dossier_id = $1 AND t.visibility = 'customer'
+                    AND t.data -> 'attachments' @> jsonb_build_array(
+                        jsonb_build_object('id', $2::text)))""",
+        dossier_id,
+        attachment_id,
+    )
+
+
 async def revoke(pool: asyncpg.Pool, dossier_id: uuid.UUID, by: uuid.UUID | None) -> datetime:
     """Every link of the dossier issued until now stops working; later mails carry new ones."""
     return await pool.fetchval(  # type: ignore[no-any-return]

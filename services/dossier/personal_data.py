@@ -129,6 +129,15 @@ async def erase(conn: asyncpg.Connection, e: Erasure) -> None:
            ON CONFLICT (dossier_id) DO UPDATE SET revoked_at = now()""",
         ids,
     )
+    if e.person.staff and e.person.user_id is not None:
+        # a staff member (a technician who left): their name as the author of timeline
+        # entries, in the entries' texts and as a dossier's technician, now and in what the
+        # projection writes later (migrations/070_erased_staff.sql)
+        changed = await conn.fetchrow(
+            "SELECT * FROM dossier.erase_staff_names($1)", e.person.user_id
+        )
+        e.add("timeline_entries", int(changed["changed_entries"]))
+        e.add("other", int(changed["changed_dossiers"]))
     if e.address is None:
         return
     await e.execute(

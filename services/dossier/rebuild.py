@@ -25,7 +25,12 @@ from services.dossier.projection import NotProjectedYet, apply
 log = logging.getLogger(__name__)
 
 REPLAYED = (("INTAKE", "intake.request.received"), ("DOSSIER", "dossier.>"))
-PROJECTED = ("dossier.timeline", "dossier.breaches", "dossier.dossiers")
+PROJECTED = (
+    "dossier.timeline",
+    "dossier.breaches",
+    "dossier.search_documents",
+    "dossier.dossiers",
+)
 BATCH = 500
 
 

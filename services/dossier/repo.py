@@ -207,23 +207,17 @@ class Filters:
 
 
 def _matches(q_arg: str, staff: bool) -> str:
-    """The dossiers a search matches, each with its rank (decision 0023): its own fields (the
-    reference exactly, or the words of its vector), a timeline text the caller may read, or
-    its organisation's name. Each part reads its own GIN index (the organisations are few)."""
+    """The dossiers a search matches, each with its rank (decision 0023): the reference
+    exactly, or every word of the query somewhere in the texts the caller may read (its own
+    fields, its organisation's name, its timeline; a customer never reads internal notes),
+    found together in the dossier's search document of that audience, on its GIN index."""
     query = f"websearch_to_tsquery('dossier.fr', dossier.fold({q_arg}))"
-    timeline_visible = "" if staff else " AND t.visibility = 'customer'"
+    document = "staff" if staff else "customer"
     return f"""SELECT id, sum(rank) AS rank FROM (
             SELECT id, 10.0 AS rank FROM dossier.dossiers WHERE reference = upper({q_arg})
             UNION ALL
-            SELECT id, ts_rank(search, {query}) FROM dossier.dossiers
-             WHERE search @@ {query}
-            UNION ALL
-            SELECT t.dossier_id, 0.5 * max(ts_rank(t.search, {query})) FROM dossier.timeline t
-             WHERE t.search @@ {query}{timeline_visible} GROUP BY t.dossier_id
-            UNION ALL
-            SELECT d.id, 0.05 FROM directory.organisations o
-              JOIN dossier.dossiers d ON d.organisation_id = o.id
-             WHERE to_tsvector('dossier.fr', dossier.fold(o.name)) @@ {query}
+            SELECT dossier_id, ts_rank({document}, {query}) FROM dossier.search_documents
+             WHERE {document} @@ {query}
         ) hits GROUP BY id"""
 
 

@@ -37,10 +37,18 @@ from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
 from assistance.bus import STREAMS, Bus
-from assistance.personal_data import KINDS, Clues, Erasure, Person, PersonalData, tombstone
+from assistance.personal_data import KINDS, Clues, Erasure, Person, PersonalData
 from services.operations.personal_data import dossiers_of
 
 log = logging.getLogger(__name__)
+
+
+async def tombstone(conn: asyncpg.Connection, at: datetime) -> str:
+    """The tombstone of an erasure at `at` (« Personne effacée le JJ/MM/AAAA », Paris date),
+    worded once, in SQL (`audit.tombstone`): the projection's triggers word an erased dossier's
+    late entries with the same function of the moment `_record` keeps."""
+    text: str = await conn.fetchval("SELECT audit.tombstone($1)", at)
+    return text
 
 
 def address_hash(email: str) -> str:
@@ -114,13 +122,23 @@ async def erase_person(
     user = await conn.fetchrow(
         "SELECT id, name, role FROM directory.users WHERE lower(email) = $1", address
     )
-    person = Person(address, ids, user["id"] if user is not None else None)
+    staff = user is not None and user["role"] != "customer"
+    person = Person(address, ids, user["id"] if user is not None else None, staff=staff)
     erasure = await _erasure(conn, person, holders, now, {user["name"]} if user else set())
+    if staff:
+        # a staff member (a technician who left): the moment their name is replaced by, now
+        # and in what the projection writes later; a second erasure keeps the first one's
+        await conn.execute(
+            """INSERT INTO audit.erased_staff (user_id, erased_at) VALUES ($1, $2)
+               ON CONFLICT (user_id) DO NOTHING""",
+            person.user_id,
+            now,
+        )
     await _erase(conn, erasure, holders)
     await _erase_address(conn, address, erasure)
     if user is not None:
         await _erase_account(conn, user, erasure)
-    await _record(conn, ids, "request")
+    await _record(conn, ids, "request", now)
     return Erased(erasure.counts, ids, [h.id for h in found if not h.open], forced_open=opened)
 
 
@@ -155,7 +173,7 @@ async def erase_dossiers(
         return Erased()
     erasure = await _erasure(conn, Person(None, list(ids)), holders, now)
     await _erase(conn, erasure, holders)
-    await _record(conn, ids, "retention")
+    await _record(conn, ids, "retention", now)
     return Erased(erasure.counts, list(ids), list(ids))
 
 
@@ -178,7 +196,8 @@ async def _erasure(
             clues |= await holder.recall(conn, person)
     secrets = {n for n in clues.names if len(n.strip()) >= 3} | (names or set())
     secrets |= clues.addresses | ({person.address} if person.address else set())
-    return Erasure(person, tombstone(now), secrets=secrets, subjects=clues.subjects)
+    tomb = await tombstone(conn, now)
+    return Erasure(person, tomb, secrets=secrets, subjects=clues.subjects)
 
 
 async def _erase(
@@ -282,13 +301,18 @@ async def _erase_account(conn: asyncpg.Connection, user: asyncpg.Record, erasure
         )
 
 
-async def _record(conn: asyncpg.Connection, ids: Iterable[uuid.UUID], cause: str) -> None:
+async def _record(
+    conn: asyncpg.Connection, ids: Iterable[uuid.UUID], cause: str, now: datetime
+) -> None:
+    """Each erased dossier with the erasure's moment: the one its tombstone was worded from."""
     await conn.execute(
-        """INSERT INTO audit.erasures (dossier_id, cause) SELECT unnest($1::uuid[]), $2
-           ON CONFLICT (dossier_id) DO UPDATE SET erased_at = now(),
+        """INSERT INTO audit.erasures (dossier_id, cause, erased_at)
+           SELECT unnest($1::uuid[]), $2, $3
+           ON CONFLICT (dossier_id) DO UPDATE SET erased_at = $3,
                history_deleted_at = NULL, streams_purged_at = NULL""",
         list(ids),
         cause,
+        now,
     )
 
 

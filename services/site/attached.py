@@ -10,6 +10,7 @@ from typing import Any
 from services.site import i18n
 
 MESSAGES = ("received", "customer_message", "response", "information_request")
+DOWNLOADS = "/pieces-jointes"  # the signed-in reader's downloads (portal.py)
 NEAR = timedelta(minutes=10)  # a file without its entry's time: posted within this of it
 
 
@@ -22,7 +23,7 @@ def entry_for(timeline: list[dict[str, Any]], text: str) -> datetime | None:
     return None
 
 
-def _mail_files(entry: dict[str, Any]) -> list[dict[str, Any]]:
+def _mail_files(entry: dict[str, Any], base: str) -> list[dict[str, Any]]:
     files = []
     for a in (entry.get("data") or {}).get("attachments") or []:
         if not isinstance(a, dict) or a.get("embedded"):  # an image inside the mail's HTML
@@ -32,17 +33,20 @@ def _mail_files(entry: dict[str, Any]) -> list[dict[str, Any]]:
             {
                 "filename": a.get("filename") or a.get("name") or "",
                 "size": a.get("size"),
-                "href": f"/pieces-jointes/courriel/{a['id']}" if kept else None,
+                "href": f"{base}/courriel/{a['id']}" if kept else None,
             }
         )
     return files
 
 
 def place(
-    timeline: list[dict[str, Any]], uploads: list[dict[str, Any]]
+    timeline: list[dict[str, Any]], uploads: list[dict[str, Any]], base: str = DOWNLOADS
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """The timeline, each entry with its `files`; and the uploads no entry could claim."""
-    entries = [{**e, "files": _mail_files(e), "_at": i18n.parse(e.get("at"))} for e in timeline]
+    """The timeline, each entry with its `files`; and the uploads no entry could claim (each
+    with its `href`). Links start with `base`: the signed-in downloads, or a follow link's."""
+    entries = [
+        {**e, "files": _mail_files(e, base), "_at": i18n.parse(e.get("at"))} for e in timeline
+    ]
     messages = [e for e in entries if e["kind"] in MESSAGES and e["_at"] is not None]
     left = []
     for upload in uploads:
@@ -57,13 +61,10 @@ def place(
                 and abs(e["_at"] - upload["uploaded_at"]) <= NEAR
             ]
             target = min(own, key=lambda e: abs(e["_at"] - upload["uploaded_at"]), default=None)
-        file = {
-            "filename": upload["filename"],
-            "size": upload["size"],
-            "href": f"/pieces-jointes/{upload['id']}",
-        }
+        href = f"{base}/{upload['id']}"
+        file = {"filename": upload["filename"], "size": upload["size"], "href": href}
         if target is None:
-            left.append(upload)
+            left.append({**upload, "href": href})
         else:
             target["files"].append(file)
     for e in entries:

@@ -172,8 +172,22 @@ QUARANTINE_REASON = {
     "dossier_finished": N_("The dossier is archived (the reopening window is over)"),
     "internal_error": N_("Unexpected error while reading it: kept as received"),
 }
+OTHER_REASON = N_("Other reason")
 QUARANTINE_STATUS = {
     "pending": N_("To decide"),
     "released": N_("Released into a dossier"),
     "discarded": N_("Discarded (no dossier)"),
 }
+# The DMARC verdict our trusted mail server wrote on a mail (issue 13, decision 0020): kept in
+# the mail's `details.authentication` by services/intake/mail/auth.py.
+DMARC = {
+    "pass": N_("compliant"),
+    "fail": N_("not compliant"),
+    "none": N_("no policy published by the sender's domain"),
+    "temperror": N_("not checked (temporary error)"),
+    "permerror": N_("not checked (the domain's record is unreadable)"),
+    "absent": N_("absent (our mail server gave no result)"),
+    "not_configured": N_("not checked (no trusted mail server is configured)"),
+    "": N_("not recorded (received before the check existed)"),
+}
+DMARC_OTHER = N_("unrecognised result")

@@ -16,12 +16,14 @@ from fastapi.responses import Response
 from markupsafe import Markup
 
 from assistance import audit, directory
-from services.site import i18n, limits, sign_in_links
+from assistance.web import download_headers
+from services.site import attached, i18n, limits, repo, sign_in_links
 from services.site.backend import ApiError
 from services.site.repo import add_attachments
 from services.site.sessions import User
 from services.site.uploads import UploadRefused, read_uploads
 from services.site.web import (
+    PageError,
     SiteRoute,
     backend,
     client_address,
@@ -359,17 +361,83 @@ async def ask_sign_in_link(request: Request) -> Response:
     return redirect("/connexion")
 
 
-@router.get("/suivi/{token}")
-async def followed_dossier(request: Request, token: str) -> Response:
-    """Issue 14: a dossier followed from the requester's personal link, without an account."""
+async def _followed(request: Request, token: str) -> dict[str, Any] | None:
+    """The dossier a follow link opens, as its customer sees it; None if the link is not valid."""
     try:
-        dossier = await backend(request).get(f"/api/v1/follow/{quote(token[:100], safe='')}")
+        found: dict[str, Any] = await backend(request).get(f"/api/v1/follow/{_token(token)}")
     except ApiError as exc:
         if exc.status != 404:
             raise
-        message = tr(request, "This follow link is not valid any more (expired or revoked).")
-        return error_page(request, 404, message)
-    return page(request, "follow.html", d=dossier, title=dossier["reference"])
+        return None
+    return found
+
+
+def _token(token: str) -> str:
+    return quote(token[:100], safe="")
+
+
+def _not_followed(request: Request) -> Response:
+    message = tr(request, "This follow link is not valid any more (expired or revoked).")
+    return error_page(request, 404, message)
+
+
+@router.get("/suivi/{token}")
+async def followed_dossier(request: Request, token: str) -> Response:
+    """Issue 14: a dossier followed from the requester's personal link, without an account,
+    each message with its files, downloaded through the same link."""
+    dossier = await _followed(request, token)
+    if dossier is None:
+        return _not_followed(request)
+    uploads = await repo.list_attachments(request.app.state.pool, uuid.UUID(dossier["id"]))
+    entries, others = attached.place(
+        dossier["timeline"], uploads, f"/suivi/{_token(token)}/pieces-jointes"
+    )
+    return page(
+        request,
+        "follow.html",
+        d=dossier,
+        entries=entries,
+        attachments=others,
+        title=dossier["reference"],
+    )
+
+
+@router.get("/suivi/{token}/pieces-jointes/{attachment_id}")
+async def followed_upload(request: Request, token: str, attachment_id: uuid.UUID) -> Response:
+    """A file posted on the site with a message of the followed dossier (every such message
+    is one its customer reads); a file of another dossier is not found."""
+    dossier = await _followed(request, token)
+    if dossier is None:
+        return _not_followed(request)
+    found = await repo.get_attachment(request.app.state.pool, attachment_id)
+    if found is None or str(found["dossier_id"]) != str(dossier["id"]):
+        raise PageError(404, tr(request, "Not found: it does not exist or is not yours."))
+    return Response(
+        bytes(found["content"]),
+        media_type="application/octet-stream",
+        headers=download_headers(found["filename"]),
+    )
+
+
+@router.get("/suivi/{token}/pieces-jointes/courriel/{attachment_id}")
+async def followed_mail_file(request: Request, token: str, attachment_id: uuid.UUID) -> Response:
+    """A file of a mail of the followed dossier, through the dossier API with the link."""
+    try:
+        content, disposition = await backend(request).download(
+            f"/api/v1/follow/{_token(token)}/attachments/{attachment_id}"
+        )
+    except ApiError as exc:
+        if exc.status != 404:
+            raise
+        raise PageError(404, tr(request, "Not found: it does not exist or is not yours.")) from None
+    return Response(
+        content,
+        media_type="application/octet-stream",
+        headers={
+            "Content-Disposition": disposition,
+            "Content-Security-Policy": "default-src 'none'; sandbox",
+        },
+    )
 
 
 @router.get("/connexion/lien/{secret}")

@@ -52,6 +52,11 @@ class Invitation:
     change: Change = "booked"
     reason: str = ""
     brief_text: str = ""
+    software_name: str = ""  # what people read (issue 14); the code when a queued copy has none
+
+    @property
+    def software_label(self) -> str:
+        return self.software_name or self.software
 
     @property
     def method(self) -> str:
@@ -96,7 +101,7 @@ def ics(inv: Invitation, settings: Settings, for_trainer: bool) -> bytes:
     event.add("dtstamp", datetime.now(UTC))
     event.add("dtstart", inv.starts_at.astimezone(PARIS))
     event.add("dtend", inv.ends_at.astimezone(PARIS))
-    event.add("summary", f"Formation {inv.software} — dossier {inv.reference}")
+    event.add("summary", f"Formation {inv.software_label} — dossier {inv.reference}")
     event.add("description", _description(inv, for_trainer))
     event.add("location", inv.link)
     event.add("url", inv.link)
@@ -151,7 +156,7 @@ def message_id(inv: Invitation, recipient: str, domain: str) -> str:
 def _subject(inv: Invitation) -> str:
     prefix = {"booked": "", "rescheduled": "Modifié : ", "cancelled": "Annulé : "}[inv.change]
     return (
-        f"{subject_token(inv.reference)} {prefix}Formation {inv.software} le "
+        f"{subject_token(inv.reference)} {prefix}Formation {inv.software_label} le "
         f"{french.moment(inv.starts_at)}"
     )
 
@@ -162,7 +167,7 @@ def _when(inv: Invitation) -> str:
 
 
 def _description(inv: Invitation, for_trainer: bool) -> str:
-    lines = [f"Formation {inv.software} — dossier {inv.reference}", f"Lien : {inv.link}"]
+    lines = [f"Formation {inv.software_label} — dossier {inv.reference}", f"Lien : {inv.link}"]
     if inv.reason:
         lines.append(f"Motif : {inv.reason}")
     if for_trainer and inv.brief_text:
@@ -174,7 +179,8 @@ def _customer_text(inv: Invitation) -> str:
     hello = f"Bonjour {inv.customer.name},\n\n"
     if inv.change == "cancelled":
         body = (
-            f"Votre formation {inv.software} prévue {_when(inv)} avec {inv.trainer.name} est "
+            f"Votre formation {inv.software_label} prévue {_when(inv)} avec {inv.trainer.name} "
+            "est "
             f"annulée.\n" + (f"Motif : {inv.reason}\n" if inv.reason else "") + "\n"
             "Nous revenons vers vous pour convenir d'un nouveau rendez-vous.\n"
         )
@@ -187,7 +193,7 @@ def _customer_text(inv: Invitation) -> str:
         )
         body = (
             f"{intro}\n\n"
-            f"Logiciel : {inv.software}\n"
+            f"Logiciel : {inv.software_label}\n"
             f"Formateur : {inv.trainer.name}\n"
             f"Date : {_when(inv)}\n"
             f"Lien de connexion (partage d'écran et visioconférence) : {inv.link}\n\n"
@@ -207,7 +213,7 @@ def _trainer_text(inv: Invitation) -> str:
     else:
         what = "déplacée" if inv.change == "rescheduled" else "réservée pour vous"
         body = (
-            f"Une formation {inv.software} est {what} : {_when(inv)}, avec "
+            f"Une formation {inv.software_label} est {what} : {_when(inv)}, avec "
             f"{inv.customer.name} <{inv.customer.email}>.\n"
             f"Lien de connexion : {inv.link}\n\n"
             f"{inv.brief_text}"

@@ -6,6 +6,7 @@ from __future__ import annotations
 import secrets
 import uuid
 from collections.abc import Iterable
+from dataclasses import replace
 from datetime import UTC, datetime
 from email.headerregistry import Address
 from email.message import EmailMessage
@@ -58,6 +59,12 @@ async def invite(
     inv: Invitation,
     recipients: Iterable[Recipient] = ("customer", "trainer"),
 ) -> None:
+    """Queue the invitation for each recipient, naming the software as people know it."""
+    if not inv.software_name:
+        name = await conn.fetchval(
+            "SELECT name FROM directory.softwares WHERE code = $1", inv.software
+        )
+        inv = replace(inv, software_name=name or "")
     for who in recipients:
         await mailer.enqueue_invitation(conn, inv, who)
 

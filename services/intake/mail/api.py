@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import uuid
 from typing import Annotated, Any, Literal
-from urllib.parse import quote
 
 import asyncpg
 from fastapi import APIRouter, Query, Request, Response
@@ -18,9 +17,15 @@ from pydantic import ValidationError
 from assistance import directory, outbox
 from assistance.boundary import Moment, Offset
 from assistance.directory import Principal, Role
-from assistance.errors import Conflict, DomainError, Forbidden, NotFound
+from assistance.errors import Conflict, DomainError, Forbidden, Gone, NotFound
 from assistance.text import Line
-from assistance.web import CustomerTechnicianOrAdmin, PoolDep, TechnicianOrAdmin, refusals
+from assistance.web import (
+    CustomerTechnicianOrAdmin,
+    PoolDep,
+    TechnicianOrAdmin,
+    download_headers,
+    refusals,
+)
 from services.intake.mail import dossiers
 from services.intake.mail import repo as mail_repo
 from services.intake.mail.models import (
@@ -48,10 +53,6 @@ from services.intake.models import DepositIn, Requester
 router = APIRouter(prefix="/mail", tags=["mail"])
 
 ERRORS = refusals({404: "Inconnu"})
-
-
-class Gone(DomainError):
-    status = 410
 
 
 def _text(value: str | None, field: str) -> None:
@@ -231,7 +232,7 @@ async def mail_raw(mail_id: uuid.UUID, pool: PoolDep, who: TechnicianOrAdmin) ->
     raw = await mail_repo.raw_of(pool, mail_id)
     if raw is None:
         raise NotFound("mail_not_found", "Mail inconnu.")
-    return Response(raw, media_type="message/rfc822", headers=_download_headers(f"{mail_id}.eml"))
+    return Response(raw, media_type="message/rfc822", headers=download_headers(f"{mail_id}.eml"))
 
 
 # How a resolved quarantine is worded in a refusal (a person reads it, never the code).
@@ -445,17 +446,6 @@ async def clear_bounce(address: str, pool: PoolDep, who: TechnicianOrAdmin) -> R
 # --- attachments --------------------------------------------------------------------------------
 
 
-def _download_headers(filename: str) -> dict[str, str]:
-    fallback = "".join(c if 32 <= ord(c) < 127 and c not in '"\\;' else "_" for c in filename)
-    return {
-        "Content-Disposition": f'attachment; filename="{fallback}"; '
-        f"filename*=UTF-8''{quote(filename, safe='')}",
-        "X-Content-Type-Options": "nosniff",
-        "Content-Security-Policy": "default-src 'none'; sandbox",
-        "Cache-Control": "private, no-store",
-    }
-
-
 @router.get(
     "/attachments/{attachment_id}",
     responses={**ERRORS, 410: {"description": "Pièce jointe non conservée (trop volumineuse)"}},
@@ -481,5 +471,5 @@ async def attachment(
     return Response(
         bytes(row["content"]),
         media_type=media_type,
-        headers=_download_headers(row["filename"]),
+        headers=download_headers(row["filename"]),
     )

@@ -20,6 +20,7 @@ from tests.services.bugs.support import (
     registered_software,
     released,
 )
+from tests.services.site.test_no_codes import what_people_read
 
 CUSTOMER = "claire.martin@dupont-sa.fr"
 WORKAROUND = "En attendant, exportez le FEC mois par mois puis concaténez les fichiers."
@@ -90,3 +91,7 @@ async def test_from_diagnosis_bug_to_release_notification_and_closure(
     assert confirmed.status_code == 200, confirmed.text
     assert confirmed.json()["status"] == "closed"
     assert confirmed.json()["resolution"] == "Corrigé dans la version 5.3."
+
+    # issue 14: every mail sent about it and every page its customer reads is French
+    await mail_saying(stack, CUSTOMER, reference, "Corrigé dans la version 5.3.")  # the closure
+    assert await what_people_read(system, stack, dossier_id, reference, CUSTOMER) == {}

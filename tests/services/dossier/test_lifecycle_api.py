@@ -1,5 +1,6 @@
 """The lifecycle over the real stack: deposit → take → diagnose (usage) → respond → close,
-with the customer's mails caught by a real SMTP server; and every refused transition."""
+with the customer's mails caught by a real SMTP server and, like every kind's end-to-end test,
+every mail and customer page scanned for codes and English; and every refused transition."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from assistance.directory import Role
 from assistance.mail import verify_message_id
 from deploy.local.stack import LocalStack
 from tests.helpers import auth, deposit_body, eventually
+from tests.services.site.test_no_codes import what_people_read
 
 
 async def _deposit(http: httpx.AsyncClient, system, **overrides) -> str:
@@ -121,6 +123,10 @@ async def test_usage_question_from_deposit_to_closure(
     for m in mails:
         if m is not acknowledgement:
             assert first_id in str(m["References"])
+
+    # issue 14: what people read of it, mails and the customer's pages, is French
+    customer_email = "claire.martin@dupont-sa.fr"
+    assert await what_people_read(system, stack, dossier_id, reference, customer_email) == {}
 
 
 async def test_refused_transitions_say_why(http: httpx.AsyncClient, system) -> None:

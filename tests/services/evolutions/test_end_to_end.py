@@ -5,6 +5,7 @@ the decision in French, once, and the dossier closes; the release tells them it 
 from __future__ import annotations
 
 import asyncio
+import re
 import uuid
 
 import asyncpg
@@ -14,6 +15,7 @@ from assistance.directory import Role
 from deploy.local.stack import CaughtMail, LocalStack
 from tests.helpers import auth, deposit_body, eventually
 from tests.services.evolutions.support import mails, settled
+from tests.services.site.test_no_codes import what_people_read
 
 CLAIRE = "claire.martin@dupont-sa.fr"
 
@@ -108,7 +110,16 @@ async def test_from_diagnosis_to_decision_mail_and_shipping(
     (shipped,) = await settled(stack, CLAIRE, f"Manao Compta {version}", 1)
     assert f"[{reference}]" in str(shipped["Subject"])
     assert f"version {version}" in shipped.get_body(("plain",)).get_content()
+    # its links lead to pages (the documentation, the announcements) and to the feed
+    links = re.findall(r"https?://\S+", shipped.get_body(("plain",)).get_content())
+    assert len(links) == 3, links
+    async with httpx.AsyncClient(timeout=30, headers={"Accept": "text/html"}) as web:
+        for link in links:
+            assert (await web.get(link.rstrip(")"))).status_code == 200, link
     assert (await http.get(base, headers=tech)).json()["status"] == "closed"
+
+    # issue 14: every mail sent about it and every page its customer reads is French
+    assert await what_people_read(system, stack, dossier_id, reference, CLAIRE) == {}
 
 
 def decision_mails(stack: LocalStack, reference: str) -> list:

@@ -1,20 +1,26 @@
 """Mail authenticity (issue 13 item 3): our trusted MTA's DMARC verdict on a client's domain,
-and replies carrying our signed Message-ID from someone outside the dossier."""
+shown in words on the back office's message page, and replies carrying our signed Message-ID
+from someone outside the dossier."""
 
 from __future__ import annotations
 
+import re
+import uuid
 from collections.abc import AsyncIterator
+from html import unescape
 
 import asyncpg
 import httpx
 import pytest
 
 from assistance import db
+from assistance.directory import Role
 from assistance.mail import signed_message_id
 from services.intake.mail.auth import Dmarc, dmarc_of
 from services.intake.mail.ingest import Delivery, MailIngestor
 from tests.helpers import deposit_body
 from tests.services.intake.mail_helpers import SUPPORT, build_mail, unique
+from tests.services.site.support import EMAIL_OF, csrf_of
 
 MTA = "mx.manao.eu"
 
@@ -102,6 +108,65 @@ async def test_a_dmarc_failure_on_a_clients_domain_is_quarantined(system, pool) 
         claire,
     )
     assert latest_claire["dmarc"] == "absent"  # another server's header is not believed
+
+
+async def test_the_message_page_words_the_dmarc_verdict(system, pool) -> None:
+    """The back office's page of a quarantined mail says what our mail server found, in
+    French: each verdict recorded on a message, and none when no server is trusted."""
+    trusted = MailIngestor(
+        pool, system.settings.model_copy(update={"mail_trusted_authserv_id": MTA})
+    )
+    untrusted = MailIngestor(
+        pool, system.settings.model_copy(update={"mail_trusted_authserv_id": ""})
+    )
+
+    async def quarantined(
+        ingestor: MailIngestor, sender: str, headers: dict[str, str]
+    ) -> uuid.UUID:
+        raw = build_mail(
+            sender, f"Lettre d'information {unique('n')}", "Nouveautés.", headers=headers
+        )
+        got = await ingestor.ingest(Delivery(raw, "smtp", sender, (SUPPORT,)))
+        assert got.status == "quarantined", got
+        return got.mail_id
+
+    bulk = {"Precedence": "bulk"}
+    expected = {
+        await quarantined(
+            trusted, "claire.martin@dupont-sa.fr", _verdict("fail", "dupont-sa.fr")
+        ): (f"DMARC : non conforme · domaine dupont-sa.fr · selon {MTA}"),
+        await quarantined(
+            trusted, unique("lettre"), {**bulk, **_verdict("pass", "exemple-client.fr")}
+        ): f"DMARC : conforme · domaine exemple-client.fr · selon {MTA}",
+        await quarantined(
+            trusted, unique("lettre"), {**bulk, **_verdict("none", "exemple-client.fr")}
+        ): (
+            "DMARC : aucune politique publiée par le domaine de l'expéditeur · domaine "
+            f"exemple-client.fr · selon {MTA}"
+        ),
+        await quarantined(trusted, unique("lettre"), bulk): (
+            "DMARC : absent (notre serveur de réception n'a donné aucun résultat)"
+        ),
+        await quarantined(untrusted, unique("lettre"), bulk): (
+            "DMARC : non vérifié (aucun serveur de réception de confiance n'est configuré)"
+        ),
+    }
+    async with httpx.AsyncClient(base_url=system.base_url, timeout=30) as web:
+        csrf = csrf_of((await web.get("/connexion")).text)
+        signed = await web.post(
+            "/connexion",
+            data={
+                "csrf": csrf,
+                "email": EMAIL_OF[Role.technician],
+                "token": system.tokens[Role.technician],
+            },
+        )
+        assert signed.status_code == 303
+        for mail_id, words in expected.items():
+            page = unescape((await web.get(f"/bureau/quarantaine/{mail_id}")).text)
+            shown = re.search(r"<dt>Authentification</dt><dd data-dmarc>(.*?)</dd>", page, re.S)
+            assert shown is not None, page
+            assert shown[1] == words
 
 
 async def test_a_reply_with_our_signed_id_from_a_stranger_is_not_joined(

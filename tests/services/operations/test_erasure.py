@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
@@ -125,6 +126,9 @@ async def test_an_admin_erases_a_customer_everywhere(
 
     for dossier_id in (web_id, mail_dossier_id):
         await closed(http, tech, dossier_id)
+    # found by their words before the erasure (the subject's word and the resolution's)
+    before = await http.get("/api/v1/dossiers", headers=admin, params={"q": f"{word} réglé"})
+    assert {item["id"] for item in before.json()["items"]} == {web_id, mail_dossier_id}
     activity_before = (await http.get("/api/v1/reports/activity", headers=admin)).json()
     temporal = await temporal_client.connect(system.settings.temporal_address)
     await temporal.get_workflow_handle(web_id).describe()  # the history is there before
@@ -151,6 +155,12 @@ async def test_an_admin_erases_a_customer_everywhere(
         assert r.json()["requester"]["name"].startswith("Personne effacée le ")
     found = await http.get(f"/api/v1/dossiers?q={word}", headers=admin)
     assert found.json()["total"] == 0
+    in_documents = await pool.fetchval(
+        """SELECT count(*) FROM dossier.search_documents
+           WHERE staff @@ websearch_to_tsquery('dossier.fr', $1)""",
+        word,
+    )
+    assert in_documents == 0
     shown = await http.get(f"/api/v1/mail/messages/{mail_id}", headers=tech)
     assert shown.status_code == 200
     assert not any(s.lower() in shown.text.lower() for s in secrets), shown.text
@@ -285,6 +295,158 @@ async def test_force_erases_an_open_dossier_and_records_it(
     )
     shown = await http.get(f"/api/v1/dossiers/{dossier_id}", headers=admin)
     assert not any(s.lower() in shown.text.lower() for s in (email, name, word)), shown.text
+
+
+async def test_the_erasure_and_the_projection_word_the_tombstone_alike(pool: asyncpg.Pool) -> None:
+    """One wording (SQL `audit.tombstone`): the text an erasure writes and the text the
+    projection's triggers write later for the erased dossier, for the erasure's moment (its
+    Paris date, whatever the database's clock says). Written and rolled back."""
+    expected = {
+        datetime(2026, 3, 28, 23, 30, tzinfo=UTC): "Personne effacée le 29/03/2026",  # CET
+        datetime(2026, 10, 24, 22, 30, tzinfo=UTC): "Personne effacée le 25/10/2026",  # CEST
+        datetime(2026, 7, 14, 21, 59, tzinfo=UTC): "Personne effacée le 14/07/2026",
+    }
+    async with pool.acquire() as conn:
+        for at, words in expected.items():
+            assert await erasure.tombstone(conn, at) == words
+        at = datetime(2026, 3, 28, 23, 30, tzinfo=UTC)
+        dossier = uuid.uuid4()
+        tx = conn.transaction()
+        await tx.start()
+        try:
+            await conn.execute(
+                """INSERT INTO dossier.dossiers (id, reference, status, channel, software,
+                       subject, requester_email, requester_name, received_at,
+                       first_response_due)
+                   VALUES ($1, $2, 'closed', 'web', 'manao-compta', 'Sujet', 'zoe@x.fr', 'Zoé',
+                           now(), now())""",
+                dossier,
+                f"T-{dossier.hex[:10]}",
+            )
+            await erasure.erase_dossiers(conn, [dossier], at)
+            erased = await conn.fetchrow(
+                "SELECT requester_name, subject FROM dossier.dossiers WHERE id = $1", dossier
+            )
+            assert tuple(erased) == (expected[at], expected[at])
+            # later, the projection: an entry still in flight, a step's fields
+            await conn.execute(
+                """INSERT INTO dossier.timeline (event_id, dossier_id, at, kind, visibility,
+                       author, text, seq) VALUES ($1, $2, now(), 'customer_message', 'customer',
+                       'Zoé', 'Bonjour, ici Zoé.', 1)""",
+                f"late-{dossier}",
+                dossier,
+            )
+            await conn.execute(
+                "UPDATE dossier.dossiers SET requester_name = 'Zoé', subject = 'Sujet' "
+                "WHERE id = $1",
+                dossier,
+            )
+            late = await conn.fetchrow(
+                "SELECT author, text FROM dossier.timeline WHERE event_id = $1", f"late-{dossier}"
+            )
+            assert tuple(late) == (expected[at], expected[at])
+            again = await conn.fetchrow(
+                "SELECT requester_name, subject FROM dossier.dossiers WHERE id = $1", dossier
+            )
+            assert tuple(again) == (expected[at], expected[at])
+        finally:
+            await tx.rollback()
+
+
+async def test_erasing_a_technician_who_left_takes_their_name_out_of_the_timelines(
+    http: httpx.AsyncClient, system: Any, pool: asyncpg.Pool
+) -> None:
+    """A staff member erased: their name as author, in the entries' texts and as a dossier's
+    technician becomes the tombstone, and stays so in what is projected afterwards; a customer
+    who bears the same name keeps theirs."""
+    admin = auth(system.tokens[Role.admin])
+    tag = uuid.uuid4().hex[:8]
+    name, email = f"Léon Partant{tag}", f"leon.{tag}@manao.example"
+    user = await directory.create_user(pool, email, name, Role.technician)
+    leon = auth(await directory.issue_token(pool, user, "test"))
+
+    async def deposited(**requester: str) -> str:
+        body: dict[str, Any] = {
+            "software": "manao-compta",
+            "subject": f"Relevé {tag}",
+            "description": "Le relevé ne s'importe pas.",
+            "requester": requester or {"email": "claire.martin@dupont-sa.fr", "name": "Claire"},
+        }
+        r = await http.post("/api/v1/requests", json=body)
+        assert r.status_code == 201, r.text
+        return str(r.json()["id"])
+
+    async def timeline(dossier_id: str, *kinds: str) -> dict[str, Any]:
+        async def shown() -> dict[str, Any] | None:
+            got = (await http.get(f"/api/v1/dossiers/{dossier_id}", headers=admin)).json()
+            present = {e["kind"] for e in got.get("timeline", [])}
+            return got if set(kinds) <= present else None
+
+        return await eventually(shown, timeout=60)
+
+    answered, held = await deposited(), await deposited()
+    homonym = await deposited(email="claire.martin@dupont-sa.fr", name=name)
+    for dossier_id in (answered, held, homonym):
+        await timeline(dossier_id, "opened")
+
+        async def taken(d: str = dossier_id) -> bool:
+            r = await http.post(f"/api/v1/dossiers/{d}/take", headers=leon)
+            return r.status_code == 200
+
+        await eventually(taken, timeout=60)
+    for dossier_id in (answered, homonym):
+        r = await http.post(
+            f"/api/v1/dossiers/{dossier_id}/responses",
+            headers=leon,
+            json={"text": f"Bonjour, ici {name} : réimportez le relevé."},
+        )
+        assert r.status_code == 200, r.text
+    r = await http.post(f"/api/v1/dossiers/{answered}/notes", headers=leon, json={"text": "Vu."})
+    assert r.status_code == 200, r.text
+    await timeline(answered, "response", "note")
+    await timeline(homonym, "response")
+
+    done = await http.post(ERASE, headers=admin, json={"email": email})
+    assert done.status_code == 200, done.text
+    # the answered dossier's take, response and note, the held one's take (not the homonym's)
+    assert done.json()["erased"]["timeline_entries"] == 4
+    tomb = await pool.fetchval(
+        "SELECT audit.tombstone(erased_at) FROM audit.erased_staff WHERE user_id = $1", user
+    )
+    assert tomb.startswith("Personne effacée le ")
+
+    got = await timeline(answered, "response")
+    assert name not in str(got), got
+    by_kind = {e["kind"]: e for e in got["timeline"]}
+    assert by_kind["taken"]["author"] == tomb
+    assert by_kind["taken"]["text"] == f"Pris en charge par {tomb}."
+    assert by_kind["response"]["author"] == tomb
+    assert by_kind["response"]["text"] == f"Bonjour, ici {tomb} : réimportez le relevé."
+    assert by_kind["note"]["author"] == tomb
+    assert got["technician"]["name"] == tomb
+    # later steps of a dossier they held: the projection writes the tombstone too
+    r = await http.post(f"/api/v1/dossiers/{held}/take?takeover=true", headers=admin)
+    assert r.status_code == 200, r.text
+    got = await eventually(lambda: _with_entry(http, admin, held, "Repris par"), timeout=60)
+    taken_over = [e for e in got["timeline"] if e["text"].startswith("Repris par")]
+    assert taken_over[0]["text"].endswith(f"(suivi jusque-là par {tomb}).")
+    assert name not in str(got), got
+    # a customer bearing the same name keeps it, and so does their dossier
+    got = await timeline(homonym, "response")
+    assert got["requester"]["name"] == name
+    assert [e["author"] for e in got["timeline"] if e["kind"] == "received"] == [name]
+
+    # again: nothing more to replace
+    again = await http.post(ERASE, headers=admin, json={"email": email})
+    assert again.status_code == 200
+    assert again.json()["erased"]["timeline_entries"] == 0
+
+
+async def _with_entry(
+    http: httpx.AsyncClient, headers: dict[str, str], dossier_id: str, start: str
+) -> dict[str, Any] | None:
+    got = (await http.get(f"/api/v1/dossiers/{dossier_id}", headers=headers)).json()
+    return got if any(e["text"].startswith(start) for e in got["timeline"]) else None
 
 
 async def test_retention_erases_a_dossier_closed_long_ago_and_not_a_recent_one(

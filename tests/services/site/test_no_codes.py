@@ -1,19 +1,25 @@
 """No code or English leftover reaches a person (issue 14): every page of every role, over
 dossiers of the four kinds handed to their services, reads in French, with no internal code
-(snake_case states, software codes, English state words)."""
+(snake_case states, software codes, English state words). `what_people_read` scans, after a
+dossier's whole lifecycle, every mail sent about it and every page its customer reads: each
+kind's end-to-end test calls it (usage: tests/services/dossier/test_lifecycle_api.py;
+advanced usage, bug, evolution: tests/services/{training,bugs,evolutions}/test_end_to_end.py)."""
 
 from __future__ import annotations
 
 import re
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from html import unescape
+from email.message import EmailMessage
+from html import escape, unescape
 from typing import Any
 
 import httpx
 
-from assistance import db
+from assistance import db, follow
 from assistance.directory import Role
+from deploy.local.stack import LocalStack
 from tests.helpers import auth, eventually
 from tests.services.site.support import EMAIL_OF, csrf_of, opened_dossier
 
@@ -30,11 +36,15 @@ HIDDEN = re.compile(
     r"<(script|style|select|textarea)\b.*?</\1>|<code lang=\"en\"[^>]*>.*?</code>", re.S | re.I
 )
 TAG = re.compile(r"<[^>]+>")
+URL = re.compile(r"\bhttps?://\S+")  # an address, not words: its path may name a software
+# what a calendar shows of an invitation (RFC 5545 properties, unfolded)
+SHOWN_IN_CALENDARS = re.compile(r"^(SUMMARY|DESCRIPTION|LOCATION)[;:][^\n]*", re.M)
 
 
 def visible_text(html: str) -> str:
-    """What a reader sees: the text between tags (not attributes, scripts or option lists)."""
-    return unescape(TAG.sub(" ", HIDDEN.sub(" ", html)))
+    """What a reader sees: the text between tags (not attributes, scripts or option lists),
+    addresses aside."""
+    return URL.sub(" ", unescape(TAG.sub(" ", HIDDEN.sub(" ", html))))
 
 
 def leftovers(html: str) -> list[str]:
@@ -42,6 +52,60 @@ def leftovers(html: str) -> list[str]:
     return sorted(
         {m.group(0) for pattern in (SNAKE, SOFTWARE_CODE, ENGLISH) for m in pattern.finditer(text)}
     )
+
+
+def _read_parts(message: EmailMessage) -> list[tuple[str, str]]:
+    """The parts of a mail a person reads, as HTML: its subject, its text and HTML bodies."""
+    parts = [("objet", f"<p>{escape(str(message['Subject']))}</p>")]
+    for part in message.walk():
+        if part.is_attachment() or part.get_content_maintype() != "text":
+            continue
+        content = part.get_content()
+        if part.get_content_subtype() == "html":
+            parts.append(("html", content))
+        elif part.get_content_subtype() == "calendar":
+            unfolded = content.replace("\r\n ", "").replace("\n ", "")
+            shown = "\n".join(m[0] for m in SHOWN_IN_CALENDARS.finditer(unfolded))
+            shown = shown.replace("\\n", "\n").replace("\\,", ",").replace("\\;", ";")
+            parts.append(("agenda", f"<p>{escape(shown)}</p>"))
+        else:
+            parts.append(("texte", f"<p>{escape(content)}</p>"))
+    return parts
+
+
+async def what_people_read(
+    system: Any, stack: LocalStack, dossier_id: str, reference: str, requester: str
+) -> dict[str, list[str]]:
+    """The codes or English words in what people read of one dossier: every mail sent about it
+    (caught over real SMTP: to the customer, the trainer, the team), the customer's pages (the
+    portal's dossier page and lists, the follow page of their personal link). Empty: French."""
+    found: dict[str, list[str]] = {}
+    mails = 0
+    for caught in stack.mail.messages:
+        message = caught.message()
+        parts = _read_parts(message)
+        if not any(reference in text for _, text in parts):
+            continue
+        mails += 1
+        for name, text in parts:
+            if bad := leftovers(text):
+                found[f"mail {message['Subject']} → {', '.join(caught.rcpt_tos)} ({name})"] = bad
+    assert mails >= 2, f"no mail about {reference} was caught"  # at least received and closed
+    token = follow.sign(uuid.UUID(dossier_id), requester, system.settings.mail_signing_key)
+    pages = [
+        f"/espace/dossiers/{dossier_id}",
+        f"/espace?q={reference}",
+        f"/espace?etat=clos&q={reference}",
+        f"/suivi/{token}",
+    ]
+    async with _as(system, Role.customer) as web:
+        for path in pages:
+            r = await web.get(path)
+            assert r.status_code == 200, (path, r.status_code)
+            assert reference in r.text, path
+            if bad := leftovers(r.text):
+                found[f"page {path}"] = bad
+    return found
 
 
 def test_the_scanner_finds_what_it_looks_for() -> None:

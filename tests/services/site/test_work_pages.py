@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 
-from assistance import db
+from assistance import db, follow
 from assistance.clock import PARIS
 from assistance.directory import Role
 from tests.helpers import auth, eventually
@@ -446,7 +446,9 @@ async def test_a_mails_files_show_under_the_mail(system: Any, http: httpx.AsyncC
 
         async def with_file() -> str | None:
             page = (await web.get(dossier_path)).text
-            return page if "import.csv" in page else None
+            # the file's link, not its name: the name is in the text of the deposit shown
+            # before its entry (which carries the files) is projected
+            return page if "/pieces-jointes/courriel/" in page else None
 
         page = await eventually(with_file, timeout=20)
         entry = _entry_with(page, "Le fichier joint est refusé à l'import.")
@@ -458,6 +460,116 @@ async def test_a_mails_files_show_under_the_mail(system: Any, http: httpx.AsyncC
         entry = _entry_with(page, "Le fichier joint est refusé à l'import.")
         [link] = re.findall(r'href="(/pieces-jointes/courriel/[^"]+)"', entry)
         assert (await web.get(link)).content == b"compte;libelle\n401;Fournisseurs\n"
+
+
+async def _mailed_dossier(system: Any, sender: str, subject: str, file: tuple) -> str:
+    """A mail with one file from an address the directory does not know: its dossier's id."""
+    raw = build_mail(
+        sender, subject, text=f"Bonjour,\nvoici {file[0]}.", name="", attachments=[file]
+    )
+    await send(system.settings.mail_listen_port, raw, sender)
+    pool = await db.create_pool(system.settings.database_url, 1)
+    try:
+
+        async def opened() -> str | None:
+            found = await pool.fetchval(
+                """SELECT m.dossier_id FROM intake.mail_messages m
+                   JOIN dossier.timeline o ON o.dossier_id = m.dossier_id AND o.kind = 'opened'
+                   JOIN dossier.timeline r ON r.dossier_id = m.dossier_id AND r.kind = 'received'
+                   WHERE lower(m.from_address) = $1 AND r.data ? 'attachments'""",
+                sender,
+            )
+            return str(found) if found else None
+
+        return await eventually(opened, timeout=30)
+    finally:
+        await pool.close()
+
+
+async def test_a_followed_dossier_gives_its_files_through_its_link_only(
+    system: Any, http: httpx.AsyncClient
+) -> None:
+    """Issue 14: the follow page (no account) shows each message's files and downloads them
+    with the link's authority; another dossier's files are not found through it."""
+    tag = uuid.uuid4().hex[:8]
+    lea, paul = f"lea.{tag}@cabinet-{tag}.fr", f"paul.{tag}@autre-{tag}.fr"
+    mine = await _mailed_dossier(system, lea, f"Relevé {tag}", ("releve.csv", "text/csv", b"a;b\n"))
+    theirs = await _mailed_dossier(
+        system, paul, f"Bilan {tag}", ("bilan.txt", "text/plain", b"confidentiel")
+    )
+    tech = auth(system.tokens[Role.technician])
+    assert (await http.post(f"/api/v1/dossiers/{mine}/take", headers=tech)).is_success
+    office = f"/bureau/dossiers/{mine}"
+    async with _as(system, Role.technician) as web:
+        page = (await web.get(office)).text
+        sent = await web.post(
+            f"{office}/repondre",
+            data={**_form(page, f"{office}/repondre"), "text": "Voici la procédure."},
+            files={"files": ("procedure.pdf", b"%PDF-1.4 procedure", "application/pdf")},
+        )
+        assert sent.status_code == 303
+    token = follow.sign(uuid.UUID(mine), lea, system.settings.mail_signing_key)
+    other = follow.sign(uuid.UUID(theirs), paul, system.settings.mail_signing_key)
+
+    async with httpx.AsyncClient(base_url=system.base_url, timeout=60) as web:  # no account
+
+        async def answered() -> str | None:
+            page = unescape((await web.get(f"/suivi/{token}")).text)
+            return page if "Voici la procédure." in page else None
+
+        page = await eventually(answered, timeout=30)
+        mailed = _entry_with(page, "voici releve.csv")
+        [mail_file] = re.findall(
+            rf'href="(/suivi/{token}/pieces-jointes/courriel/[^"]+)"[^>]*>releve\.csv<', mailed
+        )
+        replied = _entry_with(page, "Voici la procédure.")
+        [upload] = re.findall(
+            rf'href="(/suivi/{token}/pieces-jointes/[0-9a-f-]+)"[^>]*>procedure\.pdf<', replied
+        )
+        assert "Autres pièces jointes" not in page and leftovers(page) == []
+        got = await web.get(mail_file)
+        assert (got.status_code, got.content) == (200, b"a;b\n")
+        assert got.headers["content-disposition"].startswith("attachment;")
+        got = await web.get(upload)
+        assert (got.status_code, got.content) == (200, b"%PDF-1.4 procedure")
+        assert got.headers["content-disposition"].startswith("attachment;")
+
+        # the other dossier's file: through its own link only
+        page = unescape((await web.get(f"/suivi/{other}")).text)
+        [their_file] = re.findall(r'href="/suivi/[^"]+/courriel/([0-9a-f-]+)"[^>]*>bilan', page)
+        ok = await web.get(f"/suivi/{other}/pieces-jointes/courriel/{their_file}")
+        assert (ok.status_code, ok.content) == (200, b"confidentiel")
+        crossed = await web.get(f"/suivi/{token}/pieces-jointes/courriel/{their_file}")
+        assert crossed.status_code == 404 and b"confidentiel" not in crossed.content
+        assert "Introuvable" in unescape(crossed.text), crossed.text
+        api = await web.get(f"/api/v1/follow/{token}/attachments/{their_file}")
+        assert (api.status_code, api.json()["error"]["code"]) == (404, "attachment_not_found")
+        upload_id = upload.rsplit("/", 1)[1]
+        assert (await web.get(f"/suivi/{other}/pieces-jointes/{upload_id}")).status_code == 404
+        # a forged link opens nothing; the signed-in downloads still ask to sign in
+        forged = token[:-4] + ("AAAA" if not token.endswith("AAAA") else "BBBB")
+        assert (await web.get(mail_file.replace(token, forged))).status_code == 404
+        assert (await web.get(upload.replace(token, forged))).status_code == 404
+        assert (await web.get(f"/pieces-jointes/{upload_id}")).status_code in (303, 401)
+
+        # a file only an internal entry lists is not the customer's
+        pool = await db.create_pool(system.settings.database_url, 1)
+        try:
+            await pool.execute(
+                "UPDATE dossier.timeline SET visibility = 'internal' "
+                "WHERE dossier_id = $1 AND kind = 'received'",
+                uuid.UUID(theirs),
+            )
+        finally:
+            await pool.close()
+        hidden = await web.get(f"/api/v1/follow/{other}/attachments/{their_file}")
+        assert hidden.status_code == 404
+
+        # a revoked link downloads nothing any more
+        revoked = await http.post(f"/api/v1/dossiers/{mine}/follow-links/revoke", headers=tech)
+        assert revoked.status_code == 200, revoked.text
+        assert (await web.get(mail_file)).status_code == 404
+        assert (await web.get(upload)).status_code == 404
 
 
 # --- the screen-sharing link in the portal (R6) --------------------------------------------

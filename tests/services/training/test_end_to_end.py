@@ -15,6 +15,7 @@ import httpx
 from assistance.directory import Role
 from deploy.local.stack import LocalStack
 from tests.helpers import auth, deposit_body, eventually
+from tests.services.site.test_no_codes import what_people_read
 from tests.services.training.support import NewTrainer
 
 CUSTOMER = "claire.martin@dupont-sa.fr"
@@ -138,3 +139,8 @@ async def test_from_advanced_usage_to_training_held_and_dossier_closed(
         )
 
     await eventually(closed_in_history, timeout=20)
+
+    # issue 14: every mail sent about it (the customer's, the trainer's invitation) and every
+    # page its customer reads is French
+    reference = closed["reference"]
+    assert await what_people_read(system, stack, dossier_id, reference, CUSTOMER) == {}
