@@ -246,9 +246,13 @@ async def list_softwares(conn: asyncpg.Pool | asyncpg.Connection) -> list[dict[s
 
 
 async def emails_with_role(conn: asyncpg.Pool | asyncpg.Connection, role: Role) -> list[str]:
-    """The addresses of every user holding `role`, sorted."""
+    """The addresses of every user holding `role`, sorted; a staff member erased (who left:
+    audit.erased_staff) is no longer mailed."""
     rows = await conn.fetch(
-        "SELECT email FROM directory.users WHERE role = $1 ORDER BY email", role.value
+        """SELECT email FROM directory.users u WHERE role = $1
+             AND NOT EXISTS (SELECT 1 FROM audit.erased_staff e WHERE e.user_id = u.id)
+           ORDER BY email""",
+        role.value,
     )
     return [r["email"] for r in rows]
 

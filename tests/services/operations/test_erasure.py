@@ -20,6 +20,7 @@ from assistance import db, directory
 from assistance import temporal as temporal_client
 from assistance.bus import Bus
 from assistance.directory import Role
+from composition.parts import PERSONAL_DATA
 from services.operations import erasure
 from tests.helpers import auth, eventually
 from tests.services.intake.mail_helpers import build_mail, send
@@ -323,7 +324,7 @@ async def test_the_erasure_and_the_projection_word_the_tombstone_alike(pool: asy
                 dossier,
                 f"T-{dossier.hex[:10]}",
             )
-            await erasure.erase_dossiers(conn, [dossier], at)
+            await erasure.erase_dossiers(conn, [dossier], PERSONAL_DATA, at)
             erased = await conn.fetchrow(
                 "SELECT requester_name, subject FROM dossier.dossiers WHERE id = $1", dossier
             )
@@ -414,6 +415,8 @@ async def test_erasing_a_technician_who_left_takes_their_name_out_of_the_timelin
         "SELECT audit.tombstone(erased_at) FROM audit.erased_staff WHERE user_id = $1", user
     )
     assert tomb.startswith("Personne effacée le ")
+    # a technician who left is no longer mailed with the team
+    assert email not in await directory.emails_with_role(pool, Role.technician)
 
     got = await timeline(answered, "response")
     assert name not in str(got), got
