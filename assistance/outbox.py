@@ -124,6 +124,24 @@ async def event(conn: asyncpg.Pool | asyncpg.Connection, event_id: str) -> Event
     return None if payload is None else Event.model_validate(payload)
 
 
+async def unsent_events(
+    conn: asyncpg.Pool | asyncpg.Connection, event_type: str, field: str, value: str
+) -> list[Event]:
+    """The events of this type not on the bus yet (pending, NATS down; or parked) whose data
+    has `field` equal to `value` (case-insensitive): what another part has just committed and
+    its consumers cannot have seen. Few rows: only those the relay has not sent."""
+    rows = await conn.fetch(
+        """SELECT payload FROM bus.outbox
+           WHERE kind = 'publish' AND status <> 'done' AND payload->>'type' = $1
+             AND lower(payload->'data'->>$2) = lower($3)
+           ORDER BY id""",
+        event_type,
+        field,
+        value,
+    )
+    return [Event.model_validate(r["payload"]) for r in rows]
+
+
 async def backlog(conn: asyncpg.Pool | asyncpg.Connection, source: str | None = None) -> int:
     return await conn.fetchval(
         "SELECT count(*) FROM bus.outbox WHERE status = 'pending' AND ($1::text IS NULL "

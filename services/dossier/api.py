@@ -333,37 +333,39 @@ async def queue(
     software: SoftwareFilter = None,
     status: StatusFilter = None,
     kind: KindFilter = None,
+    limit: Annotated[
+        int, Query(ge=1, le=500, description="Dossiers par page (les premiers de la file)")
+    ] = 100,
+    offset: Offset = 0,
 ) -> QueueOut:
     """R4: weekend deposits first on Monday morning, otherwise first come, first served;
     each dossier with its position, the reason, and the business time left (R3). The filters
-    (issue 14) keep some dossiers of the queue; each keeps its position in the whole queue."""
+    (issue 14) keep some dossiers of the queue; each keeps its position in the whole queue.
+    A page at a time (`limit`, `offset`), `total` the dossiers the filters keep."""
     filters = await _filters(
         pool, status=status, technician=technician, software=software, kind=kind
     )
     calendar = request.app.state.calendar
-    rows = {str(r["id"]): r for r in await repo.open_dossiers(pool)}
-    entries = [
-        domain.QueueEntry(
-            dossier_id=key,
-            reference=r["reference"],
-            received_at=r["received_at"],
-            weekend=domain.is_weekend_deposit(calendar, r["received_at"]),
-        )
-        for key, r in rows.items()
-    ]
+    await repo.mark_weekend_deposits(
+        pool, lambda received_at: domain.is_weekend_deposit(calendar, received_at)
+    )
+    rows, total = await repo.queue_page(pool, who, filters, limit=limit, offset=offset)
     now = datetime.now(UTC)
     items = []
-    for position, entry in enumerate(domain.queue_order(entries), start=1):
-        r = rows[entry.dossier_id]
-        if not filters.keeps(r, who):
-            continue
+    for r in rows:
+        entry = domain.QueueEntry(
+            dossier_id=str(r["id"]),
+            reference=r["reference"],
+            received_at=r["received_at"],
+            weekend=bool(r["weekend_deposit"]),
+        )
         left = None
         if r["first_responded_at"] is None:
             span = Commitment.time_left(calendar, now, r["first_response_due"])
             left = int(span.total_seconds() // 60)
         items.append(
             QueueItem(
-                position=position,
+                position=r["position"],
                 reason=domain.queue_reason(calendar, entry),
                 id=r["id"],
                 reference=r["reference"],
@@ -380,7 +382,7 @@ async def queue(
                 else None,
             )
         )
-    return QueueOut(items=items)
+    return QueueOut(items=items, total=total)
 
 
 @router.get(

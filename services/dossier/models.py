@@ -120,6 +120,7 @@ class QueueItem(BaseModel):
 
 class QueueOut(BaseModel):
     items: list[QueueItem]
+    total: int = Field(description="Dossiers de la file que les filtres gardent, toutes pages")
 
 
 class Breach(BaseModel):

@@ -21,6 +21,10 @@ from assistance.events import Event
 log = logging.getLogger(__name__)
 
 
+# the event intake publishes for each accepted deposit (R13): the dossier's first fact
+RECEIVED = "intake.request.received"
+
+
 class NotProjectedYet(Exception):
     """An event of a dossier whose opening is not projected yet: an item failure, retried
     with backoff (the opening is usually a moment behind), parked if it never comes."""
@@ -80,7 +84,7 @@ async def apply(conn: asyncpg.Connection, event: Event) -> None:
     dossier_id = uuid.UUID(data["dossier_id"])
     seq: int | None
     timeline: dict[str, Any] | None
-    if event.type == "intake.request.received":
+    if event.type == RECEIVED:
         fields = received_fields(data)
         seq = 0
         timeline = {

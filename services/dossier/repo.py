@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
@@ -13,7 +14,7 @@ from assistance import outbox
 from assistance.clock import local
 from assistance.directory import Principal, Role
 from services.dossier.models import DossierOut, DossierSummary, TimelineEntry
-from services.dossier.projection import received_fields
+from services.dossier.projection import RECEIVED, received_fields
 
 _TIMES = ("received_at", "first_response_due", "first_responded_at", "closed_at")
 
@@ -45,7 +46,7 @@ async def _deposited(
     dossier the read model does not hold yet (NATS down). The outbox keeps the event while it
     is pending, and `OUTBOX_RETENTION_DAYS` once sent (assistance/outbox.py `event`)."""
     event = await outbox.event(conn, f"{dossier_id}:received")
-    if event is None or event.type != "intake.request.received":
+    if event is None or event.type != RECEIVED:
         return None
     return received_fields(event.data)
 
@@ -186,25 +187,6 @@ class Filters:
             clauses.append(f"{alias}.organisation_id = {arg(self.organisation)}")
         return clauses
 
-    def keeps(self, row: asyncpg.Record, who: Principal) -> bool:
-        """The same conditions, on a row already read (the queue orders every open dossier,
-        then shows the ones the filters keep, with their place in the whole queue)."""
-        technician = str(row["technician_id"]) if row["technician_id"] else None
-        if self.technician == "none":
-            followed = technician is None
-        elif self.technician == "me":
-            followed = technician is not None and technician == str(who.user_id)
-        else:
-            followed = not self.technician or technician == str(uuid.UUID(self.technician))
-        return (
-            followed
-            and (not self.status or row["status"] == self.status)
-            and (self.open is None or (row["status"] != "closed") == self.open)
-            and (not self.software or row["software"] == self.software)
-            and (not self.kind or row["kind"] == self.kind)
-            and (not self.organisation or row["organisation_id"] == self.organisation)
-        )
-
 
 def _matches(q_arg: str, staff: bool) -> str:
     """The dossiers a search matches, each with its rank (decision 0023): the reference
@@ -252,10 +234,52 @@ async def list_dossiers(
     return [DossierSummary(**_common(r)) for r in rows], total
 
 
-async def open_dossiers(conn: asyncpg.Pool | asyncpg.Connection) -> list[asyncpg.Record]:
-    return await conn.fetch(
-        "SELECT * FROM dossier.dossiers WHERE status <> 'closed' ORDER BY received_at, reference"
+async def mark_weekend_deposits(pool: asyncpg.Pool, weekend: Callable[[datetime], bool]) -> int:
+    """R4's weekend mark of each open dossier not marked yet (`weekend(received_at)`, the
+    business calendar's answer), once per dossier: the queue is then ordered in SQL."""
+    rows = await pool.fetch(
+        """SELECT id, received_at FROM dossier.dossiers
+           WHERE status <> 'closed' AND weekend_deposit IS NULL"""
     )
+    if rows:
+        await pool.execute(
+            """UPDATE dossier.dossiers d SET weekend_deposit = v.weekend
+               FROM unnest($1::uuid[], $2::boolean[]) AS v(id, weekend) WHERE d.id = v.id""",
+            [r["id"] for r in rows],
+            [weekend(r["received_at"]) for r in rows],
+        )
+    return len(rows)
+
+
+async def queue_page(
+    conn: asyncpg.Pool | asyncpg.Connection,
+    who: Principal,
+    filters: Filters,
+    *,
+    limit: int,
+    offset: int,
+) -> tuple[list[asyncpg.Record], int]:
+    """The open dossiers in the queue's order (R4: weekend deposits first, then first come,
+    first served, ties by reference), those the filters keep, a page of them with each one's
+    `position` in the whole queue, and how many the filters keep."""
+    args: list[Any] = []
+    where = " AND ".join(["TRUE", *filters.where(who, args, "q")])
+    total = await conn.fetchval(
+        f"SELECT count(*) FROM dossier.dossiers q WHERE q.status <> 'closed' AND {where}", *args
+    )
+    rows = await conn.fetch(
+        f"""SELECT * FROM (
+                SELECT d.*, row_number() OVER (
+                    ORDER BY d.weekend_deposit IS NOT TRUE, d.received_at, d.reference
+                ) AS position
+                FROM dossier.dossiers d WHERE d.status <> 'closed') q
+            WHERE {where}
+            ORDER BY q.position LIMIT ${len(args) + 1} OFFSET ${len(args) + 2}""",
+        *args,
+        limit,
+        offset,
+    )
+    return rows, int(total)
 
 
 async def software_exists(conn: asyncpg.Pool | asyncpg.Connection, code: str) -> bool:

@@ -96,6 +96,9 @@ def _sorted(items: list[dict[str, Any]], sort: str) -> list[dict[str, Any]]:
     return items
 
 
+QUEUE_SHOWN = 500  # the head of the queue a technician works from (the API's largest page)
+
+
 @router.get("/bureau/file")
 async def queue(request: Request, user: TechnicianUser) -> Response:
     """R4: weekend deposits first on Monday morning, then first come, first served; filtered
@@ -116,12 +119,14 @@ async def queue(request: Request, user: TechnicianUser) -> Response:
         technician=WHO.get(view["technicien"]),
         software=view["logiciel"] or None,
         status=view["etat"] or None,
+        limit=QUEUE_SHOWN,
     )
     return page(
         request,
         "office_queue.html",
         title=tr(request, "Queue"),
         items=_sorted(found["items"], view["tri"]),
+        total=found["total"],
         me=user.id,
         view=view,
         filtered=any(view[k] for k in ("technicien", "logiciel", "etat")),

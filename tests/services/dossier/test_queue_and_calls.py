@@ -51,8 +51,19 @@ async def test_queue_lists_open_dossiers_in_treatment_order(
     assert (
         await http.get("/api/v1/queue", headers=auth(system.tokens[Role.customer]))
     ).status_code == 403
-    queue = (await http.get("/api/v1/queue", headers=tech)).json()["items"]
+    queue = await _whole_queue(http, tech)
     assert [q["position"] for q in queue] == list(range(1, len(queue) + 1))
+    # the order computed in SQL is the rule's (services/dossier/domain.py)
+    entries = [
+        domain.QueueEntry(
+            q["id"],
+            q["reference"],
+            datetime.fromisoformat(q["received_at"]),
+            domain.is_weekend_deposit(DEFAULT_CALENDAR, datetime.fromisoformat(q["received_at"])),
+        )
+        for q in queue
+    ]
+    assert [e.dossier_id for e in domain.queue_order(entries)] == [q["id"] for q in queue]
     mine = [q for q in queue if q["id"] in ids]
     assert [q["id"] for q in mine] == ids  # same instant class: first come, first served
     for q in mine:
@@ -61,6 +72,27 @@ async def test_queue_lists_open_dossiers_in_treatment_order(
         expected = "traitée en priorité lundi matin" if weekend else "premier arrivé"
         assert expected in q["reason"]
         assert q["business_minutes_left"] is not None and q["business_minutes_left"] <= 240
-    # the same order on every read
-    again = (await http.get("/api/v1/queue", headers=tech)).json()["items"]
+    # the same order on every read, and a page is the whole queue's slice
+    again = await _whole_queue(http, tech)
     assert [q["id"] for q in again] == [q["id"] for q in queue]
+    page = await http.get("/api/v1/queue", headers=tech, params={"limit": 2, "offset": 1})
+    assert page.status_code == 200
+    assert page.json()["total"] == len(queue)
+    assert [q["id"] for q in page.json()["items"]] == [q["id"] for q in queue[1:3]]
+    assert [q["position"] for q in page.json()["items"]] == [2, 3][: len(queue) - 1]
+    refused = await http.get("/api/v1/queue", headers=tech, params={"limit": 501})
+    assert refused.status_code == 422
+
+
+async def _whole_queue(http: httpx.AsyncClient, headers: dict) -> list[dict]:
+    """Every page of the queue, in order."""
+    items: list[dict] = []
+    while True:
+        got = await http.get(
+            "/api/v1/queue", headers=headers, params={"limit": 500, "offset": len(items)}
+        )
+        assert got.status_code == 200, got.text
+        body = got.json()
+        items += body["items"]
+        if not body["items"] or len(items) >= body["total"]:
+            return items

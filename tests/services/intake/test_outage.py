@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 import httpx
 from temporalio.client import Client
 
@@ -45,6 +47,22 @@ async def test_deposit_accepted_while_temporal_and_nats_are_down(
         own = await http.get(f"/api/v1/dossiers/{accepted[0]['id']}", headers=customer)
         assert own.status_code == 200, own.text
         assert own.json() == early.json()
+
+        # its requester asks for their follow links: the dossier accepted a moment ago is in
+        # the mail, found by its `received` event not sent yet
+        address = f"panne-{uuid.uuid4().hex[:8]}@exemple-client.fr"
+        body = deposit_body(subject="Panne suivie")
+        body["requester"] = {"email": address, "name": "Lise Panne"}
+        deposit = await http.post("/api/v1/requests", json=body)
+        assert deposit.status_code == 201, deposit.text
+        accepted.append(deposit.json())
+        asked = await http.post("/api/v1/follow-links", json={"email": address})
+        assert asked.status_code == 202, asked.text
+        mail = await stack.mail.wait_for(
+            lambda m: address in m.rcpt_tos and "liens de suivi" in str(m.message()["Subject"]),
+            timeout=30,
+        )
+        assert deposit.json()["reference"] in mail.message().get_body(("plain",)).get_content()
     finally:
         await stack.start_nats()
         await stack.start_temporal()
