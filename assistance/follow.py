@@ -12,7 +12,20 @@ import time
 import uuid
 from dataclasses import dataclass
 
-_TOKEN = re.compile(r"^(?P<dossier>[0-9a-f]{32})\.(?P<issued>[0-9a-f]{1,12})\.(?P<sig>[\w-]{32})$")
+SIGNATURE = r"[\w-]{32}"  # what `mac` gives, in a token's pattern
+
+
+def mac(message: str, key: str) -> str:
+    """The signature of `message` under `key` (HMAC-SHA256, 32 URL-safe characters). Each kind
+    of signed thing starts its message with its own prefix (`follow:`, `grant:`), so a
+    signature of one kind is never valid as another."""
+    digest = hmac.new(key.encode(), message.encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).decode()[:32]
+
+
+_TOKEN = re.compile(
+    rf"^(?P<dossier>[0-9a-f]{{32}})\.(?P<issued>[0-9a-f]{{1,12}})\.(?P<sig>{SIGNATURE})$"
+)
 
 
 @dataclass(frozen=True)
@@ -23,9 +36,7 @@ class FollowToken:
 
 
 def _signature(dossier_id: uuid.UUID, email: str, issued: int, key: str) -> str:
-    message = f"follow:{dossier_id}:{email.strip().lower()}:{issued}".encode()
-    digest = hmac.new(key.encode(), message, hashlib.sha256).digest()
-    return base64.urlsafe_b64encode(digest).decode()[:32]
+    return mac(f"follow:{dossier_id}:{email.strip().lower()}:{issued}", key)
 
 
 def sign(dossier_id: uuid.UUID, email: str, key: str, issued: int | None = None) -> str:

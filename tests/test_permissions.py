@@ -68,7 +68,11 @@ OWNERSHIP: dict[str, str] = {
     ),
     "GET /api/v1/follow/{token}": "whoever holds the dossier's signed follow link (not revoked)",
     "GET /api/v1/follow/{token}/attachments/{attachment_id}": (
-        "the follow link's holder: files of that dossier's messages a customer reads (else 404)"
+        "the follow link's holder: files of that dossier's messages a customer reads (else 404), "
+        "sent on (303) to mail intake with a grant for that file"
+    ),
+    "GET /api/v1/mail/attachments/{attachment_id}/granted": (
+        "whoever brings an unexpired grant signed for that file (else 404)"
     ),
     "POST /api/v1/follow-links": "links are mailed to the address only, never answered",
     "PUT /api/v1/training/trainers/{trainer_id}": "trainer: themself (the training lead any)",

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, RedirectResponse
 from pydantic import AfterValidator
 
 from assistance import audit, idempotency, rate_limits
@@ -18,7 +18,7 @@ from assistance.boundary import Moment, Offset
 from assistance.clock import local
 from assistance.commitment import Commitment
 from assistance.directory import Principal, Role
-from assistance.errors import Conflict, DomainError, Gone, NotFound, TooManyRequests
+from assistance.errors import Conflict, DomainError, NotFound, TooManyRequests
 from assistance.rate_limits import Rule
 from assistance.text import Line, SearchQuery
 from assistance.web import (
@@ -29,7 +29,6 @@ from assistance.web import (
     PoolDep,
     TechnicianOrAdmin,
     client_of,
-    download_headers,
     from_site,
     refusals,
 )
@@ -137,9 +136,21 @@ async def read_followed(
 
 @router.get(
     "/follow/{token}/attachments/{attachment_id}",
+    status_code=303,
+    response_class=RedirectResponse,
     responses={
+        303: {
+            "description": "Le fichier se télécharge auprès de la réception des mails "
+            "(`Location`), avec un accès valable quelques minutes pour ce seul fichier",
+            "headers": {
+                "Location": {
+                    "description": "`/api/v1/mail/attachments/{attachment_id}/granted"
+                    "?acces=<accès>`",
+                    "schema": {"type": "string"},
+                }
+            },
+        },
         404: {"description": "Lien de suivi invalide, ou pièce jointe d'un autre dossier"},
-        410: {"description": "Pièce jointe non conservée (trop volumineuse)"},
     },
     summary="Télécharger une pièce jointe d'un dossier suivi par son lien personnel",
 )
@@ -148,20 +159,22 @@ async def followed_attachment(
     attachment_id: uuid.UUID,
     request: Request,
     pool: PoolDep,
-) -> Response:
+) -> RedirectResponse:
     """Issue 14: a file that came with a message the requester sees on the followed page,
-    with the same authority as the page (the dossier's signed link); always a download."""
-    found = await follow.followed_dossier(pool, token, request.app.state.settings)
+    with the same authority as the page (the dossier's signed link). The dossier service decides
+    (the link, and one of the dossier's entries a customer reads listing the file); mail intake
+    holds the file: the answer sends there with a grant for this file alone, valid a few
+    minutes (decision 0019, addendum), where it is always a download."""
+    settings = request.app.state.settings
+    found = await follow.followed_dossier(pool, token, settings)
     if found is None:
         raise NotFound("follow_link_invalid", "Ce lien de suivi n'est pas valable ou a expiré.")
-    row = await follow.attachment(pool, found[0], attachment_id)
-    if row is None:
+    if not await follow.shows_attachment(pool, found[0], attachment_id):
         raise NotFound("attachment_not_found", "Pièce jointe inconnue.")
-    if row["content"] is None:
-        raise Gone("attachment_not_kept", "Pièce jointe non conservée (trop volumineuse).")
-    media_type = "application/octet-stream" if row["dangerous"] else row["sniffed_type"]
-    return Response(
-        bytes(row["content"]), media_type=media_type, headers=download_headers(row["filename"])
+    return RedirectResponse(
+        follow.granted_mail_file(settings, attachment_id),
+        status_code=303,
+        headers={"Cache-Control": "private, no-store"},
     )
 
 

@@ -7,10 +7,11 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
+from urllib.parse import urlencode
 
 import asyncpg
 
-from assistance import follow, mail, outbox
+from assistance import follow, grants, mail, outbox
 from assistance.settings import Settings
 from services.dossier import repo
 from services.dossier.projection import RECEIVED
@@ -49,24 +50,35 @@ async def followed_dossier(
     return parsed.dossier_id, found.get("organisation_id")
 
 
-async def attachment(
+# Where mail intake serves a mail's file to the bearer of a grant (its HTTP API, relative to the
+# API's base): the dossier service decides, intake serves the bytes (decision 0019, addendum).
+GRANTED_MAIL_FILE = "/api/v1/mail/attachments/{attachment_id}/granted"
+
+
+async def shows_attachment(
     conn: asyncpg.Pool | asyncpg.Connection, dossier_id: uuid.UUID, attachment_id: uuid.UUID
-) -> asyncpg.Record | None:
-    """A file of a mail of this dossier that a customer reads: listed by one of the dossier's
-    timeline entries a customer sees (the mail that opened it, a reply), never a file of
-    another dossier or of an internal entry."""
-    return await conn.fetchrow(
-        """SELECT a.filename, a.sniffed_type, a.dangerous, a.content
-           FROM intake.mail_attachments a JOIN intake.mail_messages m ON m.id = a.mail_id
-           WHERE a.id = $2 AND m.dossier_id = $1
-             AND EXISTS (
-                 SELECT 1 FROM dossier.timeline t
-                  WHERE t.dossier_id = $1 AND t.visibility = 'customer'
-                    AND t.data -> 'attachments' @> jsonb_build_array(
-                        jsonb_build_object('id', $2::text)))""",
-        dossier_id,
-        attachment_id,
+) -> bool:
+    """Whether a customer reading this dossier sees this file of a mail: one of the dossier's
+    timeline entries a customer sees (the mail that opened it, a reply) lists it. A file of
+    another dossier or of an internal entry is not."""
+    return bool(
+        await conn.fetchval(
+            """SELECT EXISTS (
+                   SELECT 1 FROM dossier.timeline t
+                    WHERE t.dossier_id = $1 AND t.visibility = 'customer'
+                      AND t.data -> 'attachments' @> jsonb_build_array(
+                          jsonb_build_object('id', $2::text)))""",
+            dossier_id,
+            str(attachment_id),
+        )
     )
+
+
+def granted_mail_file(settings: Settings, attachment_id: uuid.UUID) -> str:
+    """Intake's download of this file with a short-lived grant for it alone."""
+    grant = grants.issue(grants.mail_attachment(attachment_id), settings.mail_signing_key)
+    path = GRANTED_MAIL_FILE.format(attachment_id=attachment_id)
+    return f"{path}?{urlencode({'acces': grant})}"
 
 
 async def revoke(pool: asyncpg.Pool, dossier_id: uuid.UUID, by: uuid.UUID | None) -> datetime:

@@ -92,10 +92,19 @@ class Backend:
         return Answer(response.status_code, body)
 
     async def download(self, path: str) -> tuple[bytes, str]:
-        """A file an API serves (its bytes and its Content-Disposition), or its refusal."""
+        """A file an API serves (its bytes and its Content-Disposition), or its refusal.
+
+        A 303 See Other to the same API (the service that decides sends to the one that holds
+        the file, with a short-lived grant: decision 0019, addendum) is followed, once; one to
+        anywhere else is not (the API is unavailable, as far as the site can tell)."""
         try:
             async with self._client() as client:
                 response = await client.get(path)
+                if response.status_code == 303:
+                    target = _within(client.base_url, response)
+                    if target is None:
+                        raise ApiError(502, "unavailable", UNAVAILABLE)
+                    response = await client.get(target)
         except httpx.HTTPError:
             raise ApiError(503, "unavailable", UNAVAILABLE) from None
         if not response.is_success:
@@ -110,6 +119,20 @@ class Backend:
     ) -> Answer:
         """A write; its answer says whether it is applied (`pending` for a 202)."""
         return await self.call("POST", path, json=json if json is not None else {}, headers=headers)
+
+
+def _within(base: httpx.URL, redirect: httpx.Response) -> httpx.URL | None:
+    """Where a redirect of the API sends, if that is the same API (same scheme, host and port,
+    under its base path); None otherwise, or when it says nowhere."""
+    location = redirect.headers.get("location")
+    if not location:
+        return None
+    try:
+        target = redirect.url.join(location)
+    except httpx.InvalidURL:
+        return None
+    same_origin = (target.scheme, target.host, target.port) == (base.scheme, base.host, base.port)
+    return target if same_origin and target.path.startswith(base.path) else None
 
 
 def _worded(error: ApiError, request: Request) -> ApiError:

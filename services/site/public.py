@@ -421,7 +421,8 @@ async def followed_upload(request: Request, token: str, attachment_id: uuid.UUID
 
 @router.get("/suivi/{token}/pieces-jointes/courriel/{attachment_id}")
 async def followed_mail_file(request: Request, token: str, attachment_id: uuid.UUID) -> Response:
-    """A file of a mail of the followed dossier, through the dossier API with the link."""
+    """A file of a mail of the followed dossier: the dossier API checks the link and sends to
+    mail intake's download with a grant for that file alone (the backend follows it)."""
     try:
         content, disposition = await backend(request).download(
             f"/api/v1/follow/{_token(token)}/attachments/{attachment_id}"

@@ -1,4 +1,5 @@
-"""Mail intake HTTP API for technicians: the ledger, the quarantine, stored mails, attachments.
+"""Mail intake HTTP API for technicians: the ledger, the quarantine, stored mails, attachments
+(also to a customer of the dossier's organisation, or to the bearer of a grant for one file).
 
 Attachments are always downloads (`Content-Disposition: attachment`), typed by what their
 bytes are, `application/octet-stream` when a browser could run them, with
@@ -14,7 +15,7 @@ import asyncpg
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import ValidationError
 
-from assistance import directory, outbox
+from assistance import directory, grants, outbox
 from assistance.boundary import Moment, Offset
 from assistance.directory import Principal, Role
 from assistance.errors import Conflict, DomainError, Forbidden, Gone, NotFound
@@ -446,9 +447,22 @@ async def clear_bounce(address: str, pool: PoolDep, who: TechnicianOrAdmin) -> R
 # --- attachments --------------------------------------------------------------------------------
 
 
+# A stored file: always a download, typed by what its bytes are (`download_headers`).
+DOWNLOAD: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "Le fichier, toujours en téléchargement (`Content-Disposition: "
+        "attachment`), typé par son contenu (`application/octet-stream` s'il pourrait "
+        "s'exécuter)",
+        "content": {"*/*": {"schema": {"type": "string", "format": "binary"}}},
+    },
+    410: {"description": "Pièce jointe non conservée (trop volumineuse)"},
+}
+
+
 @router.get(
     "/attachments/{attachment_id}",
-    responses={**ERRORS, 410: {"description": "Pièce jointe non conservée (trop volumineuse)"}},
+    response_class=Response,
+    responses={**ERRORS, **DOWNLOAD},
     summary="Télécharger une pièce jointe",
 )
 async def attachment(
@@ -465,6 +479,48 @@ async def attachment(
         or row["organisation_id"] != who.organisation_id
     ):
         raise Forbidden("forbidden", "Cette pièce jointe ne concerne pas votre organisation.")
+    return _download(row)
+
+
+@router.get(
+    "/attachments/{attachment_id}/granted",
+    response_class=Response,
+    responses={
+        **DOWNLOAD,
+        404: {"description": "Accès invalide, expiré, ou donné pour une autre pièce jointe"},
+    },
+    summary="Télécharger une pièce jointe avec un accès délivré pour elle",
+)
+async def granted_attachment(
+    attachment_id: uuid.UUID,
+    request: Request,
+    pool: PoolDep,
+    acces: Annotated[
+        str,
+        Query(
+            max_length=grants.MAX_CHARS,
+            description="L'accès signé, valable quelques minutes, donné pour cette seule pièce "
+            "jointe par le service qui en décide (le suivi d'un dossier par son lien)",
+        ),
+    ],
+) -> Response:
+    """No account: the bearer of a grant for this file (decision 0019, addendum). The service
+    that holds the authority (the dossier service, for a file of a mail a follow link shows)
+    checked it and sent here with the grant; this serves the bytes of that one file until the
+    grant expires (a few minutes). A forged or expired grant, or one for another file, finds
+    nothing (404)."""
+    key = request.app.state.settings.mail_signing_key
+    if not grants.allows(acces, grants.mail_attachment(attachment_id), key):
+        raise NotFound("attachment_not_found", "Pièce jointe inconnue.")
+    row = await mail_repo.attachment(pool, attachment_id)
+    if row is None:
+        raise NotFound("attachment_not_found", "Pièce jointe inconnue.")
+    return _download(row)
+
+
+def _download(row: asyncpg.Record) -> Response:
+    """The file, always a download, typed by what its bytes are (`application/octet-stream`
+    when a browser could run it)."""
     if row["content"] is None:
         raise Gone("attachment_not_kept", "Pièce jointe non conservée (trop volumineuse).")
     media_type = "application/octet-stream" if row["dangerous"] else row["sniffed_type"]

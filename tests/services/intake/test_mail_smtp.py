@@ -7,6 +7,8 @@ from __future__ import annotations
 import asyncio
 import smtplib
 import socket
+import time
+import uuid
 from collections.abc import AsyncIterator
 from email import message_from_bytes
 from email.policy import default as default_policy
@@ -17,7 +19,7 @@ import httpx
 import pytest
 from temporalio.client import Client
 
-from assistance import db, directory
+from assistance import db, directory, grants
 from assistance.directory import Role
 from deploy.local.stack import CaughtMail, LocalStack, free_port
 from services.intake.mail import receiver as mail_receiver
@@ -370,6 +372,86 @@ async def test_attachments_are_downloads_typed_by_content(
         "SELECT description FROM intake.requests WHERE id = $1", huge["dossier_id"]
     )
     assert description.endswith(", non conservée : trop volumineuse)")
+
+
+async def test_a_grant_downloads_its_one_file_without_an_account(
+    http: httpx.AsyncClient, system, pool, smtp_port
+) -> None:
+    """Decision 0019, addendum: the bearer of a grant another service signed for one file gets
+    that file (the same download as a signed-in reader's) until the grant expires; a forged or
+    expired grant, or one for another file, finds nothing."""
+    sender = unique("grant")
+    limit = system.settings.mail_max_attachment_bytes
+    raw = build_mail(
+        sender,
+        "Pièces pour le bilan",
+        attachments=[
+            ("bilan 2024.pdf", "application/pdf", b"%PDF-1.4 bilan"),
+            ("page.html", "text/html", b"<html><script>alert(1)</script></html>"),
+            ("export.csv", "text/csv", b"a;b\r\n" * (limit // 5 + 10)),
+        ],
+    )
+    await send(smtp_port, raw, sender)
+    mail = await stored(pool, mid_of(raw))
+    ids = {
+        r["filename"]: r["id"]
+        for r in await pool.fetch(
+            "SELECT id, filename FROM intake.mail_attachments WHERE mail_id = $1", mail["id"]
+        )
+    }
+    key = system.settings.mail_signing_key
+
+    def granted(name: str, grant: str | None = None) -> str:
+        grant = grant or grants.issue(grants.mail_attachment(ids[name]), key)
+        return f"/api/v1/mail/attachments/{ids[name]}/granted?acces={grant}"
+
+    pdf = await http.get(granted("bilan 2024.pdf"))  # no account
+    assert (pdf.status_code, pdf.content) == (200, b"%PDF-1.4 bilan")
+    assert pdf.headers["content-type"] == "application/pdf"
+    assert pdf.headers["content-disposition"] == (
+        "attachment; filename=\"bilan 2024.pdf\"; filename*=UTF-8''bilan%202024.pdf"
+    )
+    assert pdf.headers["x-content-type-options"] == "nosniff"
+    assert pdf.headers["content-security-policy"] == "default-src 'none'; sandbox"
+    assert pdf.headers["cache-control"] == "private, no-store"
+    html = await http.get(granted("page.html"))
+    assert html.status_code == 200
+    assert html.headers["content-type"] == "application/octet-stream"
+    assert html.headers["content-disposition"].startswith("attachment;")
+    gone = await http.get(granted("export.csv"))
+    assert (gone.status_code, gone.json()["error"]["code"]) == (410, "attachment_not_kept")
+
+    pdf_grant = grants.issue(grants.mail_attachment(ids["bilan 2024.pdf"]), key)
+    expires, signature = pdf_grant.split(".")
+    refused = {
+        "another file's": granted("page.html", pdf_grant),
+        "expired": granted(
+            "bilan 2024.pdf",
+            grants.issue(grants.mail_attachment(ids["bilan 2024.pdf"]), key, now=time.time() - 301),
+        ),
+        "another key's": granted(
+            "bilan 2024.pdf",
+            grants.issue(grants.mail_attachment(ids["bilan 2024.pdf"]), "another-key"),
+        ),
+        "prolonged": granted("bilan 2024.pdf", f"{int(expires, 16) + 3600:x}.{signature}"),
+        "garbage": granted("bilan 2024.pdf", "n-importe-quoi"),
+    }
+    for why, url in refused.items():
+        answer = await http.get(url)
+        assert (answer.status_code, answer.json()["error"]["code"]) == (
+            404,
+            "attachment_not_found",
+        ), why
+        assert b"PDF" not in answer.content, why
+    nothing = uuid.uuid4()
+    grant = grants.issue(grants.mail_attachment(nothing), key)
+    missing = await http.get(f"/api/v1/mail/attachments/{nothing}/granted?acces={grant}")
+    assert missing.status_code == 404
+    # a grant is asked for: none is no download, even signed in
+    staff = auth(system.tokens[Role.technician])
+    without = f"/api/v1/mail/attachments/{ids['bilan 2024.pdf']}/granted"
+    assert (await http.get(without)).status_code == 422
+    assert (await http.get(without, headers=staff)).status_code == 422
 
 
 # --- threading -----------------------------------------------------------------------------------

@@ -530,6 +530,17 @@ async def test_a_followed_dossier_gives_its_files_through_its_link_only(
         got = await web.get(mail_file)
         assert (got.status_code, got.content) == (200, b"a;b\n")
         assert got.headers["content-disposition"].startswith("attachment;")
+        # the API: the dossier service checks the link, then sends to mail intake's download
+        # with a grant for that file alone (decision 0019, addendum)
+        my_file = mail_file.rsplit("/", 1)[1]
+        sent_on = await web.get(f"/api/v1/follow/{token}/attachments/{my_file}")
+        assert sent_on.status_code == 303, sent_on.text
+        granted = sent_on.headers["location"]
+        assert granted.startswith(f"/api/v1/mail/attachments/{my_file}/granted?acces=")
+        assert sent_on.headers["cache-control"] == "private, no-store"
+        got = await web.get(granted)
+        assert (got.status_code, got.content) == (200, b"a;b\n")
+        assert got.headers["content-disposition"].startswith("attachment;")
         got = await web.get(upload)
         assert (got.status_code, got.content) == (200, b"%PDF-1.4 procedure")
         assert got.headers["content-disposition"].startswith("attachment;")
@@ -543,6 +554,10 @@ async def test_a_followed_dossier_gives_its_files_through_its_link_only(
         assert crossed.status_code == 404 and b"confidentiel" not in crossed.content
         assert "Introuvable" in unescape(crossed.text), crossed.text
         api = await web.get(f"/api/v1/follow/{token}/attachments/{their_file}")
+        assert (api.status_code, api.json()["error"]["code"]) == (404, "attachment_not_found")
+        # a grant opens its one file, not another dossier's
+        borrowed = granted.replace(f"/attachments/{my_file}/", f"/attachments/{their_file}/")
+        api = await web.get(borrowed)
         assert (api.status_code, api.json()["error"]["code"]) == (404, "attachment_not_found")
         upload_id = upload.rsplit("/", 1)[1]
         assert (await web.get(f"/suivi/{other}/pieces-jointes/{upload_id}")).status_code == 404
@@ -563,13 +578,20 @@ async def test_a_followed_dossier_gives_its_files_through_its_link_only(
         finally:
             await pool.close()
         hidden = await web.get(f"/api/v1/follow/{other}/attachments/{their_file}")
-        assert hidden.status_code == 404
+        assert (hidden.status_code, hidden.json()["error"]["code"]) == (
+            404,
+            "attachment_not_found",
+        )
+        hidden = await web.get(f"/suivi/{other}/pieces-jointes/courriel/{their_file}")
+        assert hidden.status_code == 404 and b"confidentiel" not in hidden.content
 
         # a revoked link downloads nothing any more
         revoked = await http.post(f"/api/v1/dossiers/{mine}/follow-links/revoke", headers=tech)
         assert revoked.status_code == 200, revoked.text
         assert (await web.get(mail_file)).status_code == 404
         assert (await web.get(upload)).status_code == 404
+        api = await web.get(f"/api/v1/follow/{token}/attachments/{my_file}")
+        assert (api.status_code, api.json()["error"]["code"]) == (404, "follow_link_invalid")
 
 
 # --- the screen-sharing link in the portal (R6) --------------------------------------------
