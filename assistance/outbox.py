@@ -124,15 +124,17 @@ async def event(conn: asyncpg.Pool | asyncpg.Connection, event_id: str) -> Event
     return None if payload is None else Event.model_validate(payload)
 
 
-async def unsent_events(
+async def kept_events(
     conn: asyncpg.Pool | asyncpg.Connection, event_type: str, field: str, value: str
 ) -> list[Event]:
-    """The events of this type not on the bus yet (pending, NATS down; or parked) whose data
-    has `field` equal to `value` (case-insensitive): what another part has just committed and
-    its consumers cannot have seen. Few rows: only those the relay has not sent."""
+    """The events of this type the outbox still keeps (pending, parked, or sent less than
+    `OUTBOX_RETENTION_DAYS` ago) whose data has `field` equal to `value` (case-insensitive):
+    what another part has committed, which a consumer may not have applied yet (NATS down, or
+    its consumer a moment behind). A scan of the kept rows of that type: for rare, rate-limited
+    questions (a requester asking for their follow links), not for a page read."""
     rows = await conn.fetch(
         """SELECT payload FROM bus.outbox
-           WHERE kind = 'publish' AND status <> 'done' AND payload->>'type' = $1
+           WHERE kind = 'publish' AND payload->>'type' = $1
              AND lower(payload->'data'->>$2) = lower($3)
            ORDER BY id""",
         event_type,

@@ -119,11 +119,26 @@ async def mail_links(pool: asyncpg.Pool, settings: Settings, email: str) -> None
                 window,
             )
         ]
-        # deposited a moment ago, while NATS is down: not in the read model yet (R13)
-        known = {r[0] for r in rows}
-        for event in await outbox.unsent_events(conn, RECEIVED, "requester_email", email):
-            dossier_id = uuid.UUID(event.data["dossier_id"])
-            if dossier_id not in known:
+        # deposited a moment ago (NATS down, or the projection a moment behind): not in the
+        # read model yet, found by its `received` event (R13)
+        early = {
+            uuid.UUID(e.data["dossier_id"]): e
+            for e in await outbox.kept_events(conn, RECEIVED, "requester_email", email)
+        }
+        # in the read model but not found by address: its requester not projected yet (the
+        # dossier's own events may come first); left out only when closed past the window
+        ended = {
+            r["id"]
+            for r in await conn.fetch(
+                """SELECT id FROM dossier.dossiers WHERE id = ANY($1::uuid[])
+                     AND closed_at <= now() - $2::interval""",
+                list(early),
+                window,
+            )
+        }
+        shown = {r[0] for r in rows}
+        for dossier_id, event in early.items():
+            if dossier_id not in shown and dossier_id not in ended:
                 rows.insert(0, (dossier_id, event.data["reference"], event.data["subject"]))
         if not rows:
             return
