@@ -17,7 +17,7 @@ from pydantic_settings import BaseSettings
 
 from assistance.app import _mount_health
 from assistance.settings import Settings
-from composition.parts import TARGETS
+from composition.parts import PARTS, TARGETS
 from services.bugs.settings import BugsSettings
 from services.evolutions.settings import EvolutionsSettings
 from services.site.settings import SiteSettings
@@ -134,6 +134,30 @@ def test_the_ingress_routes_to_services_that_exist() -> None:
     for rule in _of("Ingress")[0]["spec"]["rules"]:
         for path in rule["http"]["paths"]:
             assert path["backend"]["service"]["name"] in services, path
+
+
+def test_every_public_route_reaches_the_part_that_serves_it() -> None:
+    """The Ingress picks the longest matching prefix: each route of each part's router (the
+    site's own pages aside, which `/` sends to the site) must land on that part's Service."""
+    paths = [p for r in _of("Ingress")[0]["spec"]["rules"] for p in r["http"]["paths"]]
+
+    def served_by(route: str) -> str:
+        matching = [
+            p for p in paths if route == p["path"] or route.startswith(p["path"].rstrip("/") + "/")
+        ]
+        best = max(matching, key=lambda p: len(p["path"]))
+        return str(best["backend"]["service"]["name"])
+
+    wrong = []
+    for part in PARTS:
+        if part.router is None:
+            continue
+        for route in part.router.routes:
+            path = getattr(route, "path", "")
+            public = path.startswith(("/api/", "/feeds"))
+            if public and served_by(path) != f"assistance-{part.name}":
+                wrong.append(f"{path} ({part.name}) goes to {served_by(path)}")
+    assert wrong == []
 
 
 def test_temporal_persists_in_postgresql() -> None:
