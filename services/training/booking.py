@@ -82,7 +82,8 @@ async def build_brief(
     trainings = await repo.previous_trainings(
         conn, order.organisation_id, order.requester_email, request_id, limit
     )
-    return brief.build(order, organisation, dossiers, trainings)
+    names = {str(s["code"]): str(s["name"]) for s in await directory.list_softwares(conn)}
+    return brief.build(order, organisation, dossiers, trainings, names)
 
 
 async def _book_first_free(

@@ -7,6 +7,7 @@ DOSSIER stream) and trainings (this service's own appointments). Pure: callers f
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from assistance import french
@@ -31,7 +32,9 @@ def build(
     organisation: dict[str, Any] | None,
     dossiers: list[dict[str, Any]],
     trainings: list[dict[str, Any]],
+    names: Mapping[str, str] | None = None,
 ) -> Brief:
+    """`names`: each software's name by its code (what the trainer reads, never a code)."""
     brief = Brief(
         organisation=(
             {
@@ -53,11 +56,12 @@ def build(
         previous_dossiers=[BriefDossier.model_validate(d) for d in dossiers],
         previous_trainings=[BriefTraining.model_validate(t) for t in trainings],
     )
-    return brief.model_copy(update={"text": render_text(brief)})
+    return brief.model_copy(update={"text": render_text(brief, names or {})})
 
 
-def render_text(brief: Brief) -> str:
+def render_text(brief: Brief, names: Mapping[str, str] | None = None) -> str:
     """The brief as French prose, for the trainer's invitation."""
+    named = names or {}
     org = brief.organisation
     version = f" (version {brief.version})" if brief.version else ""
     lines = [
@@ -69,7 +73,7 @@ def render_text(brief: Brief) -> str:
     if org and org.get("context"):
         lines.append(f"Contexte de l'organisation : {org['context']}")
     lines += [
-        f"Logiciel : {brief.software}{version}",
+        f"Logiciel : {named.get(brief.software, brief.software)}{version}",
         f"Demande : {brief.subject}",
         "",
         f"Contexte de travail (diagnostic) : {brief.context or 'non renseigné'}",
@@ -78,25 +82,27 @@ def render_text(brief: Brief) -> str:
     if brief.description:
         lines += ["", "Description initiale :", brief.description]
     lines += ["", "Dossiers précédents du client :"]
-    lines += [_dossier_line(d) for d in brief.previous_dossiers] or ["  aucun"]
+    lines += [_dossier_line(d, named) for d in brief.previous_dossiers] or ["  aucun"]
     lines += ["", "Formations précédentes du client :"]
-    lines += [_training_line(t) for t in brief.previous_trainings] or ["  aucune"]
+    lines += [_training_line(t, named) for t in brief.previous_trainings] or ["  aucune"]
     return "\n".join(lines) + "\n"
 
 
-def _dossier_line(d: BriefDossier) -> str:
+def _dossier_line(d: BriefDossier, named: Mapping[str, str]) -> str:
     when = f" du {french.day(d.received_at)}" if d.received_at else ""
     kind = f", {KIND_LABELS.get(d.kind, d.kind)}" if d.kind else ""
     state = "clos" if d.status == "closed" else "en cours"
-    line = f"  - {d.reference}{when} ({d.software or '?'}{kind}, {state}) : {d.subject or ''}"
+    software = named.get(d.software, d.software) if d.software else "?"
+    line = f"  - {d.reference}{when} ({software}{kind}, {state}) : {d.subject or ''}"
     if d.resolution:
         line += f" — résolution : {d.resolution}"
     return line
 
 
-def _training_line(t: BriefTraining) -> str:
+def _training_line(t: BriefTraining, named: Mapping[str, str]) -> str:
     line = (
-        f"  - {french.moment(t.starts_at)} avec {t.trainer_name} ({t.software}, "
+        f"  - {french.moment(t.starts_at)} avec {t.trainer_name} "
+        f"({named.get(t.software, t.software)}, "
         f"{STATUS_LABELS.get(t.status, t.status)}, dossier {t.reference})"
     )
     if t.notes:

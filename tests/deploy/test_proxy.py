@@ -7,14 +7,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
 
 from deploy.local.proxy import NOT_INSTALLED, Proxy, Replica, haproxy_executable, ingress_routes
-from deploy.local.stack import StackError, free_port
+from deploy.local.stack import StackError, steady_port
 
 
 @dataclass
@@ -23,11 +23,12 @@ class Stub:
 
     name: str
     ready: bool = True
-    port: int = field(default_factory=free_port)
+    port: int = 0  # the kernel's pick when it binds: nothing can take it in between
     server: asyncio.Server | None = None
 
     async def start(self) -> None:
         self.server = await asyncio.start_server(self._serve, "127.0.0.1", self.port)
+        self.port = int(self.server.sockets[0].getsockname()[1])
 
     async def stop(self) -> None:
         if self.server is not None:
@@ -71,7 +72,8 @@ async def proxied(haproxy: str, tmp_path: Path) -> AsyncIterator[tuple[Proxy, di
     replicas = {
         part: [Replica(f"{part}-{n}", stubs[f"{part}-{n}"].port) for n in (1, 2)] for part in parts
     }
-    proxy = Proxy(tmp_path, free_port(), replicas)
+    # below the ephemeral range: no other process's bind(0) takes it before HAProxy binds it
+    proxy = Proxy(tmp_path, steady_port(), replicas)
     await proxy.start()
     try:
         await proxy.all_up(timeout=30)

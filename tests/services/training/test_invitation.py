@@ -155,6 +155,7 @@ def test_the_brief_gathers_context_need_history() -> None:
                 "notes": "Bulletins de paie revus",
             }
         ],
+        {"manao-compta": "Manao Compta", "manao-paie": "Manao Paie"},
     )
     assert made.organisation == {
         "id": str(order.organisation_id),
@@ -167,7 +168,7 @@ def test_the_brief_gathers_context_need_history() -> None:
         "",
         "Client : Dupont SA — Claire Martin <claire.martin@dupont-sa.fr>",
         "Contexte de l'organisation : Cabinet comptable",
-        "Logiciel : manao-compta (version 5.2)",
+        "Logiciel : Manao Compta (version 5.2)",
         "Demande : Lettrage",
         "",
         "Contexte de travail (diagnostic) : Clôture mensuelle, 3 sites",
@@ -177,10 +178,10 @@ def test_the_brief_gathers_context_need_history() -> None:
         "Comment lettrer automatiquement ?",
         "",
         "Dossiers précédents du client :",
-        "  - D-2026-000007 du 3 février 2026 (manao-compta, bug, clos) : Export FEC"
+        "  - D-2026-000007 du 3 février 2026 (Manao Compta, bug, clos) : Export FEC"
         " — résolution : Corrigé en 5.2",
         "",
         "Formations précédentes du client :",
-        "  - lundi 12 janvier 2026 à 14:00 avec Bruno (manao-paie, effectuée, dossier"
+        "  - lundi 12 janvier 2026 à 14:00 avec Bruno (Manao Paie, effectuée, dossier"
         " D-2026-000003) : Bulletins de paie revus",
     ]
