@@ -16,6 +16,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 
 from assistance import french
+from services.evolutions.domain import ReviewSlot
 from simulation import svg
 from simulation.figures import Figures, Report, kind_label
 from simulation.scenario import ROLE_LABELS, Scenario
@@ -93,6 +94,18 @@ def day_label(iso: str) -> str:
     """« lun. 03/05 »."""
     day = date.fromisoformat(iso)
     return f"{french.WEEKDAYS[day.weekday()][:3]}. {day:%d/%m}"
+
+
+def hours_text(hours: str) -> str:
+    """« 09:00-12:00,13:00-18:00 » → « 09:00–12:00 et 13:00–18:00 »."""
+    periods = [p.strip().replace("-", "–") for p in hours.split(",") if p.strip()]
+    return " et ".join([", ".join(periods[:-1]), periods[-1]] if len(periods) > 1 else periods)
+
+
+def slot_text(slot: str) -> str:
+    """« monday 10:00 » → « le lundi à 10:00 »."""
+    s = ReviewSlot.parse(slot)
+    return f"le {french.WEEKDAYS[s.weekday]} à {s.hour:02d}:{s.minute:02d}"
 
 
 def team(s: Scenario) -> str:
@@ -221,8 +234,13 @@ def terminal(run: Run, trials: list[Trial] | None = None, html_path: Path | None
         f"{t.without_owner} dossier sans technicien, {t.without_timer} sans minuterie active, "
         f"{t.never_taken} jamais pris en charge ; {number(t.reminders)} relances et "
         f"{number(t.escalations)} escalades pour inactivité.",
-        f"Ouverts à la fin : {number(t.open_at_end)} (en attente d'un correctif, d'une "
-        "décision, d'une formation ou d'une confirmation du client).",
+        f"Ouverts à la fin : {number(t.open_at_end)}"
+        + (
+            " (en attente d'un correctif, d'une décision, d'une formation ou d'une "
+            "confirmation du client)."
+            if t.open_at_end
+            else "."
+        ),
     ]
     found = problems(r)
     parts.append("Anomalies : aucune." if not found else "Anomalies : " + " ; ".join(found) + ".")
@@ -300,8 +318,9 @@ def html(run: Run, trials: list[Trial] | None = None) -> str:
                 svg.Bar(f"{french.WEEKDAYS[h // 24][:3]}. {h % 24} h", float(n), str(n))
                 for h, n in enumerate(r.arrivals_by_hour)
             ],
-            top=svg._nice(max(r.arrivals_by_hour, default=1)),
+            top=svg.nice(max(r.arrivals_by_hour, default=1)),
             label_every=12,
+            bar_width=5,
         ),
         svg.rows(
             "Délai de clôture par nature, en heures ouvrées (médiane, 9e décile)",
@@ -371,13 +390,17 @@ def html(run: Run, trials: list[Trial] | None = None) -> str:
             + f" : × {p.factor:g}"
             + (f" ({p.reason})" if p.reason else "")
             for p in s.peaks
+            if p.last >= s.start and p.first < s.end.date()
         ],
         absences=[
             f"{ROLE_LABELS[a.role]} n° {a.number} du {french.day(a.first)} au "
             f"{french.day(a.last)}" + (f" ({a.reason})" if a.reason else "")
             for a in s.staff.absences
+            if a.last >= s.start and a.first < s.end.date()
         ],
         closed=[french.day(d) for d in s.closed_days],
+        hours=hours_text(s.business_hours),
+        review=slot_text(s.review_slot),
         releases=[f"{rel.software} le {french.moment_short(rel.at)}" for rel in s.release_times()],
     )
 

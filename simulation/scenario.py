@@ -147,8 +147,8 @@ class ArrivalProfile:
     )
     kinds: dict[str, float] = field(
         default_factory=lambda: {
-            "usage": 0.6,
-            "advanced_usage": 0.15,
+            "usage": 0.65,
+            "advanced_usage": 0.1,
             "bug": 0.15,
             "evolution": 0.1,
         }

@@ -32,10 +32,11 @@ def columns(
     unit: str = "",
     height: int = 220,
     label_every: int = 1,
+    bar_width: float = 18,
 ) -> str:
     """Vertical bars, one per item, from 0 to `top`; a dashed line at `target`."""
     left, right, upper, lower = 44, 10, 24, 46
-    width = max(360, left + right + len(bars) * 18)
+    width = round(max(360, left + right + len(bars) * bar_width, _title_width(title)))
     plot_w, plot_h = width - left - right, height - upper - lower
     step = plot_w / max(len(bars), 1)
     parts = [_frame(title, width, height)]
@@ -83,11 +84,12 @@ def stacked(
 ) -> str:
     """Vertical stacked bars (counts), one per label, one colour per series, with a legend."""
     left, right, upper, lower = 44, 10, 24, 64
-    width = max(360, left + right + len(labels) * 18)
+    legend = sum(24 + 6.5 * len(name) for name, _ in series)
+    width = round(max(360, left + right + len(labels) * 18, left + legend, _title_width(title)))
     plot_w, plot_h = width - left - right, height - upper - lower
     step = plot_w / max(len(labels), 1)
     totals = [sum(values[i] for _, values in series) for i in range(len(labels))]
-    top = _nice(max(totals, default=0))
+    top = nice(max(totals, default=0))
     parts = [_frame(title, width, height)]
     for i in range(5):
         y = upper + plot_h - plot_h * i / 4
@@ -130,8 +132,8 @@ def rows(title: str, items: list[tuple[str, list[tuple[float, str, str]]]], *, u
     label_w, bar_w, row_h = 200, 320, 16
     count = sum(max(len(bars), 1) for _, bars in items)
     height = 30 + count * row_h + len(items) * 8
-    top = _nice(max((v for _, bars in items for v, _, _ in bars), default=0))
-    width = label_w + bar_w + 120
+    top = nice(max((v for _, bars in items for v, _, _ in bars), default=0))
+    width = max(label_w + bar_w + 120, _title_width(title))
     parts = [_frame(title, width, height)]
     y = 28.0
     for label, bars in items:
@@ -160,12 +162,17 @@ def _frame(title: str, width: int, height: int) -> str:
     )
 
 
+def _title_width(title: str) -> int:
+    """Room for the title in bold 11 px type."""
+    return round(8 + 6.6 * len(title))
+
+
 def _text(value: str) -> str:
     """Text between tags: &, < and > escaped (quotes need not be)."""
     return escape(value, quote=False)
 
 
-def _nice(value: float) -> float:
+def nice(value: float) -> float:
     """A round top for an axis: 1, 2, 2.5 or 5 times a power of ten, at least `value`."""
     if value <= 0:
         return 1.0

@@ -81,7 +81,7 @@ def test_a_request_holds_the_same_work_whatever_the_team() -> None:
 def test_the_shares_of_kinds_are_drawn_as_configured() -> None:
     kinds = Counter(a.kind for a in arrivals(replace(BASE, weeks=8)))
     total = sum(kinds.values())
-    assert abs(kinds["usage"] / total - 0.6) < 0.03
+    assert abs(kinds["usage"] / total - 0.65) < 0.03
     assert abs(kinds["bug"] / total - 0.15) < 0.02
 
 

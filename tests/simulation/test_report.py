@@ -128,4 +128,4 @@ def test_a_problem_is_spelled_out() -> None:
 def test_charts_escape_their_text_and_scale_to_a_round_top() -> None:
     chart = svg.columns("Parts <&>", [svg.Bar("a&b", 50.0)], top=100, target=100)
     assert "Parts &lt;&amp;&gt;" in chart and "a&amp;b" in chart
-    assert [svg._nice(v) for v in (0, 7, 10, 11, 130, 260)] == [1.0, 10, 10, 20, 200, 500]
+    assert [svg.nice(v) for v in (0, 7, 10, 11, 130, 260)] == [1.0, 10, 10, 20, 200, 500]
