@@ -139,6 +139,7 @@ class World:
         self._calls: list[Call] = []
         self._bell = Bell(clock)
         self._handed: dict[str, asyncio.Future[None]] = {}
+        self._answers: dict[tuple[str, int], dict[str, Any]] = {}
         self._ids = itertools.count(1)
 
     def start(self, arrivals: list[Arrival]) -> None:
@@ -171,15 +172,20 @@ class World:
             self.clock.spawn(self._customer_confirms(dossier_id, arrival), "client")
 
     async def hand_over(self, order: HandOver, at: datetime) -> dict[str, Any]:
-        """The `hand_over` activity: the service's answer (R7–R9)."""
-        service: dict[str, Training | Bugs | Evolutions] = {
-            "training": self.training,
-            "bugs": self.bugs,
-            "evolutions": self.evolutions,
-        }
-        answer = await service[order.service].open(order, at)
-        self._handover(order.dossier_id).set_result(None)
-        return answer
+        """The `hand_over` activity: the service's answer (R7–R9), once per dossier and
+        attempt as the real responders answer (a retried activity gets the same answer)."""
+        key = (order.dossier_id, order.attempt)
+        if key not in self._answers:
+            service: dict[str, Training | Bugs | Evolutions] = {
+                "training": self.training,
+                "bugs": self.bugs,
+                "evolutions": self.evolutions,
+            }
+            self._answers[key] = await service[order.service].open(order, at)
+        received = self._handover(order.dossier_id)
+        if not received.done():
+            received.set_result(None)
+        return self._answers[key]
 
     # --- arrivals --------------------------------------------------------------------------------
 
