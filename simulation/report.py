@@ -278,8 +278,13 @@ def staffing_text(trials: list[Trial]) -> str:
             f"{percent(trial.trainings)} ({elapsed(trial.seconds)})"
         )
     best = trials[-1].answer if trials else None
+    spent = f"{len(trials)} simulations, {elapsed(sum(t.seconds for t in trials))} en tout"
     if best is not None:
-        lines.append(f"Équipe minimale : {best[0]} technicien(s) et {best[1]} formateur(s).")
+        lines.append(
+            f"Équipe minimale : {best[0]} technicien(s) et {best[1]} formateur(s) ({spent})."
+        )
+    elif trials:
+        lines.append(f"Aucune équipe dans les limites de la recherche n'y arrive ({spent}).")
     return "\n".join(lines)
 
 

@@ -74,7 +74,7 @@ def test_the_terminal_table_says_the_commitments_without_any_code_name() -> None
     assert "Équipe : 4 techniciens, 2 formateurs, 6 développeurs, 1 chef de produit." in text
     assert "Engagement de première réponse : 100 % à temps (1 sur 1)." in text
     assert "Anomalies : aucune." in text
-    assert "Équipe minimale : 5 technicien(s) et 2 formateur(s)." in text
+    assert "Équipe minimale : 5 technicien(s) et 2 formateur(s) (2 simulations, 1 min 58 s" in text
     assert "Durée : 4 min 12 s pour 6 semaines simulées" in text
     assert "sem. du 03/05" in text and "bug" in text
     for code in ("handed_over", "waiting_service", "advanced_usage", "bug_fix", "None"):
