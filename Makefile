@@ -5,7 +5,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: run test bench bench-scale lint format typecheck clean reset install cluster test-cluster
+.PHONY: run test bench bench-scale simulate lint format typecheck clean reset install cluster \
+	test-cluster
 
 install: $(STAMP)
 
@@ -39,6 +40,12 @@ bench: $(STAMP)
 bench-scale: $(STAMP)
 	@$(BIN)/python -m bench.scale $(SCALE_ARGS)
 
+# Four simulated weeks of the centre (the default scenario: 100 requests a business day, four
+# technicians) on Temporal's time-skipping server; the report goes to data/simulation/.
+# SIMULATE_ARGS changes it, e.g. SIMULATE_ARGS="--technicians 5" or "--find-staffing".
+simulate: $(STAMP)
+	@$(BIN)/assistance simulate $(SIMULATE_ARGS)
+
 lint: $(STAMP)
 	@$(BIN)/ruff check .
 	@$(BIN)/ruff format --check .
@@ -61,7 +68,7 @@ clean:
 	rm -rf $(VENV) data test-artifacts
 
 # The site (services/site): its French catalogue, and the screenshots shown in the README.
-.PHONY: site-messages screenshots
+.PHONY: site-messages screenshots simulation-screenshot
 SITE := services/site
 site-messages: $(STAMP)
 	@$(BIN)/pybabel extract -F $(SITE)/babel.cfg -k N_ -k tr:2 --no-location --sort-output \
@@ -72,3 +79,7 @@ site-messages: $(STAMP)
 
 screenshots: $(STAMP)
 	@SITE_SCREENSHOTS=docs/screenshots $(BIN)/python -m pytest tests/services/site -k browser $(PYTEST_ARGS)
+
+# The README's picture of the simulation report (after `make simulate`), in Debian's Chromium.
+simulation-screenshot: $(STAMP)
+	@$(BIN)/python -m simulation.screenshot data/simulation/rapport.html docs/screenshots/simulation.png

@@ -11,6 +11,10 @@ assistance demo                       load the demo data, print its tokens (kept
 Without DATABASE_URL, the commands that use the database use the one `make run` started
 (data/dev-state.json, written by `assistance dev`), or refuse.
 assistance rebuild [--dossier ID]     rebuild the dossier read model (one or all) from the events
+assistance simulate [--weeks 4 --per-day 100 --technicians 4 …]
+                                      simulated weeks of the centre on Temporal's time-skipping
+                                      server: the commitments per week and kind, HTML report
+                                      (no database needed; `--find-staffing`: the smallest team)
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ from assistance.settings import Settings
 from assistance.text import LINE_MESSAGE, is_clean_line
 from composition.app import create_app, load_demo, migrate
 from composition.parts import SERVICES, TARGETS
+from simulation.options import add_arguments as simulation_arguments
 
 
 def _serve(
@@ -141,6 +146,11 @@ def parser() -> argparse.ArgumentParser:
     revoke_all.add_argument("--email", required=True)
     rebuild = sub.add_parser("rebuild", help="rebuild the dossier read model from the events")
     rebuild.add_argument("--dossier", type=uuid.UUID, help="only this dossier (its id)")
+    simulate = sub.add_parser(
+        "simulate",
+        help="simulated weeks of the centre: do the commitments hold with this team?",
+    )
+    simulation_arguments(simulate)
     return p
 
 
@@ -150,6 +160,11 @@ def main(argv: list[str] | None = None) -> None:
         level=os.environ.get("LOG_LEVEL", "WARNING"),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    if args.command == "simulate":
+        # loaded only here: the test server's wheel is in the `[local]` extra, like the dev stack
+        from simulation.command import run_and_exit
+
+        run_and_exit(args)
     settings = Settings()
     if args.command not in ("dev", "run", "cluster"):
         settings = with_dev_database(settings)

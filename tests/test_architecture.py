@@ -5,6 +5,7 @@
          │              └──────────────────────────────┤
          └──► services.<x> (their parts) ──────────────┘
     deploy.local ──► assistance   (the dev stack; only `assistance dev` loads it)
+    composition ──► simulation ──► services, workflows, assistance   (`assistance simulate`)
 
 Nothing points back: the kernel imports no part; no service imports another service, the
 workflows, the composition or the dev stack; there is no cycle between these units. What a
@@ -25,7 +26,7 @@ from collections import defaultdict
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ("assistance", "services", "workflows", "composition", "deploy")
+PACKAGES = ("assistance", "services", "workflows", "composition", "deploy", "simulation")
 
 # The workflows run what is pure in the services (no I/O, no clock): the dossier process (its
 # data, its state machine, its rules) and the weekly review's data. Nothing else of a service
@@ -102,7 +103,7 @@ def _broken(rule: object) -> list[str]:
 
 
 def test_the_kernel_knows_no_part() -> None:
-    outside = ("services", "workflows", "composition", "deploy")
+    outside = ("services", "workflows", "composition", "deploy", "simulation")
     assert _broken(lambda s, t: s.startswith("assistance") and t.startswith(outside)) == []
 
 
@@ -139,7 +140,7 @@ def test_workflows_import_only_the_pure_rules_of_services() -> None:
 def test_services_import_no_workflow_composition_or_dev_stack() -> None:
     def rule(source: str, target: str) -> bool:
         return source.startswith("services") and target.startswith(
-            ("workflows", "composition", "deploy")
+            ("workflows", "composition", "deploy", "simulation")
         )
 
     assert _broken(rule) == []
@@ -147,7 +148,9 @@ def test_services_import_no_workflow_composition_or_dev_stack() -> None:
 
 def test_workflows_import_no_composition_or_dev_stack() -> None:
     def rule(source: str, target: str) -> bool:
-        return source.startswith("workflows") and target.startswith(("composition", "deploy"))
+        return source.startswith("workflows") and target.startswith(
+            ("composition", "deploy", "simulation")
+        )
 
     assert _broken(rule) == []
 
@@ -155,6 +158,18 @@ def test_workflows_import_no_composition_or_dev_stack() -> None:
 def test_the_dev_stack_imports_only_the_kernel() -> None:
     def rule(source: str, target: str) -> bool:
         return source.startswith("deploy") and not target.startswith(("assistance", "deploy"))
+
+    assert _broken(rule) == []
+
+
+def test_the_simulation_is_loaded_by_its_command_only() -> None:
+    """`assistance simulate` (composition/cli.py) is the only way in; the simulation runs the
+    parts as they are and never imports the composition nor the dev stack."""
+
+    def rule(source: str, target: str) -> bool:
+        if target.startswith("simulation") and not source.startswith("simulation"):
+            return source != "composition.cli"
+        return source.startswith("simulation") and target.startswith(("composition", "deploy"))
 
     assert _broken(rule) == []
 
