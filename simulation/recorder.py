@@ -52,7 +52,13 @@ class Recorder:
 
     @activity.defn(name="record_dossier_step")
     async def record_step(self, record: StepRecord) -> list[str]:
-        at = activity.info().current_attempt_scheduled_time
+        """Also run as a local activity (patch `steps-recorded-locally`), whose scheduled time
+        is not the workflow's: a step's time is its events' (`workflow.now()` of the step)."""
+        at = (
+            record.events[0].occurred_at
+            if record.events
+            else activity.info().current_attempt_scheduled_time
+        )
         self.steps += 1
         for event in record.events:
             self._event(event)

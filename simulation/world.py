@@ -1,8 +1,9 @@
 """The simulated centre: requests arriving, technicians at the desk, customers, the services.
 
 Everyone acts on the real dossier workflows only as production does:
-- a deposit starts the workflow with intake's relay (`services.intake.relay.dossier_starter`:
-  the opening as intake records it, R3 due time from the calendar, workflow id = dossier id);
+- a deposit starts the workflow with the sender intake's relay is given
+  (`workflows.senders.dossier_starter`: the opening as intake records it, R3 due time from the
+  calendar, workflow id = dossier id);
   a phone call is logged by the technician who answers it (R1: answered live);
 - technicians send the updates the API sends (take, diagnose, respond, request_information,
   screen_share, record_workaround, close), in the queue's order (simulation/desk.py, R4);
@@ -32,6 +33,8 @@ from temporalio.exceptions import ApplicationError
 from assistance.business_time import BusinessCalendar
 from assistance.commitment import Commitment
 from assistance.events import Event
+from assistance.runtime import Runtime
+from assistance.settings import Settings
 from services.dossier import domain
 from services.dossier.state import (
     Actor,
@@ -47,7 +50,6 @@ from services.dossier.state import (
     WorkaroundCmd,
 )
 from services.intake.domain import reference
-from services.intake.relay import dossier_starter
 from simulation.arrivals import Arrival
 from simulation.clock import Bell, Clock
 from simulation.desk import Work, next_work
@@ -56,6 +58,7 @@ from simulation.recorder import Recorder
 from simulation.scenario import Scenario
 from simulation.services import Bugs, Evolutions, Training, business_after, person_id
 from workflows.bridge import SignalBridge, dossiers_of
+from workflows.senders import dossier_starter
 from workflows.types import DossierPolicy
 
 # A hand-over is answered by the simulated service in milliseconds; this bounds a wait that
@@ -132,7 +135,7 @@ class World:
         ]
         self.samples: list[Sample] = []
         self._bridge = SignalBridge(client)
-        self._start = dossier_starter(client, task_queue)
+        self._start = dossier_starter(_runtime(client, task_queue))
         self._arrivals: dict[str, Arrival] = {}
         self._references: dict[str, str] = {}
         self._waiting: dict[str, Work] = {}
@@ -517,6 +520,14 @@ class World:
 
     def queued(self) -> int:
         return sum(w.owner is None for w in self._waiting.values())
+
+
+def _runtime(client: Client, task_queue: str) -> Runtime:
+    """What intake's relay starts the dossiers with: a runtime of this process, its Temporal
+    client the test server's (nothing else of it is opened)."""
+    rt = Runtime(Settings(temporal_task_queue=task_queue), name="simulation")
+    rt.temporal = client
+    return rt
 
 
 def _policy(policy: DossierPolicy) -> dict[str, Any]:
