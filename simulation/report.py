@@ -147,7 +147,10 @@ def problems(report: Report) -> list[str]:
     if t.without_timer:
         found.append(f"{t.without_timer} dossier(s) ouvert(s) sans minuterie active")
     if t.never_taken:
-        found.append(f"{t.never_taken} dossier(s) jamais pris en charge à la fin")
+        found.append(
+            f"{t.never_taken} dossier(s) encore dans la file à la fin, après l'échéance de leur "
+            "première réponse"
+        )
     if t.fixes_told < t.fixes_due:
         found.append(f"{t.fixes_due - t.fixes_told} client(s) non prévenu(s) d'un correctif livré")
     if t.decisions_told < t.decisions:
@@ -173,7 +176,8 @@ HEADERS = (
 LEGEND = (
     "À temps : premières réponses dans l'engagement. Dépassés : premières réponses en retard, "
     "chacune alertée à 75 % du délai, constatée à l'échéance et escaladée aux administrateurs. "
-    "Sans suivi : dossiers sans technicien, sans minuterie active ou jamais pris en charge. "
+    "Sans suivi : dossiers sans technicien, sans minuterie active ou restés dans la file après "
+    "leur échéance. "
     "Form. J/J+1 : formations réservées le jour même ou le jour ouvré suivant. Correctifs, "
     "Décisions : clients prévenus / concernés. Clôture : délai en heures ouvrées (j = 8 h)."
 )
@@ -232,7 +236,8 @@ def terminal(run: Run, trials: list[Trial] | None = None, html_path: Path | None
         f"Suivi des dossiers : {r.samples} contrôles, à la fermeture de chaque jour ouvré et à "
         "la fin ; "
         f"{t.without_owner} dossier sans technicien, {t.without_timer} sans minuterie active, "
-        f"{t.never_taken} jamais pris en charge ; {number(t.reminders)} relances et "
+        f"{t.never_taken} resté dans la file après son échéance ; {number(t.reminders)} "
+        "relances et "
         f"{number(t.escalations)} escalades pour inactivité.",
         f"Ouverts à la fin : {number(t.open_at_end)}"
         + (
@@ -259,7 +264,8 @@ def execution(run: Run) -> str:
     s = run.scenario
     weeks = s.weeks + s.drain_weeks
     text = (
-        f"Durée : {elapsed(run.wall_seconds)} pour {weeks} semaines simulées "
+        f"Durée : {elapsed(run.wall_seconds)} pour {weeks} semaine{'s' if weeks > 1 else ''} "
+        f"simulée{'s' if weeks > 1 else ''} "
         f"({number(run.arrivals)} dossiers, {number(run.commands)} commandes, "
         f"{number(run.signals)} signaux) ; processeur : {elapsed(run.cpu_seconds)} pour le "
         "moteur des dossiers et les personnes simulées"

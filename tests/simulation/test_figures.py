@@ -83,7 +83,10 @@ def test_a_response_not_due_before_the_end_is_not_counted_yet() -> None:
         1, END - timedelta(hours=1), kind=None, technician_id=None, taken_at=None
     )
     t = compute([late_deposit], calendar=CAL, end=END).total
-    assert (t.responses_due, t.open_at_end, t.never_taken) == (0, 1, 1)
+    assert (t.responses_due, t.open_at_end, t.never_taken) == (0, 1, 0)
+    left = dossier(2, at(11, 9), kind=None, technician_id=None, taken_at=None)
+    t = compute([late_deposit, left], calendar=CAL, end=END).total
+    assert (t.responses_due, t.late, t.open_at_end, t.never_taken) == (1, 1, 2, 1)
 
 
 def test_trainings_fixes_and_decisions_by_the_rule_of_each() -> None:
