@@ -20,7 +20,7 @@ from services.intake.mail.auth import Dmarc, dmarc_of
 from services.intake.mail.ingest import Delivery, MailIngestor
 from tests.helpers import deposit_body
 from tests.services.intake.mail_helpers import SUPPORT, build_mail, unique
-from tests.services.site.support import EMAIL_OF, csrf_of
+from tests.services.site.support import site_client
 
 MTA = "mx.manao.eu"
 
@@ -151,17 +151,7 @@ async def test_the_message_page_words_the_dmarc_verdict(system, pool) -> None:
             "DMARC : non vérifié (aucun serveur de réception de confiance n'est configuré)"
         ),
     }
-    async with httpx.AsyncClient(base_url=system.base_url, timeout=30) as web:
-        csrf = csrf_of((await web.get("/connexion")).text)
-        signed = await web.post(
-            "/connexion",
-            data={
-                "csrf": csrf,
-                "email": EMAIL_OF[Role.technician],
-                "token": system.tokens[Role.technician],
-            },
-        )
-        assert signed.status_code == 303
+    async with site_client(system, Role.technician) as web:
         for mail_id, words in expected.items():
             page = unescape((await web.get(f"/bureau/quarantaine/{mail_id}")).text)
             shown = re.search(r"<dt>Authentification</dt><dd data-dmarc>(.*?)</dd>", page, re.S)

@@ -24,7 +24,7 @@ from composition.parts import PERSONAL_DATA
 from services.operations import erasure
 from tests.helpers import auth, eventually
 from tests.services.intake.mail_helpers import build_mail, send
-from tests.services.site.support import EMAIL_OF, csrf_of
+from tests.services.site.support import site_client
 
 ERASE = "/api/v1/operations/personal-data/erase"
 
@@ -169,17 +169,7 @@ async def test_an_admin_erases_a_customer_everywhere(
     assert (await http.get("/api/v1/dossiers", headers=auth(token))).status_code == 401
 
     # the site's back office page of the dossier
-    async with httpx.AsyncClient(base_url=system.base_url, timeout=20) as web:
-        csrf = csrf_of((await web.get("/connexion")).text)
-        signed = await web.post(
-            "/connexion",
-            data={
-                "csrf": csrf,
-                "email": EMAIL_OF[Role.technician],
-                "token": system.tokens[Role.technician],
-            },
-        )
-        assert signed.status_code == 303
+    async with site_client(system, Role.technician) as web:
         page = await web.get(f"/bureau/dossiers/{web_id}")
         assert page.status_code == 200
         assert "Personne effacée le" in page.text

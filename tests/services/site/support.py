@@ -4,6 +4,8 @@ a browser page signed in as a demo user and watched for any script that should n
 from __future__ import annotations
 
 import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,6 +18,21 @@ from tests.helpers import auth, deposit_body, eventually
 
 EMAIL_OF = {role: email for email, _, role in USERS}
 _CSRF = re.compile(r'name="csrf" value="([^"]+)"')
+
+
+@asynccontextmanager
+async def site_client(system: Any, role: Role | None) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTML client of the site, signed in as the demo user of `role` (None: anonymous)."""
+    headers = {"Accept": "text/html"}
+    async with httpx.AsyncClient(base_url=system.base_url, timeout=60, headers=headers) as web:
+        if role is not None:
+            token = csrf_of((await web.get("/connexion")).text)
+            r = await web.post(
+                "/connexion",
+                data={"csrf": token, "email": EMAIL_OF[role], "token": system.tokens[role]},
+            )
+            assert r.status_code == 303, r.text
+        yield web
 
 
 def csrf_of(html: str) -> str:

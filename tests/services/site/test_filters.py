@@ -12,8 +12,8 @@ import httpx
 
 from assistance.directory import Role
 from tests.helpers import auth, eventually
-from tests.services.site.support import opened_dossier
-from tests.services.site.test_no_codes import _as, leftovers
+from tests.services.site.support import opened_dossier, site_client
+from tests.services.site.test_no_codes import leftovers
 
 
 def _selected(html: str, name: str) -> str:
@@ -41,7 +41,7 @@ async def test_the_queue_is_filtered_and_remembers_the_choice(
         return any(q["id"] == taken["id"] and q["technician"] for q in mine.json()["items"])
 
     await eventually(projected, timeout=30)
-    async with _as(system, Role.technician) as web:
+    async with site_client(system, Role.technician) as web:
         try:
             everything = await web.get("/bureau/file?vue=1")
             assert everything.status_code == 200
@@ -91,7 +91,7 @@ async def test_the_queue_is_filtered_and_remembers_the_choice(
 
 async def test_the_back_office_search_ignores_accents(system: Any, http: httpx.AsyncClient) -> None:
     dossier = await opened_dossier(http, system, subject="Intégration des établissements Héloïse")
-    async with _as(system, Role.technician) as web:
+    async with site_client(system, Role.technician) as web:
 
         async def found() -> str | None:
             r = await web.get("/bureau/recherche", params={"q": "ETABLISSEMENT heloise"})
@@ -107,7 +107,7 @@ async def test_the_back_office_search_ignores_accents(system: Any, http: httpx.A
 
 async def test_the_customer_filters_open_and_closed(system: Any, http: httpx.AsyncClient) -> None:
     dossier = await opened_dossier(http, system, subject="Espace client, filtre en cours")
-    async with _as(system, Role.customer) as web:
+    async with site_client(system, Role.customer) as web:
         ongoing = await web.get("/espace", params={"etat": "en-cours"})
         assert ongoing.status_code == 200
         assert dossier["reference"] in _references(ongoing.text)

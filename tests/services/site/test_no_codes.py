@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from email.message import EmailMessage
 from html import escape, unescape
 from typing import Any
@@ -21,7 +19,7 @@ from assistance import db, follow
 from assistance.directory import Role
 from deploy.local.stack import LocalStack
 from tests.helpers import auth, eventually
-from tests.services.site.support import EMAIL_OF, csrf_of, opened_dossier
+from tests.services.site.support import EMAIL_OF, csrf_of, opened_dossier, site_client
 
 SNAKE = re.compile(r"\b[a-z]+(?:_[a-z]+)+\b")
 SOFTWARE_CODE = re.compile(r"\bmanao-(?:compta|paie)\b")
@@ -98,7 +96,7 @@ async def what_people_read(
         f"/espace?etat=clos&q={reference}",
         f"/suivi/{token}",
     ]
-    async with _as(system, Role.customer) as web:
+    async with site_client(system, Role.customer) as web:
         for path in pages:
             r = await web.get(path)
             assert r.status_code == 200, (path, r.status_code)
@@ -116,20 +114,6 @@ def test_the_scanner_finds_what_it_looks_for() -> None:
     )
     assert leftovers(html) == ["handed_over", "manao-compta", "reviewed", "training"]
     assert leftovers("<p>Manao Compta — Demande transmise au chef de produit.</p>") == []
-
-
-@asynccontextmanager
-async def _as(system: Any, role: Role | None) -> AsyncIterator[httpx.AsyncClient]:
-    headers = {"Accept": "text/html"}
-    async with httpx.AsyncClient(base_url=system.base_url, timeout=60, headers=headers) as web:
-        if role is not None:
-            token = csrf_of((await web.get("/connexion")).text)
-            r = await web.post(
-                "/connexion",
-                data={"csrf": token, "email": EMAIL_OF[role], "token": system.tokens[role]},
-            )
-            assert r.status_code == 303, r.text
-        yield web
 
 
 async def _user_id(system: Any, role: Role) -> Any:
@@ -215,7 +199,7 @@ async def test_every_page_of_every_role_is_free_of_codes(
     }
     found: dict[str, list[str]] = {}
     for role, paths in pages.items():
-        async with _as(system, role) as web:
+        async with site_client(system, role) as web:
             for path in paths:
                 r = await web.get(path)
                 expected = 404 if path == "/nulle-part" else 200
@@ -227,7 +211,7 @@ async def test_every_page_of_every_role_is_free_of_codes(
 
 
 async def test_an_unknown_url_is_a_french_page_and_the_api_keeps_json(system: Any) -> None:
-    async with _as(system, None) as web:
+    async with site_client(system, None) as web:
         page = await web.get("/nulle-part")
         api = await web.get("/api/v1/nulle-part")
 
@@ -242,7 +226,7 @@ async def test_an_unknown_url_is_a_french_page_and_the_api_keeps_json(system: An
 async def test_every_public_page_has_its_own_title(system: Any) -> None:
     paths = ["/", "/deposer", "/documentation", "/annonces", "/connexion", "/nulle-part"]
     titles = {}
-    async with _as(system, None) as web:
+    async with site_client(system, None) as web:
         for path in paths:
             found = re.search(r"<title>(.*?)</title>", (await web.get(path)).text, re.S)
             assert found, path
@@ -265,7 +249,7 @@ async def test_a_refused_form_names_its_field_in_words(
     tech = auth(system.tokens[Role.technician])
     assert (await http.post(f"/api/v1/dossiers/{dossier['id']}/take", headers=tech)).is_success
     path = f"/bureau/dossiers/{dossier['id']}"
-    async with _as(system, Role.technician) as web:
+    async with site_client(system, Role.technician) as web:
         csrf = csrf_of((await web.get(path)).text)
         r = await web.post(f"{path}/clore", data={"csrf": csrf, "resolution": "   "})
         assert r.status_code == 303

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import datetime
 from html import unescape
 from typing import Any
@@ -20,22 +18,8 @@ from assistance.clock import PARIS
 from assistance.directory import Role
 from tests.helpers import auth, eventually
 from tests.services.intake.mail_helpers import build_mail, send
-from tests.services.site.support import EMAIL_OF, csrf_of, opened_dossier
+from tests.services.site.support import EMAIL_OF, csrf_of, opened_dossier, site_client
 from tests.services.site.test_no_codes import leftovers
-
-
-@asynccontextmanager
-async def _as(system: Any, role: Role) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(
-        base_url=system.base_url, timeout=60, headers={"Accept": "text/html"}
-    ) as web:
-        token = csrf_of((await web.get("/connexion")).text)
-        r = await web.post(
-            "/connexion",
-            data={"csrf": token, "email": EMAIL_OF[role], "token": system.tokens[role]},
-        )
-        assert r.status_code == 303, r.text
-        yield web
 
 
 def _form(html: str, action: str) -> dict[str, str]:
@@ -114,7 +98,7 @@ async def test_a_trainer_moves_an_appointment_then_records_it_held(
     assert mine, slots.json()
     new_start = datetime.fromisoformat(mine[0]["starts_at"]).astimezone(PARIS)
     base = f"/bureau/formation/{appointment['id']}"
-    async with _as(system, Role.trainer) as web:
+    async with site_client(system, Role.trainer) as web:
         page = (await web.get("/bureau/formation")).text
         assert appointment["reference"] in page
         moved = await web.post(
@@ -162,7 +146,7 @@ async def test_a_refused_appointment_action_is_said_in_french(
 ) -> None:
     appointment = await _booked(http, system, "Former l'équipe à la paie des apprentis")
     base = f"/bureau/formation/{appointment['id']}"
-    async with _as(system, Role.trainer) as web:
+    async with site_client(system, Role.trainer) as web:
         page = (await web.get("/bureau/formation")).text
         form = _form(page, f"{base}/absence")  # before it started: the API refuses
         r = await web.post(f"{base}/absence", data={**form, "notes": ""})
@@ -179,14 +163,14 @@ async def test_a_refused_appointment_action_is_said_in_french(
 async def test_only_trainers_act_on_appointments(system: Any, http: httpx.AsyncClient) -> None:
     appointment = await _booked(http, system, "Former l'équipe aux notes de frais")
     base = f"/bureau/formation/{appointment['id']}"
-    async with _as(system, Role.technician) as web:
+    async with site_client(system, Role.technician) as web:
         page = (await web.get("/bureau/formation")).text
         assert f"{base}/tenue" not in page  # technicians read the agenda, without the forms
         r = await web.post(f"{base}/tenue", data={"csrf": csrf_of(page), "notes": "Non."})
         assert r.status_code == 403
-    async with _as(system, Role.customer) as web:
+    async with site_client(system, Role.customer) as web:
         assert (await web.get("/bureau/formation")).status_code == 403
-    async with _as(system, Role.developer) as web:
+    async with site_client(system, Role.developer) as web:
         assert (await web.get("/bureau/formation")).status_code == 403
 
 
@@ -207,7 +191,7 @@ async def test_a_product_manager_declares_a_release_with_its_documentation(
 ) -> None:
     await _manages(system, http, "manao-paie")
     version = f"9.{uuid.uuid4().int % 10_000}"
-    async with _as(system, Role.product_manager) as web:
+    async with site_client(system, Role.product_manager) as web:
         page = (await web.get("/bureau/versions")).text
         assert 'href="/bureau/versions" aria-current="page"' in page  # in the menu
         assert "Manao Paie" in page
@@ -247,7 +231,7 @@ async def test_a_product_manager_declares_a_release_with_its_documentation(
 
 async def test_the_releases_page_is_the_product_managers_only(system: Any) -> None:
     for role in (Role.technician, Role.customer, Role.developer, Role.trainer):
-        async with _as(system, role) as web:
+        async with site_client(system, role) as web:
             page = await web.get("/bureau/versions")
             assert page.status_code == 403, role
             home = (await web.get("/")).text
@@ -284,7 +268,7 @@ async def test_a_technician_releases_a_quarantined_mail_into_a_new_dossier(
         attachments=[("releve.csv", "text/csv", b"date;montant\n2026-01-02;12,50\n")],
     )
     path = f"/bureau/quarantaine/{item['mail_id']}"
-    async with _as(system, Role.technician) as web:
+    async with site_client(system, Role.technician) as web:
         listing = (await web.get("/bureau/quarantaine")).text
         assert subject in unescape(listing)
         assert "Envoi de masse" in listing
@@ -329,7 +313,7 @@ async def test_a_quarantined_mail_joins_an_existing_dossier_or_is_discarded(
         system, http, f"Complément {uuid.uuid4().hex[:6]}", text="Voici le complément demandé."
     )
     spam = await _quarantined(system, http, f"Promotion {uuid.uuid4().hex[:6]}")
-    async with _as(system, Role.technician) as web:
+    async with site_client(system, Role.technician) as web:
         path = f"/bureau/quarantaine/{joining['mail_id']}"
         detail = (await web.get(path)).text
         wrong = await web.post(
@@ -367,10 +351,10 @@ async def test_a_quarantined_mail_joins_an_existing_dossier_or_is_discarded(
 
 async def test_the_quarantine_is_the_technicians_only(system: Any) -> None:
     for role in (Role.customer, Role.trainer, Role.developer, Role.product_manager):
-        async with _as(system, role) as web:
+        async with site_client(system, role) as web:
             assert (await web.get("/bureau/quarantaine")).status_code == 403, role
             assert 'href="/bureau/quarantaine"' not in (await web.get("/")).text, role
-    async with _as(system, Role.technician) as web:
+    async with site_client(system, Role.technician) as web:
         assert 'href="/bureau/quarantaine"' in (await web.get("/")).text
 
 
@@ -396,7 +380,7 @@ async def test_files_show_under_the_reply_they_were_posted_with(
     tech = auth(system.tokens[Role.technician])
     assert (await http.post(f"/api/v1/dossiers/{dossier['id']}/take", headers=tech)).is_success
     portal, office = f"/espace/dossiers/{dossier['id']}", f"/bureau/dossiers/{dossier['id']}"
-    async with _as(system, Role.customer) as web:
+    async with site_client(system, Role.customer) as web:
         page = (await web.get(portal)).text
         sent = await web.post(
             f"{portal}/repondre",
@@ -404,7 +388,7 @@ async def test_files_show_under_the_reply_they_were_posted_with(
             files={"files": ("capture.png", b"\x89PNG capture", "image/png")},
         )
         assert sent.status_code == 303
-    async with _as(system, Role.technician) as web:
+    async with site_client(system, Role.technician) as web:
         page = (await web.get(office)).text
         sent = await web.post(
             f"{office}/repondre",
@@ -420,7 +404,7 @@ async def test_files_show_under_the_reply_they_were_posted_with(
         assert "Autres pièces jointes" not in page
         [link] = re.findall(r'href="(/pieces-jointes/[^"]+)"[^>]*>procedure\.pdf<', theirs)
         assert (await web.get(link)).content == b"%PDF-1.4 procedure"
-    async with _as(system, Role.customer) as web:
+    async with site_client(system, Role.customer) as web:
         page = (await web.get(portal)).text
         assert "capture.png" in _entry_with(page, "Voici la capture d'écran.")
         assert "procedure.pdf" in _entry_with(page, "Voici la procédure.")
@@ -437,7 +421,7 @@ async def test_a_mails_files_show_under_the_mail(system: Any, http: httpx.AsyncC
         attachments=[("import.csv", "text/csv", b"compte;libelle\n401;Fournisseurs\n")],
     )
     path = f"/bureau/quarantaine/{item['mail_id']}"
-    async with _as(system, Role.technician) as web:
+    async with site_client(system, Role.technician) as web:
         detail = (await web.get(path)).text
         sent = await web.post(
             f"{path}/ouvrir", data={**_form(detail, f"{path}/ouvrir"), "software": "manao-compta"}
@@ -455,7 +439,9 @@ async def test_a_mails_files_show_under_the_mail(system: Any, http: httpx.AsyncC
         [link] = re.findall(r'href="(/pieces-jointes/courriel/[^"]+)"[^>]*>import\.csv<', entry)
         assert (await web.get(link)).content == b"compte;libelle\n401;Fournisseurs\n"
     dossier_id = dossier_path.rsplit("/", 1)[-1]
-    async with _as(system, Role.customer) as web:  # the sender's company is the demo client's
+    async with site_client(
+        system, Role.customer
+    ) as web:  # the sender's company is the demo client's
         page = (await web.get(f"/espace/dossiers/{dossier_id}")).text
         entry = _entry_with(page, "Le fichier joint est refusé à l'import.")
         [link] = re.findall(r'href="(/pieces-jointes/courriel/[^"]+)"', entry)
@@ -500,7 +486,7 @@ async def test_a_followed_dossier_gives_its_files_through_its_link_only(
     tech = auth(system.tokens[Role.technician])
     assert (await http.post(f"/api/v1/dossiers/{mine}/take", headers=tech)).is_success
     office = f"/bureau/dossiers/{mine}"
-    async with _as(system, Role.technician) as web:
+    async with site_client(system, Role.technician) as web:
         page = (await web.get(office)).text
         sent = await web.post(
             f"{office}/repondre",
@@ -604,9 +590,9 @@ async def test_the_portal_shows_the_screen_sharing_link(
     tech = auth(system.tokens[Role.technician])
     assert (await http.post(f"/api/v1/dossiers/{dossier['id']}/take", headers=tech)).is_success
     portal, office = f"/espace/dossiers/{dossier['id']}", f"/bureau/dossiers/{dossier['id']}"
-    async with _as(system, Role.customer) as web:
+    async with site_client(system, Role.customer) as web:
         assert "partage-ecran" not in (await web.get(portal)).text  # no invitation yet
-    async with _as(system, Role.technician) as web:
+    async with site_client(system, Role.technician) as web:
         page = (await web.get(office)).text
         sent = await web.post(
             f"{office}/partage-ecran", data=_form(page, f"{office}/partage-ecran")
@@ -616,7 +602,7 @@ async def test_the_portal_shows_the_screen_sharing_link(
     [entry] = [e for e in got["timeline"] if e["kind"] == "screen_share"]
     link = entry["data"]["link"]
     at = datetime.fromisoformat(entry["at"]).astimezone(PARIS)
-    async with _as(system, Role.customer) as web:
+    async with site_client(system, Role.customer) as web:
         page = unescape((await web.get(portal)).text)
     callout = page.split('id="partage-ecran"', 1)[1].split("</section>", 1)[0]
     assert f'href="{link}"' in callout
